@@ -862,20 +862,20 @@ def label_texts(dataset_or_dir) -> tuple[list[str] | None, list[str] | None]:
 
 
 # --------------------------------------------------------------------------- tagging
-def _row_seed(seed: int, row_id: str) -> int:
-    digest = hashlib.sha256(f"{int(seed)}:{row_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
-
-
 def _tag_row(row: dict, thresholds, seed: int, variant: str, max_tags: int) -> dict:
+    """Tag columns of one row. The tagging functions draw with random.Random(f"{seed}:{id}"),
+    so the result depends on (seed, id) only, not on row order or worker. A row with nothing
+    to say (no emotion, gender or binnable value) gets an empty list and null caption/tags."""
     from . import tagging
 
-    s = _row_seed(seed, row["id"])
-    return {
-        "tag_sentences": tagging.tag_sentences(row, thresholds, seed=s),
-        "caption": tagging.make_caption(row, thresholds, seed=s, variant=variant, max_tags=max_tags),
-        "tags": tagging.compact_tags(row, thresholds),
-    }
+    try:
+        return {
+            "tag_sentences": tagging.tag_sentences(row, thresholds, seed=seed),
+            "caption": tagging.make_caption(row, thresholds, seed=seed, variant=variant, max_tags=max_tags),
+            "tags": tagging.compact_tags(row, thresholds),
+        }
+    except tagging.FeatureError:
+        return {"tag_sentences": [], "caption": None, "tags": None}
 
 
 _TAG_INPUT_COLUMNS = ("id", "emotion", "gender", *_RATING_KEYS, *FEATURE_KEYS)
@@ -899,7 +899,7 @@ def add_tags(ds: datasets.Dataset, thresholds, seed: int = 0, variant: str = "em
     return datasets.concatenate_datasets([ds, tags], axis=1)
 
 
-def _fit_thresholds(dd: datasets.DatasetDict, report: BuildReport) -> dict:
+def _fit_thresholds(dd: datasets.DatasetDict, report: BuildReport) -> tuple[dict, str]:
     from . import tagging
 
     if "train" in dd:
@@ -925,10 +925,13 @@ def _load_thresholds(thresholds) -> dict:
 
     if isinstance(thresholds, Mapping):
         return dict(thresholds)
-    path = Path(thresholds)
+    path = Path(thresholds).expanduser()
     if not path.is_file():
         raise CorpusError(f"Thresholds file not found: {path}.")
-    return tagging.load_thresholds(path)
+    try:
+        return tagging.load_thresholds(path)
+    except ValueError as err:
+        raise CorpusError(str(err)) from None
 
 
 # --------------------------------------------------------------------------- card
@@ -954,7 +957,7 @@ _COLUMN_DOCS = [
     ("egemaps", "88 x float32", "all eGeMAPSv02 functionals (names: tagging.EGEMAPS_NAMES)"),
     ("tag_sentences", "list of string", "every tag phrase of the row"),
     ("caption", "string", "training caption (a seeded random combination of tags)"),
-    ("tags", "string", "compact attribute=bin tags"),
+    ("tags", "string", "compact `attribute: bin` tags (deterministic)"),
 ]
 
 
@@ -1008,7 +1011,7 @@ def _write_card(output_dir: Path, meta: Mapping, report: BuildReport | None, thr
             "",
             "## Bin thresholds",
             "",
-            f"Fitted on: {meta.get('thresholds_source', 'n/a')}. low < p30 <= mid <= p70 < high (`{THRESHOLDS_FILE}`).",
+            f"Fitted on: {meta.get('thresholds_source', 'n/a')}. x <= p30: low; x >= p70: high; otherwise mid (`{THRESHOLDS_FILE}`).",
             "",
             "| attribute | p30 | p70 |",
             "|---|---|---|",
@@ -1092,8 +1095,6 @@ def build(
     config_name, config = get_config(module, config_name)
     if caption_variant not in tagging.CAPTION_VARIANTS:
         raise CorpusError(f"Unknown caption variant {caption_variant!r}; choose from {list(tagging.CAPTION_VARIANTS)}.")
-    if data_dir is not None and not Path(data_dir).expanduser().exists():
-        raise CorpusError(f"Data directory not found: {data_dir}.")
     given_thresholds = _load_thresholds(thresholds) if thresholds is not None else None
     output_dir = Path(output_dir).expanduser()
     _prepare_output_dir(output_dir, overwrite)
@@ -1152,6 +1153,12 @@ def build(
                 for split, ds in dd.items()
             }
         )
+        uncaptioned = sum(ds.data.column("caption").null_count for ds in tagged.values())
+        if uncaptioned:
+            report.note(
+                f"{uncaptioned} rows have no caption (no emotion, gender or binnable value); "
+                "their caption and tags are null"
+            )
         build_settings = {
             "corpus": module.NAME,
             "config": config_name,

@@ -1,0 +1,158 @@
+"""Command line for the SmoothCLAP dataset builders.
+
+    python -m dataset_scripts build msp_podcast --data-dir /data/MSP-PODCAST --output data/msp
+    python -m dataset_scripts export-captions --input data/msp --output data/msp-captions
+    python -m dataset_scripts list
+
+A corpus problem (missing folder or label file, unknown codes, ...) prints one line
+``error: ...`` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--option expects KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        parsed = json.loads(value)  # numbers, true/false, lists ...
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip().replace("-", "_"), parsed
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dataset_scripts",
+        description="Build SmoothCLAP datasets (audio, eGeMAPS features, tags, captions).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build one corpus into a save_to_disk folder")
+    b.add_argument("corpus", help="corpus name (see `list`), e.g. msp_podcast")
+    b.add_argument("--data-dir", help="the corpus root folder as distributed")
+    b.add_argument("--output", "-o", required=True, help="output folder (save_to_disk layout + card)")
+    b.add_argument("--config", default=None, help="corpus config (default: 'default' or the first)")
+    b.add_argument(
+        "--num-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="eGeMAPS worker processes (default: number of CPUs)",
+    )
+    b.add_argument("--seed", type=int, default=0, help="caption seed (captions depend on (seed, id) only)")
+    b.add_argument(
+        "--caption-variant",
+        default="emotion_plus",
+        help="emotion_plus (default), emotion_only or no_emotion",
+    )
+    b.add_argument("--max-tags", type=int, default=5, help="at most this many non-emotion tags per caption")
+    b.add_argument(
+        "--thresholds",
+        help="thresholds.json to reuse (e.g. MSP-Podcast's for an evaluation corpus); default: fit on train",
+    )
+    b.add_argument("--paths-only", action="store_true", help="store absolute audio paths, no audio bytes")
+    b.add_argument("--drop-unknown", action="store_true", help="drop rows with unknown codes/splits (counted)")
+    b.add_argument("--include-other", action="store_true", help="MSP-Podcast: keep EmoClass O (other)")
+    b.add_argument("--no-features", action="store_true", help="skip eGeMAPS (duration from the file header only)")
+    b.add_argument("--cache-dir", help="keep the intermediate Arrow data here and reuse it on rebuilds")
+    b.add_argument("--overwrite", action="store_true", help="replace an earlier build in --output")
+    b.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        type=_parse_option,
+        metavar="KEY=VALUE",
+        help="extra scanner option (repeatable; VALUE parsed as JSON when possible)",
+    )
+    b.add_argument("--progress", action="store_true", help="also show a per-clip eGeMAPS progress bar")
+    b.add_argument("--push-to-hub", metavar="REPO", help="upload the result to this Hub dataset repo")
+    b.add_argument("--public", action="store_true", help="with --push-to-hub: a public repo (default private)")
+
+    e = sub.add_parser("export-captions", help="copy a built dataset without its audio column")
+    e.add_argument("--input", "-i", required=True, help="a folder written by `build`")
+    e.add_argument("--output", "-o", required=True, help="output folder")
+    e.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output")
+
+    sub.add_parser("list", help="list corpora and their configs")
+    return parser
+
+
+def _cmd_build(args) -> int:
+    from .common import build
+
+    scan_options = dict(args.option)
+    if args.include_other:
+        scan_options["include_other"] = True
+    result = build(
+        args.corpus,
+        args.data_dir,
+        args.output,
+        config_name=args.config,
+        num_workers=args.num_workers,
+        seed=args.seed,
+        caption_variant=args.caption_variant,
+        max_tags=args.max_tags,
+        thresholds=args.thresholds,
+        paths_only=args.paths_only,
+        drop_unknown=args.drop_unknown,
+        cache_dir=args.cache_dir,
+        features=not args.no_features,
+        overwrite=args.overwrite,
+        progress=args.progress,
+        push_to_hub_repo=args.push_to_hub,
+        private=not args.public,
+        **scan_options,
+    )
+    print(result.build_report.summary())
+    print(f"saved to {args.output} (datasets.load_from_disk); report: {os.path.join(args.output, 'build_report.json')}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .common import export_captions
+
+    result = export_captions(args.input, args.output, overwrite=args.overwrite)
+    counts = ", ".join(f"{split} {len(ds)}" for split, ds in result.items())
+    print(f"captions-only copy (no audio) saved to {args.output}: {counts}")
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from .common import list_corpora
+
+    for entry in list_corpora():
+        if "error" in entry:
+            print(f"{entry['name']}: unavailable ({entry['error']})")
+            continue
+        print(entry["name"])
+        for cname, cfg in entry["configs"].items():
+            labels = ", ".join(cfg["labels"]) if cfg["labels"] else "no class labels"
+            data = "" if cfg["needs_data_dir"] else " (no --data-dir needed)"
+            print(f"  {cname}: {labels}{data}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = make_parser().parse_args(argv)
+    from .common import CorpusError
+
+    try:
+        if args.command == "build":
+            return _cmd_build(args)
+        if args.command == "export-captions":
+            return _cmd_export(args)
+        return _cmd_list(args)
+    except CorpusError as err:
+        message = " ".join(str(err).split())
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
