@@ -108,3 +108,5 @@ class SmoothClapConfig(PreTrainedConfig):
 
 
 __all__ = ["SmoothClapConfig"]
+
+SmoothClapConfig.register_for_auto_class()  # writes auto_map + copies this file on save

@@ -46,60 +46,47 @@ def clap_loss(audio_embeds, text_embeds, logit_scale, tau_pred: float = 1.0) -> 
         return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
-def _log_mix(log_a, log_b, weight_b: float):
-    """log((1 - w) * a + w * b) from log a and log b, exact at w in {0, 1} (no log 0 * 0)."""
-    if weight_b <= 0.0:
-        return log_a
-    if weight_b >= 1.0:
-        return log_b
-    return torch.logaddexp(log_a + math.log1p(-weight_b), log_b + math.log(weight_b))
+def _log_softmax_gram(features, tau):
+    """log_softmax over rows of (f_i . f_j / tau) with f L2-normalised (Eq. 5 and 6)."""
+    f = F.normalize(features.float(), dim=-1)
+    return F.log_softmax((f @ f.T).mul_(1.0 / tau), dim=-1)
 
 
 def soft_targets(n, local_audio_features, text_target_embeds, beta, gamma, tau_a2a, tau_t2t, device=None):
     """Log of the SmoothCLAP target matrix y (Eq. 5-8), (B, B), float32, no gradient.
 
     Row i is sample i's target distribution over the batch. Computed in log space so that
-    every entry is finite whenever beta > 0, however small q underflows in linear space.
+    every entry is finite whenever beta > 0, however small q gets (in linear space it
+    would underflow to 0 for small temperatures, and KL(p || y) would be infinite).
     """
     with torch.no_grad():
-        log_eye = torch.full((n, n), float("-inf"), device=device)
-        log_eye.fill_diagonal_(0.0)
-        if beta == 0.0:  # y = I: skip the two Gram matrices entirely
-            return log_eye
-        log_q = None
-        if gamma < 1.0:
-            l = F.normalize(local_audio_features.float(), dim=-1)
-            log_q_a2a = F.log_softmax((l @ l.T) / tau_a2a, dim=-1)  # Eq. 5
-            log_q = log_q_a2a
-        if gamma > 0.0:
-            t = F.normalize(text_target_embeds.float(), dim=-1)
-            log_q_t2t = F.log_softmax((t @ t.T) / tau_t2t, dim=-1)  # Eq. 6
-            log_q = log_q_t2t if log_q is None else _log_mix(log_q, log_q_t2t, gamma)  # Eq. 7
-        return _log_mix(log_eye, log_q, beta)  # Eq. 8
+        if beta == 0.0:  # y = I
+            return torch.full((n, n), float("-inf"), device=device).fill_diagonal_(0.0)
+        if gamma == 0.0:
+            log_q = _log_softmax_gram(local_audio_features, tau_a2a)
+        elif gamma == 1.0:
+            log_q = _log_softmax_gram(text_target_embeds, tau_t2t)
+        else:  # Eq. 7: log((1 - gamma) q_a2a + gamma q_t2t)
+            log_q = torch.logaddexp(
+                _log_softmax_gram(local_audio_features, tau_a2a).add_(math.log1p(-gamma)),
+                _log_softmax_gram(text_target_embeds, tau_t2t).add_(math.log(gamma)))
+        if beta == 1.0:
+            return log_q
+        # Eq. 8: off the diagonal y = beta q; on it y = (1 - beta) + beta q
+        log_y = log_q.add_(math.log(beta))
+        diag = log_y.diagonal()
+        diag.copy_(torch.logaddexp(diag, torch.full_like(diag, math.log1p(-beta))))
+        return log_y
 
 
-def _kl_rows(log_y, log_p):
-    """Per-row forward KL(y || p) and support-restricted reverse KL(p || y).
+def _jeffreys(y, log_y, log_p):
+    """sum over the batch of KL(y || p) + KL(p || y) = sum_ij (y_ij - p_ij)(log y_ij - log p_ij).
 
-    Forward: sum_j y_j (log y_j - log p_j), with 0 * log 0 = 0.
-    Reverse: KL(p || y) is infinite wherever y_j = 0 < p_j, which happens exactly when
-    beta = 0 (y = I). We take the reverse KL over the target's support S = {j: y_j > 0},
-    with p renormalised on S: sum_{j in S} p_S,j (log p_S,j - log y_j). For beta > 0 the
-    support is the whole row (y is computed in log space, so it never underflows to 0)
-    and this is the ordinary reverse KL; for beta = 0, S = {i}, p_S = 1 = y_i and the term
-    is exactly 0, so the loss is exactly the symmetric InfoNCE of CLAP.
+    One fused expression for the forward and reverse KL of Eq. 11 (same value, fewer
+    passes over the B x B matrices). log_y must be finite: true for beta > 0, where y is
+    built in log space and no entry underflows to 0.
     """
-    support = torch.isfinite(log_y)
-    log_y_s = torch.where(support, log_y, torch.zeros_like(log_y))
-    y = torch.exp(log_y)  # 0 off the support
-    forward = (y * (log_y_s - log_p)).sum(-1)
-    # finite fill (not -inf) keeps gradients NaN-free; exp() of it is exactly 0
-    very_negative = torch.finfo(log_p.dtype).min / 4
-    log_p_s = torch.where(support, log_p, torch.full_like(log_p, very_negative))
-    log_p_s = log_p_s - torch.logsumexp(log_p_s, dim=-1, keepdim=True)
-    p_s = torch.exp(log_p_s)
-    reverse = torch.where(support, p_s * (log_p_s - log_y_s), torch.zeros_like(log_p_s)).sum(-1)
-    return forward, reverse
+    return ((y - log_p.exp()) * (log_y - log_p)).sum()
 
 
 def soft_target_loss(
@@ -135,18 +122,24 @@ def soft_target_loss(
         raise ValueError("local_audio_features are needed for the a2a target (beta > 0, gamma < 1).")
     if beta > 0.0 and gamma > 0.0 and text_target_embeds is None:
         raise ValueError("text_target_embeds are needed for the t2t target (beta > 0, gamma > 0).")
+    if beta == 0.0:
+        # y = I has zeros, where KL(p || y) is infinite. We take the reverse KL over the
+        # target's support {j: y_ij > 0} with p renormalised on it: for y = I that is
+        # p_ii / p_ii = 1 = y_ii, so the reverse terms are exactly 0 and the forward terms
+        # are -log p_ii: the loss is exactly the symmetric InfoNCE of CLAP (ParaCLAP).
+        return clap_loss(audio_embeds, text_embeds, logit_scale, tau_pred)
     n = audio_embeds.shape[0]
     with torch.autocast(device_type=audio_embeds.device.type, enabled=False):
         a = F.normalize(audio_embeds.float(), dim=-1)
         t = F.normalize(text_embeds.float(), dim=-1)
-        s = logit_scale.float() * (a @ t.T)  # Eq. 4
+        s = (logit_scale.float() / tau_pred) * (a @ t.T)  # Eq. 4, divided by tau_pred for Eq. 9-10
         log_y = soft_targets(n, local_audio_features, text_target_embeds, beta, gamma, tau_a2a,
                              tau_t2t, device=s.device)
-        log_p_a2t = F.log_softmax(s / tau_pred, dim=-1)  # Eq. 9
-        log_p_t2a = F.log_softmax(s.T / tau_pred, dim=-1)  # Eq. 10 (text j over audios)
-        fwd_a, rev_a = _kl_rows(log_y, log_p_a2t)
-        fwd_t, rev_t = _kl_rows(log_y, log_p_t2a)
-        return (fwd_a + rev_a + fwd_t + rev_t).sum() / (2 * n)  # Eq. 11
+        y = log_y.exp()
+        loss = _jeffreys(y, log_y, F.log_softmax(s, dim=1))  # Eq. 9: audio i over texts
+        # Eq. 10: text i over audios = column i of s; compare it with row i of y
+        loss = loss + _jeffreys(y.T, log_y.T, F.log_softmax(s, dim=0))
+        return loss / (2 * n)  # Eq. 11
 
 
 # --------------------------------------------------------------------------- outputs
@@ -370,3 +363,5 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
 
 __all__ = ["SmoothClapModel", "SmoothClapPreTrainedModel", "SmoothClapOutput", "SmoothClapProjection",
            "soft_target_loss", "clap_loss", "soft_targets", "mean_pool"]
+
+SmoothClapModel.register_for_auto_class("AutoModel")  # auto_map + copies the .py files on save

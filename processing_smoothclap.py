@@ -41,12 +41,13 @@ except ImportError:  # pragma: no cover
 
 
 AUDIO_MASK_KEY = "audio_attention_mask"
+MAX_CHANNELS = 8  # a 2-D array with more "channels" than this is most likely a batch
 
 
 # --------------------------------------------------------------------------- audio io
 def to_mono(wave: np.ndarray) -> np.ndarray:
-    """Downmix to mono. 2-D input is (channels, time) or (time, channels): the smaller
-    axis is taken as channels (audio has far more samples than channels)."""
+    """Downmix to mono. 2-D input is one clip, (channels, time) or (time, channels): the
+    smaller axis is taken as channels (audio has far more samples than channels)."""
     wave = np.asarray(wave)
     if wave.ndim == 1:
         return wave
@@ -56,6 +57,12 @@ def to_mono(wave: np.ndarray) -> np.ndarray:
             "or 2-D (channels, time) / (time, channels). Pass one clip per list entry."
         )
     channel_axis = 0 if wave.shape[0] <= wave.shape[1] else 1
+    if wave.shape[channel_axis] > MAX_CHANNELS:
+        raise ValueError(
+            f"A 2-D array is one multi-channel clip, but shape {tuple(wave.shape)} would mean "
+            f"{wave.shape[channel_axis]} channels (at most {MAX_CHANNELS}). For a batch of clips "
+            "pass a list of 1-D arrays."
+        )
     return wave.mean(axis=channel_axis)
 
 
@@ -146,10 +153,11 @@ def load_audio(clip, sampling_rate: int | None = None, target_rate: int = 16000)
 def _is_single_clip(audio) -> bool:
     if isinstance(audio, (dict, str, os.PathLike, bytes, bytearray)):
         return True
+    # a 1-D array is a mono clip, a 2-D array ONE multi-channel clip (batches are lists)
     if torch is not None and isinstance(audio, torch.Tensor):
-        return audio.ndim == 1
+        return audio.ndim != 0
     if isinstance(audio, np.ndarray):
-        return audio.ndim == 1
+        return audio.ndim != 0
     # a plain list of numbers is one clip; a list of clips is a batch
     return isinstance(audio, (list, tuple)) and len(audio) > 0 and isinstance(audio[0], (int, float))
 
@@ -261,3 +269,5 @@ class SmoothClapProcessor(ProcessorMixin):
 
 
 __all__ = ["SmoothClapProcessor", "load_audio", "resample", "to_mono", "read_audio_file"]
+
+SmoothClapProcessor.register_for_auto_class("AutoProcessor")
