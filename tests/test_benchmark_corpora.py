@@ -475,6 +475,19 @@ def test_build_iemocap_end_to_end_with_features(tmp_path):
                                  "category 'xxx' is not in the 4-class selection": 1}
 
 
+def test_build_folder_corpus_module_stores_data_dependent_labels(tmp_path):
+    data = tmp_path / "mine"
+    for split in ("train", "test"):
+        for label in ("happy", "sad"):
+            _wav(data / split / label / f"spk1_{split}.wav")
+    out = tmp_path / "out"
+    module = folder.corpus_module(data, template="a {} voice.")
+    dd = common.build(module, data, out, features=False, template="a {} voice.")
+    assert dd["train"].features["label"].names == ["happy", "sad"]
+    assert sorted(dd["test"]["id"]) == ["test/happy/spk1_test", "test/sad/spk1_test"]
+    assert common.label_texts(out) == (["happy", "sad"], ["a happy voice.", "a sad voice."])
+
+
 @pytest.mark.xfail(strict=True, raises=ValueError,
                    reason="common.build passes the contract's split 'all' to datasets, which "
                           "reserves that name (ValueError); corpora without splits cannot be "
