@@ -650,6 +650,7 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
         features: bool = True,
         scan_options: Mapping | None = None,
         progress: bool = False,
+        start_method: str | None = None,
         **kwargs,
     ):
         self.corpus_module = get_corpus(corpus)
@@ -666,6 +667,7 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
         self.with_features = bool(features)
         self.scan_options = dict(scan_options or {})
         self.progress = progress
+        self.start_method = start_method
         self.report = BuildReport(self.corpus_name, self.corpus_config_name)
         self._split_counts: dict[str, int] = {}
         self._pool = None
@@ -739,7 +741,9 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
             return super()._download_and_prepare(dl_manager, verification_mode, **prepare_splits_kwargs)
         from .tagging import FeatureExtractorPool
 
-        with FeatureExtractorPool(num_workers=self.num_workers, progress=self.progress, desc=self.corpus_name) as pool:
+        with FeatureExtractorPool(
+            num_workers=self.num_workers, progress=self.progress, desc=self.corpus_name, start_method=self.start_method
+        ) as pool:
             self._pool = pool
             try:
                 return super()._download_and_prepare(dl_manager, verification_mode, **prepare_splits_kwargs)
@@ -1074,6 +1078,7 @@ def build(
     features: bool = True,
     overwrite: bool = False,
     progress: bool = False,
+    start_method: str | None = None,
     push_to_hub_repo: str | None = None,
     private: bool = True,
     **scan_options,
@@ -1088,6 +1093,9 @@ def build(
     to ``output_dir``, deleted afterwards. With an explicit ``cache_dir`` the generated
     data (the eGeMAPS pass, the slow part) is reused by a later build with the same
     corpus, config, data dir and options, e.g. to change the captions.
+    ``num_workers`` > 1 runs eGeMAPS in worker processes (``start_method``: multiprocessing
+    start method, default forkserver, see tagging.FeatureExtractorPool); a script that
+    calls ``build`` with workers needs the usual ``if __name__ == "__main__":`` guard.
     """
     from . import tagging
 
@@ -1116,6 +1124,7 @@ def build(
             features=features,
             scan_options=scan_options,
             progress=progress,
+            start_method=start_method,
         )
         report_cache = Path(builder.cache_dir) / REPORT_FILE
         reuse = report_cache.is_file() and tmp_cache is None
