@@ -21,7 +21,12 @@ read (path records are only validated; a scanner may honour ``options["discover"
 yield ``audio=None`` to skip expensive work such as synthesis). Then one *generation*
 pass per split calls ``scan()`` again (with the hint ``options["split"]``, which a scanner
 may use to skip other splits; the builder filters anyway) and streams that split's rows.
-Only the discovery pass counts drops. Scanners must therefore be deterministic.
+Only the discovery pass counts drops. Scanners must therefore be deterministic (the
+builder checks that each split has as many records as in the discovery pass).
+
+Split names: a record's normalised split is the HF split name, except ``all`` (a corpus
+without splits): ``datasets`` reserves ``all``, so those rows go to the split ``full``
+(``FULL_SPLIT``), which is also what their ``split`` column says.
 
 Memory
 ------
@@ -58,6 +63,7 @@ __all__ = [
     "BUILDER_VERSION",
     "CHUNK_SIZE",
     "CORPUS_MODULES",
+    "FULL_SPLIT",
     "RECORD_KEYS",
     "BuildReport",
     "CorpusConfig",
@@ -116,6 +122,9 @@ _RATING_KEYS = ("arousal", "valence", "dominance")
 FEATURE_KEYS = ("duration", "pitch_mean", "pitch_variation", "loudness", "jitter", "shimmer")
 TAG_COLUMNS = ("tag_sentences", "caption", "tags")
 GENDERS = ("male", "female")
+# datasets reserves the split name "all" (the union of all splits): records of a corpus
+# without splits (record split "all") go to the split FULL_SPLIT, also in the split column.
+FULL_SPLIT = "full"
 _SPLIT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -212,13 +221,19 @@ def normalise_split(name: Any) -> str | None:
 
 
 def _split_sort_key(name: str):
-    order = {"train": 0, "validation": 1, "test": 3, "all": 9}
+    order = {"train": 0, "validation": 1, "test": 3, "all": 9, FULL_SPLIT: 9}
     if name in order:
         return (order[name], 0, name)
     match = re.fullmatch(r"(validation|test)(\d+)", name)
     if match:
         return (1 if match.group(1) == "validation" else 3, int(match.group(2)), name)
     return (5, 0, name)
+
+
+def hf_split_name(record_split: str) -> str:
+    """The datasets split of a record split: the same name, except ``all`` -> ``full``
+    (datasets reserves ``all``)."""
+    return FULL_SPLIT if record_split == "all" else record_split
 
 
 # --------------------------------------------------------------------------- report
@@ -725,7 +740,7 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
             if rec["id"] in seen:
                 raise CorpusError(f"{self.corpus_name}: duplicate record id {rec['id']!r}; ids must be unique.")
             seen.add(rec["id"])
-            counts[rec["split"]] += 1
+            counts[hf_split_name(rec["split"])] += 1
         if not counts:
             dropped = f" ({self.report.dropped_rows} rows dropped: {dict(self.report.dropped)})" if self.report.dropped else ""
             raise CorpusError(f"{self.corpus_name}: the scanner found no usable records{dropped}.")
@@ -764,8 +779,11 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
 
     def _generate_examples(self, split: str):
         report = self.report
+        record_split = "all" if split == FULL_SPLIT else split
         records = (
-            r for r in self._scan(report=_NullReport(), split=split, discover=False) if r.get("split") == split
+            r
+            for r in self._scan(report=_NullReport(), split=record_split, discover=False)
+            if isinstance(r, Mapping) and hf_split_name(r.get("split")) == split
         )
         n_input = 0
         for chunk in iter_chunks(records, CHUNK_SIZE):

@@ -1,0 +1,290 @@
+"""The shared builder (dataset_scripts.common) on toy corpus modules.
+
+Fast: the toy builds use ``features=False`` (duration from the file header, no eGeMAPS);
+the eGeMAPS path is covered by tests/test_msp_podcast.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import datasets  # noqa: E402
+
+from dataset_scripts import common  # noqa: E402
+from dataset_scripts.common import BuildReport, CorpusConfig, CorpusError  # noqa: E402
+
+
+def wav_bytes(seconds: float, sr: int = 16000, f0: float = 200.0) -> bytes:
+    t = np.arange(int(sr * seconds)) / sr
+    buf = io.BytesIO()
+    sf.write(buf, (0.1 * np.sin(2 * np.pi * f0 * t)).astype(np.float32), sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def toy_module(records, labels=("yes", "no"), name="toy", pulled=None):
+    """A corpus module object following the contract; ``records`` is a list or a callable."""
+    module = types.ModuleType(f"toy_corpus_{name}")
+    module.NAME = name
+    module.CONFIGS = {
+        "default": CorpusConfig(
+            labels=list(labels) if labels else None,
+            query_texts=[f"the answer is {x}." for x in labels] if labels else None,
+            description="A toy corpus.",
+            license="CC-BY-4.0",
+            needs_data_dir=False,
+        )
+    }
+
+    def scan(data_dir, config_name, options):
+        common.count_drop(options, "toy exclusion", 2)
+        source = records() if callable(records) else records
+        for rec in source:
+            if pulled is not None:
+                pulled.append(rec["id"])
+            yield dict(rec)
+
+    module.scan = scan
+    return module
+
+
+def toy_records(n=6, split=lambda i: "all"):
+    return [
+        {
+            "id": f"utt{i:02d}",
+            "audio": wav_bytes(0.2 + 0.1 * i, f0=150 + 20 * i),
+            "split": split(i),
+            "speaker": f"spk{i % 2}",
+            "gender": ("male", "female")[i % 2],
+            "label": ("yes", "no")[i % 2],
+            "emotion": ("happy", "sad")[i % 2],
+            "arousal": 1.0 + i,
+            "valence": None,
+        }
+        for i in range(n)
+    ]
+
+
+# --------------------------------------------------------------------------- small parts
+def test_normalise_split_and_chunks():
+    names = ["Train", "training", "Development", "Validation", "dev", "Test", "Test1", "test_2", "Test 3", "All", "??"]
+    assert [common.normalise_split(n) for n in names] == [
+        "train", "train", "validation", "validation", "validation", "test", "test1", "test2", "test3", "all", None,
+    ]
+    chunks = list(common.iter_chunks(iter(range(130)), 64))
+    assert [len(c) for c in chunks] == [64, 64, 2]
+
+
+def test_corpus_config_checks():
+    cfg = CorpusConfig(labels=["a", "b"])
+    assert cfg.query_texts == ["a", "b"]
+    with pytest.raises(ValueError, match="one text per label"):
+        CorpusConfig(labels=["a", "b"], query_texts=["only one"])
+    with pytest.raises(ValueError, match="unique"):
+        CorpusConfig(labels=["a", "a"])
+
+
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        ({"id": "u1", "audio": "x.wav", "split": "train", "speeker": "s"}, r"'u1'.*unknown key.*speeker"),
+        ({"id": "u1", "audio": "x.wav"}, r"'u1'.*missing required key 'split'"),
+        ({"id": "u1", "audio": "x.wav", "split": "Train"}, r"'u1'.*'split'.*'Train'"),
+        ({"id": "u1", "audio": 3, "split": "train"}, r"'u1'.*'audio'"),
+        ({"id": "u1", "audio": "x.wav", "split": "train", "gender": "M"}, r"'u1'.*'gender'"),
+        ({"id": "u1", "audio": "x.wav", "split": "train", "label": "maybe"}, r"'u1'.*'label'.*'maybe'"),
+        ({"id": "u1", "audio": "x.wav", "split": "train", "arousal": "high"}, r"'u1'.*'arousal'"),
+        ({"id": "", "audio": "x.wav", "split": "train"}, r"'id'"),
+    ],
+)
+def test_validate_record_names_id_and_key(record, message):
+    with pytest.raises(CorpusError, match=message):
+        common.validate_record(record, CorpusConfig(labels=["yes", "no"]), "toy")
+
+
+def test_validate_record_normalises():
+    rec = common.validate_record(
+        {"id": "u", "audio": Path("/a/b.wav"), "split": "test1", "arousal": float("nan"), "valence": 3},
+        CorpusConfig(),
+    )
+    assert rec["audio"] == "/a/b.wav" and rec["arousal"] is None and rec["valence"] == 3.0
+    assert rec["speaker"] is None and set(rec) == set(common.RECORD_KEYS)
+
+
+def test_build_report_arithmetic_and_json(tmp_path):
+    report = BuildReport("c", "default")
+    report.add_input("train", 3)
+    report.add_built("train", 2)
+    report.skip("u3", "/x/u3.wav", "train", "empty audio")
+    report.drop("no agreement", 4)
+    report.check()
+    assert report.consistent and "input 3 rows = built 2 + skipped 1 (checked)" in report.summary()
+    report.write_json(tmp_path / "r.json")
+    again = BuildReport.read_json(tmp_path / "r.json")
+    assert again.to_dict() == report.to_dict()
+    assert json.loads((tmp_path / "r.json").read_text())["dropped"] == {"no agreement": 4}
+    report.add_input("test", 1)
+    with pytest.raises(RuntimeError, match="'test'"):
+        report.check()
+
+
+def test_reject_unknown_raises_or_counts():
+    with pytest.raises(CorpusError, match=r"Unknown label code in f.csv: 'Q' \(2 rows\)"):
+        common.reject_unknown({}, "label code", {"Q": 2}, "f.csv")
+    report = BuildReport()
+    common.reject_unknown({"drop_unknown": True, "report": report}, "label code", {"Q": 2}, "f.csv")
+    assert report.dropped == {"unknown label code 'Q' (drop_unknown)": 2}
+
+
+def test_registry():
+    with pytest.raises(CorpusError, match="Unknown corpus 'nope'.*msp_podcast"):
+        common.get_corpus("nope")
+    assert common.get_corpus("msp-podcast").NAME == "msp_podcast"
+    assert common.get_corpus("dataset_scripts.msp_podcast").NAME == "msp_podcast"
+    with pytest.raises(CorpusError, match="not a corpus module"):
+        common.get_corpus(types.ModuleType("empty"))
+    names = [entry["name"] for entry in common.list_corpora()]
+    assert names[0] == "msp_podcast" and len(names) == len(common.CORPUS_MODULES)
+
+
+# --------------------------------------------------------------------------- builds
+def test_toy_build_labels_thresholds_on_all_rows_and_label_texts(tmp_path):
+    module = toy_module(toy_records())
+    out = tmp_path / "out"
+    dd = common.build(module, None, out, features=False, seed=3)
+    assert list(dd) == ["full"] and len(dd["full"]) == 6  # record split "all" (reserved by datasets)
+    ds = dd["full"]
+    assert set(ds["split"]) == {"full"}
+    assert isinstance(ds.features["label"], datasets.ClassLabel) and ds.features["label"].names == ["yes", "no"]
+    assert ds["label"] == [0, 1, 0, 1, 0, 1]
+    assert ds[0]["audio"]["path"] == "utt00.wav" and ds[0]["audio"]["bytes"][:4] == b"RIFF"
+    assert ds[2]["duration"] == pytest.approx(0.4) and ds[2]["pitch_mean"] is None and ds[2]["egemaps"] is None
+    assert all(ds["caption"])
+    # no train split, no thresholds given: fitted on all rows, and the card says so
+    thr = json.loads((out / "thresholds.json").read_text())["thresholds"]
+    assert set(thr) == {"arousal", "duration"}
+    assert "no train split" in (out / "README.md").read_text()
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["dropped"] == {"toy exclusion": 2}
+    assert any("no train split" in n for n in report["notes"])
+    expected = (["yes", "no"], ["the answer is yes.", "the answer is no."])
+    assert common.label_texts(out) == expected
+    assert common.label_texts(dd) == expected
+    assert common.label_texts(datasets.load_from_disk(str(out / "full"))) == expected  # from info.description
+    (out / "smoothclap.json").unlink()
+    assert common.label_texts(out) == expected
+
+
+def test_given_thresholds_are_used_verbatim_and_splits_ordered(tmp_path):
+    splits = ["test", "train", "validation", "train", "test2", "train"]
+    module = toy_module(toy_records(6, split=lambda i: splits[i]))
+    given = {"arousal": [2.0, 3.0], "duration": [0.25, 0.3]}
+    dd = common.build(module, None, tmp_path / "out", features=False, thresholds=given)
+    assert list(dd) == ["train", "validation", "test", "test2"]
+    assert json.loads((tmp_path / "out" / "thresholds.json").read_text())["thresholds"] == given
+    row = dd["test"][0]  # utt00: arousal 1.0 -> low, duration 0.2 -> low
+    assert "arousal: low" in row["tags"] and "duration: low" in row["tags"]
+
+
+def test_skips_are_reported_and_add_up(tmp_path):
+    records = toy_records(4)
+    records[1]["audio"] = b""  # zero-length
+    records[2]["audio"] = b"not audio at all"
+    records[3]["audio"] = str(tmp_path / "missing.wav")
+    dd = common.build(toy_module(records), None, tmp_path / "out", features=False)
+    assert dd["full"]["id"] == ["utt00"]
+    report = dd.build_report
+    assert report.input_rows == report.built_rows + report.skipped_rows == 4
+    assert [s["id"] for s in report.skipped] == ["utt01", "utt02", "utt03"]
+    assert report.skipped[2]["path"] == str(tmp_path / "missing.wav")
+
+
+def test_paths_only_and_relative_paths(tmp_path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    records = toy_records(2)
+    for rec in records:
+        path = data / "sub" / f"{rec['id']}.wav"
+        path.write_bytes(rec["audio"])
+        rec["audio"] = str(path)
+    module = toy_module(records)
+    module.CONFIGS["default"].needs_data_dir = True
+    dd = common.build(module, data, tmp_path / "full", features=False)
+    assert dd["full"][0]["audio"]["path"] == "sub/utt00.wav"
+    assert dd["full"][0]["audio"]["bytes"] == (data / "sub" / "utt00.wav").read_bytes()
+    dd = common.build(module, data, tmp_path / "paths", features=False, paths_only=True)
+    cell = dd["full"][1]["audio"]
+    assert cell["bytes"] is None and cell["path"] == str((data / "sub" / "utt01.wav").resolve())
+    with pytest.raises(CorpusError, match="needs a data directory"):
+        common.build(module, None, tmp_path / "nodata", features=False)
+
+
+def test_bad_records_duplicates_and_empty_corpora_are_corpus_errors(tmp_path):
+    bad = toy_records(2)
+    bad[1]["gender"] = "x"
+    with pytest.raises(CorpusError, match="'utt01'.*'gender'"):
+        common.build(toy_module(bad), None, tmp_path / "a", features=False)
+    dup = toy_records(2)
+    dup[1]["id"] = "utt00"
+    with pytest.raises(CorpusError, match="duplicate record id 'utt00'"):
+        common.build(toy_module(dup), None, tmp_path / "b", features=False)
+    with pytest.raises(CorpusError, match="no usable records.*toy exclusion"):
+        common.build(toy_module([]), None, tmp_path / "c", features=False)
+
+
+def test_output_dir_overwrite_rules(tmp_path):
+    module = toy_module(toy_records(2))
+    out = tmp_path / "out"
+    common.build(module, None, out, features=False)
+    with pytest.raises(CorpusError, match="not empty"):
+        common.build(module, None, out, features=False)
+    common.build(module, None, out, features=False, overwrite=True, seed=1)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(CorpusError, match="does not look like"):
+        common.build(module, None, foreign, features=False, overwrite=True)
+    assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+def test_generation_streams_in_chunks(tmp_path):
+    """The builder never pulls more than one chunk of records ahead of the rows it yields."""
+    pulled: list[str] = []
+    n = 3 * common.CHUNK_SIZE + 5
+    audio = wav_bytes(0.2)
+
+    def records():
+        for i in range(n):
+            yield {"id": f"u{i:04d}", "audio": audio, "split": "train"}
+
+    builder = common.SmoothClapBuilder(
+        toy_module(records, labels=None, pulled=pulled), cache_dir=tmp_path / "cache", features=False
+    )
+    assert builder.discover_splits() == {"train": n}
+    pulled.clear()
+    ahead = 0
+    for count, (key, row) in enumerate(builder._generate_examples("train"), start=1):
+        ahead = max(ahead, len(pulled) - count)
+    assert count == n and ahead < common.CHUNK_SIZE
+    assert builder.report.input["train"] == builder.report.built["train"] == n
+
+
+def test_cache_dir_reuse_keeps_report(tmp_path):
+    module = toy_module(toy_records(3))
+    cache = tmp_path / "cache"
+    first = common.build(module, None, tmp_path / "a", features=False, cache_dir=cache)
+    second = common.build(module, None, tmp_path / "b", features=False, cache_dir=cache, seed=5)
+    assert first["full"]["id"] == second["full"]["id"]
+    assert second.build_report.built_rows == 3 and any("reused" in n for n in second.build_report.notes)
+    assert second.build_report.dropped == {"toy exclusion": 2}
