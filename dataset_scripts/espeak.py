@@ -19,8 +19,9 @@ Parameters follow eSpeak's own scales: ``rate`` in words per minute (80-450, def
 pause between words in units of 10 ms (default 0). ``voice`` is an eSpeak voice name,
 optionally with a variant: ``"en-us"``, ``"en"``, ``"en-gb-scotland+m1"``, ``"en-029+f3"``
 (variants are the files in ``<data>/voices/!v``, see ``list_variants()``). ``pitch`` is
-relative to the voice's own base pitch: with eGeMAPS, pitch 20 / 50 / 80 gives an F0 mean
-of about 30 / 34 / 40 semitones for "en-us" and 41 / 46 / 51 for the female "en-us+f2".
+relative to the voice's own base pitch: with eGeMAPS (16 kHz), pitch 20 / 50 / 80 gives an
+F0 mean of about 19 / 22 / 28 semitones above 27.5 Hz for "en-us" and 29 / 34 / 39 for
+the female "en-us+f2".
 """
 
 from __future__ import annotations
