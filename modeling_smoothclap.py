@@ -46,10 +46,29 @@ def clap_loss(audio_embeds, text_embeds, logit_scale, tau_pred: float = 1.0) -> 
         return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
+def _gram(f):
+    """f @ f.T using its symmetry: the top-left, bottom-left and bottom-right blocks are
+    computed (3/4 of the multiply-adds), the top-right block is a transposed copy."""
+    n, h = f.shape[0], f.shape[0] // 2
+    if h < 64:  # small batches: one matmul is faster than the bookkeeping
+        return f @ f.T
+    gram = torch.empty(n, n, dtype=f.dtype, device=f.device)
+    gram[:, :h] = f @ f[:h].T
+    gram[h:, h:] = f[h:] @ f[h:].T
+    gram[:h, h:] = gram[h:, :h].T
+    return gram
+
+
 def _log_softmax_gram(features, tau):
-    """log_softmax over rows of (f_i . f_j / tau) with f L2-normalised (Eq. 5 and 6)."""
-    f = F.normalize(features.float(), dim=-1)
-    return F.log_softmax((f @ f.T).mul_(1.0 / tau), dim=-1)
+    """log_softmax over rows of (f_i . f_j / tau) with f L2-normalised (Eq. 5 and 6).
+
+    Normalises the B x B Gram matrix instead of the B x D features: same numbers, fewer
+    passes over memory when D > B (768-1024 vs the batch size).
+    """
+    f = features.float()
+    norm = f.norm(dim=-1).clamp_min(1e-12) * math.sqrt(tau)
+    gram = _gram(f).div_(norm[:, None] * norm[None, :])
+    return F.log_softmax(gram, dim=-1)
 
 
 def soft_targets(n, local_audio_features, text_target_embeds, beta, gamma, tau_a2a, tau_t2t, device=None):
@@ -79,14 +98,29 @@ def soft_targets(n, local_audio_features, text_target_embeds, beta, gamma, tau_a
         return log_y
 
 
-def _jeffreys(y, log_y, log_p):
-    """sum over the batch of KL(y || p) + KL(p || y) = sum_ij (y_ij - p_ij)(log y_ij - log p_ij).
+class _SymmetricKL(torch.autograd.Function):
+    """sum_i [KL(y_i || p_i) + KL(p_i || y_i)] with p = softmax(logits, dim), y a fixed target.
 
-    One fused expression for the forward and reverse KL of Eq. 11 (same value, fewer
-    passes over the B x B matrices). log_y must be finite: true for beta > 0, where y is
-    built in log space and no entry underflows to 0.
+    Both KLs of Eq. 11 in one expression, sum_ij (p_ij - y_ij)(log p_ij - log y_ij), with a
+    hand-written backward (fewer passes over the B x B matrices than autograd's):
+        d/dz_k = p_k (log p_k - log y_k + 1 - KL(p || y)) - y_k     (per row of z).
+    log_y must be finite: true for beta > 0, where y is built in log space.
     """
-    return ((y - log_p.exp()) * (log_y - log_p)).sum()
+
+    @staticmethod
+    def forward(ctx, logits, y, log_y, dim):
+        log_p = F.log_softmax(logits, dim=dim)
+        p = log_p.exp()
+        diff = log_p.sub_(log_y)  # log p - log y (log_p is not needed again)
+        reverse = (p * diff).sum(dim, keepdim=True)  # KL(p || y) per row
+        ctx.save_for_backward(p, diff, reverse, y)
+        return ((p - y) * diff).sum()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        p, diff, reverse, y = ctx.saved_tensors
+        grad = (diff + 1.0).sub_(reverse).mul_(p).sub_(y)
+        return grad.mul_(grad_output), None, None, None
 
 
 def soft_target_loss(
@@ -136,9 +170,9 @@ def soft_target_loss(
         log_y = soft_targets(n, local_audio_features, text_target_embeds, beta, gamma, tau_a2a,
                              tau_t2t, device=s.device)
         y = log_y.exp()
-        loss = _jeffreys(y, log_y, F.log_softmax(s, dim=1))  # Eq. 9: audio i over texts
-        # Eq. 10: text i over audios = column i of s; compare it with row i of y
-        loss = loss + _jeffreys(y.T, log_y.T, F.log_softmax(s, dim=0))
+        loss = _SymmetricKL.apply(s, y, log_y, 1)  # Eq. 9: audio i over texts (rows of s)
+        # Eq. 10: text i over audios = column i of s, compared with row i of y
+        loss = loss + _SymmetricKL.apply(s, y.T, log_y.T, 0)
         return loss / (2 * n)  # Eq. 11
 
 
