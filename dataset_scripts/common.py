@@ -41,6 +41,7 @@ then joined column-wise.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import importlib
@@ -903,14 +904,13 @@ def _tag_row(row: dict, thresholds, seed: int, variant: str, max_tags: int) -> d
 _TAG_INPUT_COLUMNS = ("id", "emotion", "gender", *_RATING_KEYS, *FEATURE_KEYS)
 
 
-def add_tags(ds: datasets.Dataset, thresholds, seed: int = 0, variant: str = "emotion_plus", max_tags: int = 5, num_proc: int | None = None) -> datasets.Dataset:
-    """Append tag_sentences, caption and tags to ``ds``. Only the metadata columns are
-    read (the audio column is never touched), the result is joined column-wise."""
+def compute_tags(ds: datasets.Dataset, thresholds, seed: int = 0, variant: str = "emotion_plus", max_tags: int = 5, num_proc: int | None = None) -> datasets.Dataset:
+    """The tag columns (tag_sentences, caption, tags) of ``ds``, one row per row, as a
+    small dataset. Only the metadata columns are read (never the audio column)."""
     if len(ds) == 0:
-        empty = datasets.Dataset.from_dict({k: [] for k in TAG_COLUMNS}, features=datasets.Features(_tag_features()))
-        return datasets.concatenate_datasets([ds, empty], axis=1)
+        return datasets.Dataset.from_dict({k: [] for k in TAG_COLUMNS}, features=datasets.Features(_tag_features()))
     meta = ds.select_columns([c for c in _TAG_INPUT_COLUMNS if c in ds.column_names])
-    tags = meta.map(
+    return meta.map(
         _tag_row,
         fn_kwargs={"thresholds": thresholds, "seed": seed, "variant": variant, "max_tags": max_tags},
         remove_columns=meta.column_names,
@@ -918,7 +918,98 @@ def add_tags(ds: datasets.Dataset, thresholds, seed: int = 0, variant: str = "em
         num_proc=num_proc if num_proc and num_proc > 1 else None,
         desc="Tagging",
     )
+
+
+def add_tags(ds: datasets.Dataset, thresholds, seed: int = 0, variant: str = "emotion_plus", max_tags: int = 5, num_proc: int | None = None) -> datasets.Dataset:
+    """``ds`` with the tag columns appended (joined column-wise, audio not re-written)."""
+    tags = compute_tags(ds, thresholds, seed=seed, variant=variant, max_tags=max_tags, num_proc=num_proc)
     return datasets.concatenate_datasets([ds, tags], axis=1)
+
+
+def _as_dataset_dict(builder: "SmoothClapBuilder") -> datasets.DatasetDict:
+    """The builder's splits in generation order; a split whose rows were all skipped (no
+    Arrow file, which ``as_dataset`` refuses) becomes an empty dataset."""
+    out = {}
+    for split, info in builder.info.splits.items():
+        if info.num_examples:
+            out[split] = builder.as_dataset(split=split)
+        else:
+            out[split] = datasets.Dataset.from_dict(
+                {k: [] for k in builder.info.features}, features=builder.info.features
+            )
+    return datasets.DatasetDict(out)
+
+
+def _stream_shard(src_path: str, tag_table, offset: int, writer) -> int:
+    """Copy one builder Arrow file batch by batch (plain reads, no memory map), appending
+    the tag columns of the same rows; return the new row offset."""
+    import pyarrow as pa
+
+    with pa.OSFile(src_path, "rb") as src:
+        for batch in pa.ipc.open_stream(src):
+            if batch.num_rows == 0:
+                continue
+            table = pa.Table.from_batches([batch])
+            part = tag_table.slice(offset, batch.num_rows)
+            for column in TAG_COLUMNS:
+                table = table.append_column(column, part.column(column))
+            writer.write_table(table)
+            offset += batch.num_rows
+    return offset
+
+
+def _write_split(ds: datasets.Dataset, tags: datasets.Dataset, split_dir: Path, info: datasets.DatasetInfo, split: str) -> int:
+    """Write ``ds`` + ``tags`` in the ``save_to_disk`` layout of one split, streaming.
+
+    ``save_to_disk`` would read the source through its memory map (every audio page becomes
+    resident in this process: RSS grows with the corpus) and copy 100 MB batches. Here the
+    builder's Arrow files are read as plain streams, one record batch (CHUNK_SIZE rows) at
+    a time, the tag columns of those rows appended, and written out: one output shard per
+    builder shard."""
+    from datasets.arrow_writer import ArrowWriter
+
+    if ds._indices is not None:  # not the case for builder output; be safe
+        ds = ds.flatten_indices()
+    files = [c["filename"] for c in ds.cache_files]
+    if len(files) == 0 and len(ds) > 0:
+        raise RuntimeError(f"split {split!r} is not backed by Arrow files")
+    features = datasets.Features({**ds.features, **tags.features})
+    tag_table = tags.with_format("arrow")[:] if len(tags) else None
+    split_dir.mkdir(parents=True, exist_ok=True)
+    n_files = max(1, len(files))  # an empty split still gets one (empty) file
+    names = [f"data-{i:05d}-of-{n_files:05d}.arrow" for i in range(n_files)]
+    offset = 0
+    for src_path, name in zip(files or [None], names):
+        writer = ArrowWriter(features=features, path=str(split_dir / name))
+        try:
+            if src_path is None:
+                writer.write_table(features.arrow_schema.empty_table())
+            else:
+                offset = _stream_shard(src_path, tag_table, offset, writer)
+            writer.finalize()
+        finally:
+            writer.close()
+    if offset != len(ds) or offset != len(tags):
+        raise RuntimeError(f"split {split!r}: wrote {offset} rows, expected {len(ds)} (tags {len(tags)})")
+    state = {
+        "_data_files": [{"filename": name} for name in names],
+        "_fingerprint": hashlib.sha256(f"{ds._fingerprint}:{tags._fingerprint}".encode()).hexdigest()[:16],
+        "_format_columns": None,
+        "_format_kwargs": {},
+        "_format_type": None,
+        "_output_all_columns": False,
+        "_split": split,
+    }
+    (split_dir / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+    info = copy.deepcopy(info)
+    info.features = features
+    from datasets.utils.py_utils import asdict as hf_asdict  # knows Features
+
+    info_dict = hf_asdict(info)
+    (split_dir / "dataset_info.json").write_text(
+        json.dumps({key: info_dict[key] for key in sorted(info_dict)}, indent=2), encoding="utf-8"
+    )
+    return offset
 
 
 def _fit_thresholds(dd: datasets.DatasetDict, report: BuildReport) -> tuple[dict, str]:
@@ -1163,9 +1254,7 @@ def build(
             report = builder.report
             report.check()
             report.write_json(report_cache)
-        dd = builder.as_dataset()
-        if not isinstance(dd, datasets.DatasetDict):  # one split only
-            dd = datasets.DatasetDict({str(dd.split): dd})
+        dd = _as_dataset_dict(builder)
 
         if given_thresholds is not None:
             thr = given_thresholds
@@ -1174,13 +1263,11 @@ def build(
             thr, thr_source = _fit_thresholds(dd, report)
         n_rows = sum(len(d) for d in dd.values())
         num_proc = num_workers if num_workers > 1 and n_rows >= 20000 else None
-        tagged = datasets.DatasetDict(
-            {
-                split: add_tags(ds, thr, seed=seed, variant=caption_variant, max_tags=max_tags, num_proc=num_proc)
-                for split, ds in dd.items()
-            }
-        )
-        uncaptioned = sum(ds.data.column("caption").null_count for ds in tagged.values())
+        tags = {
+            split: compute_tags(ds, thr, seed=seed, variant=caption_variant, max_tags=max_tags, num_proc=num_proc)
+            for split, ds in dd.items()
+        }
+        uncaptioned = sum(t.data.column("caption").null_count for t in tags.values())
         if uncaptioned:
             report.note(
                 f"{uncaptioned} rows have no caption (no emotion, gender or binnable value); "
@@ -1209,16 +1296,19 @@ def build(
             redistribute_audio=config.redistribute_audio,
             thresholds=thr,
             thresholds_source=thr_source,
-            splits={s: len(d) for s, d in tagged.items()},
+            splits={s: len(d) for s, d in dd.items()},
             build=build_settings,
         )
-        for ds in tagged.values():
-            ds.info.description = _description_with_metadata(config.description, meta)
-            ds.info.citation = config.citation
-            ds.info.homepage = config.homepage
-            ds.info.license = config.license
-        tagged.save_to_disk(str(output_dir))
-        del dd, tagged
+        info = datasets.DatasetInfo(
+            description=_description_with_metadata(config.description, meta),
+            citation=config.citation,
+            homepage=config.homepage,
+            license=config.license,
+        )
+        for split, ds in dd.items():
+            _write_split(ds, tags[split], output_dir / split, info, split)
+        (output_dir / "dataset_dict.json").write_text(json.dumps({"splits": list(dd)}), encoding="utf-8")
+        del dd, tags
     finally:
         if tmp_cache is not None:
             shutil.rmtree(tmp_cache, ignore_errors=True)
@@ -1254,7 +1344,7 @@ def export_captions(input_dir: str | os.PathLike, output_dir: str | os.PathLike,
     out = datasets.DatasetDict(
         {split: ds.remove_columns([c for c in ("audio",) if c in ds.column_names]) for split, ds in dd.items()}
     )
-    out.save_to_disk(str(output_dir))
+    out.save_to_disk(str(output_dir))  # no audio column: small rows
     meta = dict(meta)
     meta["captions_only"] = True
     meta["exported_from"] = str(input_dir.resolve())

@@ -288,3 +288,26 @@ def test_cache_dir_reuse_keeps_report(tmp_path):
     assert first["full"]["id"] == second["full"]["id"]
     assert second.build_report.built_rows == 3 and any("reused" in n for n in second.build_report.notes)
     assert second.build_report.dropped == {"toy exclusion": 2}
+
+
+def test_streamed_output_equals_builder_data_plus_tags(tmp_path):
+    """build() writes the save_to_disk layout itself (streaming the builder's Arrow files):
+    the result loads with load_from_disk and equals builder output + add_tags; a split
+    whose rows were all skipped is written empty."""
+    splits = ["train", "train", "train", "test", "test", "validation"]
+    records = toy_records(6, split=lambda i: splits[i])
+    records[5]["audio"] = b"broken"  # the only validation row
+    module = toy_module(records)
+    cache = tmp_path / "cache"
+    dd = common.build(module, None, tmp_path / "out", features=False, cache_dir=cache, seed=2)
+    assert {s: len(d) for s, d in dd.items()} == {"train": 3, "validation": 0, "test": 2}
+    assert dd["validation"].column_names == dd["train"].column_names
+    builder = common.SmoothClapBuilder(module, cache_dir=cache, features=False, scan_options={"drop_unknown": False})
+    raw = {s: builder.as_dataset(split=s) for s in ("train", "test")}
+    thr = json.loads((tmp_path / "out" / "thresholds.json").read_text())["thresholds"]
+    for split in ("train", "test"):
+        expected = common.add_tags(raw[split], thr, seed=2)
+        assert dd[split].to_dict() == expected.to_dict()
+        assert dd[split].features == expected.features
+    state = json.loads((tmp_path / "out" / "train" / "state.json").read_text())
+    assert state["_split"] == "train" and state["_data_files"] == [{"filename": "data-00000-of-00001.arrow"}]
