@@ -454,13 +454,19 @@ def get_corpus(name_or_module):
     return module
 
 
-def get_config(module, config_name: str | None) -> tuple[str, CorpusConfig]:
+def get_config(module, config_name: str | None, data_dir=None,
+               options: Mapping | None = None) -> tuple[str, CorpusConfig]:
+    """The named config; a module whose classes depend on the data (the folder corpus)
+    defines ``resolve_config(data_dir, config_name, options)``, used when data_dir is given."""
     configs = module.CONFIGS
     name = config_name or ("default" if "default" in configs else next(iter(configs)))
     if name not in configs:
         raise CorpusError(
             f"Corpus {module.NAME!r} has no config {name!r}; configs: {', '.join(configs)}."
         )
+    resolve = getattr(module, "resolve_config", None)
+    if resolve is not None and data_dir is not None:
+        return name, resolve(Path(data_dir).expanduser(), name, dict(options or {}))
     return name, configs[name]
 
 
@@ -677,7 +683,8 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
     ):
         self.corpus_module = get_corpus(corpus)
         self.corpus_name = self.corpus_module.NAME
-        self.corpus_config_name, self.corpus_config = get_config(self.corpus_module, config_name)
+        self.corpus_config_name, self.corpus_config = get_config(
+            self.corpus_module, config_name, data_dir, scan_options)
         if self.corpus_config.needs_data_dir and data_dir is None:
             raise CorpusError(
                 f"Corpus {self.corpus_name!r} needs a data directory (CLI: --data-dir); see "
@@ -1215,7 +1222,7 @@ def build(
     from . import tagging
 
     module = get_corpus(corpus_name)
-    config_name, config = get_config(module, config_name)
+    config_name, config = get_config(module, config_name, data_dir, scan_options)
     if caption_variant not in tagging.CAPTION_VARIANTS:
         raise CorpusError(f"Unknown caption variant {caption_variant!r}; choose from {list(tagging.CAPTION_VARIANTS)}.")
     given_thresholds = _load_thresholds(thresholds) if thresholds is not None else None

@@ -488,19 +488,33 @@ def test_build_folder_corpus_module_stores_data_dependent_labels(tmp_path):
     assert common.label_texts(out) == (["happy", "sad"], ["a happy voice.", "a sad voice."])
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="common.build passes the contract's split 'all' to datasets, which "
-                          "reserves that name (ValueError); corpora without splits cannot be "
-                          "built until common.py maps it")
 def test_build_corpus_without_splits_end_to_end(tmp_path):
+    """The contract's split 'all' (reserved by datasets) is built as split 'full'."""
     data = tmp_path / "tess"
     for rel in ("OAF_angry/OAF_back_angry.wav", "OAF_Pleasant_surprise/OAF_back_ps.wav",
                 "YAF_sad/YAF_back_sad.wav"):
         _wav(data / rel)
     out = tmp_path / "out"
     dd = common.build("tess", data, out, features=False)
+    assert list(dd) == [common.FULL_SPLIT]
     (ds,) = dd.values()
     names = ds.features["label"].names
     assert names == tess.CONFIGS["default"].labels
     assert sorted(names[x] for x in ds["label"]) == ["angry", "pleasant_surprise", "sad"]
     assert common.label_texts(out)[1] == tess.CONFIGS["default"].query_texts
+
+
+def test_cli_builds_folder_corpus_with_its_own_labels(tmp_path):
+    """`build folder` from the command line resolves the data-dependent label set."""
+    from dataset_scripts.__main__ import main
+
+    data = tmp_path / "mine"
+    for label in ("bored", "excited"):
+        for i in range(2):
+            _wav(data / label / f"s{i}_{label}.wav")
+    out = tmp_path / "out"
+    assert main(["build", "folder", "--data-dir", str(data), "--output", str(out), "--no-features",
+                 "--num-workers", "1", "--option", "template=the speaker sounds {}."]) in (0, None)
+    labels, texts = common.label_texts(out)
+    assert labels == ["bored", "excited"]
+    assert texts == ["the speaker sounds bored.", "the speaker sounds excited."]
