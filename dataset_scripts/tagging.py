@@ -262,9 +262,12 @@ def extract_features(audio, sampling_rate: int | None = None, smile=None) -> dic
         raise FeatureError(f"too short for eGeMAPS: {duration:.3f} s < {MIN_DURATION_S} s")
     if smile is None:
         smile = _default_smile()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Segment too short")
-        frame = smile.process_signal(np.ascontiguousarray(wave, dtype=np.float32), SAMPLING_RATE)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Segment too short")
+            frame = smile.process_signal(np.ascontiguousarray(wave, dtype=np.float32), SAMPLING_RATE)
+    except Exception as err:  # one odd clip must not abort a corpus build; keep the reason
+        raise FeatureError(f"openSMILE failed on a {duration:.3f} s clip: {type(err).__name__}: {err}") from None
     if list(frame.columns) != EGEMAPS_NAMES:
         raise RuntimeError(
             "openSMILE returned other columns than eGeMAPSv02 functionals "
@@ -590,8 +593,9 @@ def _label(sample: Mapping, key: str) -> str | None:
     return value or None
 
 
-def _bins(sample: Mapping, thresholds: Mapping) -> dict[str, str]:
+def _bins(sample: Mapping, thresholds: Mapping | None) -> dict[str, str]:
     out = {}
+    thresholds = thresholds or {}
     for name in BINNED_ATTRIBUTES:
         if name in thresholds:
             b = bin_value(sample.get(name), thresholds[name])
@@ -608,7 +612,7 @@ def _sample_rng(sample: Mapping, seed: int) -> random.Random:
 
 def _candidates(attr: str, bin_: str, bins: Mapping[str, str], emotion: str | None, gender: str | None) -> list[str]:
     cands = [p for p in PHRASES[attr][bin_] if emotion is not None or "{emotion}" not in p]
-    if attr in ("jitter", "shimmer") and bins.get("pitch_variation") == _SUFFIX_RULE.get(bin_):
+    if attr in ("jitter", "shimmer") and bin_ in _SUFFIX_RULE and bins.get("pitch_variation") == _SUFFIX_RULE[bin_]:
         base = PHRASES[attr][bin_][0]
         cands = cands + [f"{base} {s}" for s in PITCH_VARIATION_SUFFIXES[bins["pitch_variation"]]]
     return [p.format(emotion=emotion, gender=gender) for p in cands]
@@ -635,7 +639,7 @@ def tag_sentences(sample: Mapping, thresholds: Mapping[str, list[float]], seed: 
     """One ParaCLAP phrasing per available attribute, in the order emotion, gender,
     arousal, valence, dominance, pitch_mean, pitch_variation, loudness, jitter, shimmer,
     duration (an attribute is available when its value is not None/NaN and, for binned
-    ones, ``thresholds`` has it). Deterministic per sample: the phrasings are drawn with
+    ones, ``thresholds`` has it; ``thresholds=None`` or ``{}`` gives the labels only). Deterministic per sample: the phrasings are drawn with
     ``random.Random(f"{seed}:{sample['id']}")``, so order and worker never matter."""
     return [s for _, s in _tag_items(sample, thresholds, _sample_rng(sample, seed))]
 

@@ -292,6 +292,11 @@ def test_tag_sentences_skip_missing_values_and_thresholds():
     sents = tag_sentences(sample, th)
     assert len(sents) == len(BINNED_ATTRIBUTES) - 3  # no arousal, jitter, duration
     assert not any("arousal" in s or "jitter" in s or "duration" in s for s in sents)
+    # no pitch variation: jitter/shimmer of any bin get no suffix (and no error)
+    for js in LEVEL:
+        sents = tag_sentences(make_sample(js=js, pitch_variation=None), TH)
+        assert len(sents) == 2 + len(BINNED_ATTRIBUTES) - 1 and not any(" but " in s for s in sents)
+    assert tag_sentences(make_sample(), None) == tag_sentences(make_sample(), {})
     assert tag_sentences(make_sample(), {})[0] in {p.format(emotion="angry") for p in PHRASES["emotion"]["label"]}
 
 
