@@ -20,7 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dataset_scripts import tagging  # noqa: E402
 from dataset_scripts.tagging import (  # noqa: E402
     BINNED_ATTRIBUTES,
     CAPTION_VARIANTS,
