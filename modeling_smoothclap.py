@@ -99,28 +99,29 @@ def soft_targets(n, local_audio_features, text_target_embeds, beta, gamma, tau_a
 
 
 class _SymmetricKL(torch.autograd.Function):
-    """sum_i [KL(y_i || p_i) + KL(p_i || y_i)] with p = softmax(logits, dim), y a fixed target.
+    """sum_i [KL(y_i || p_i) + KL(p_i || y_i)] with p_i = softmax(logits_i), y a fixed target.
 
     Both KLs of Eq. 11 in one expression, sum_ij (p_ij - y_ij)(log p_ij - log y_ij), with a
     hand-written backward (fewer passes over the B x B matrices than autograd's):
-        d/dz_k = p_k (log p_k - log y_k + 1 - KL(p || y)) - y_k     (per row of z).
+        d/dz_ik = p_ik (log p_ik - log y_ik + 1 - KL(p_i || y_i)) - y_ik.
     log_y must be finite: true for beta > 0, where y is built in log space.
     """
 
     @staticmethod
-    def forward(ctx, logits, y, log_y, dim):
-        log_p = F.log_softmax(logits, dim=dim)
+    def forward(ctx, logits, y, log_y):
+        log_p = F.log_softmax(logits, dim=-1)
         p = log_p.exp()
         diff = log_p.sub_(log_y)  # log p - log y (log_p is not needed again)
-        reverse = (p * diff).sum(dim, keepdim=True)  # KL(p || y) per row
+        reverse = (p * diff).sum(-1, keepdim=True)  # KL(p_i || y_i) per row
         ctx.save_for_backward(p, diff, reverse, y)
-        return ((p - y) * diff).sum()
+        return torch.dot((p - y).flatten(), diff.flatten())
 
     @staticmethod
     def backward(ctx, grad_output):
         p, diff, reverse, y = ctx.saved_tensors
-        grad = (diff + 1.0).sub_(reverse).mul_(p).sub_(y)
-        return grad.mul_(grad_output), None, None, None
+        # p * (diff + 1 - reverse) - y, scaled by the incoming scalar gradient
+        grad = torch.addcmul(y, p, diff + (1.0 - reverse), value=-1.0)
+        return grad.mul_(-grad_output), None, None
 
 
 def soft_target_loss(
@@ -170,9 +171,9 @@ def soft_target_loss(
         log_y = soft_targets(n, local_audio_features, text_target_embeds, beta, gamma, tau_a2a,
                              tau_t2t, device=s.device)
         y = log_y.exp()
-        loss = _SymmetricKL.apply(s, y, log_y, 1)  # Eq. 9: audio i over texts (rows of s)
-        # Eq. 10: text i over audios = column i of s, compared with row i of y
-        loss = loss + _SymmetricKL.apply(s, y.T, log_y.T, 0)
+        loss = _SymmetricKL.apply(s, y, log_y)  # Eq. 9: audio i over the texts (row i of s)
+        # Eq. 10: text i over the audios (column i of s, contiguous for row-wise kernels)
+        loss = loss + _SymmetricKL.apply(s.T.contiguous(), y, log_y)
         return loss / (2 * n)  # Eq. 11
 
 
