@@ -389,9 +389,7 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
             local_audio_features = mean_pool(local_audio_features, local_audio_mask)
         if text_target_embeds is None:
             text_target_embeds = text_embeds.detach()
-        if cfg.beta == 0.0:
-            return clap_loss(audio_embeds, text_embeds, self.scale(), cfg.tau_pred)
-        return soft_target_loss(audio_embeds, text_embeds, self.scale(), local_audio_features,
+        return soft_target_loss(  # beta = 0 is exactly clap_lossaudio_embeds, text_embeds, self.scale(), local_audio_features,
                                 text_target_embeds, cfg.beta, cfg.gamma, cfg.tau_a2a, cfg.tau_t2t,
                                 cfg.tau_pred)
 

@@ -145,3 +145,16 @@ def test_symmetric_kl_gradient_matches_autograd():
     log_y = torch.log_softmax(torch.randn(6, 6, generator=g, dtype=torch.float64), dim=-1)
     assert torch.autograd.gradcheck(lambda z: _SymmetricKL.apply(z, log_y.exp(), log_y), (logits,))
     assert torch.autograd.gradcheck(lambda z: _SymmetricKL.apply(z.T.contiguous(), log_y.exp(), log_y), (logits,))
+
+
+def test_model_with_beta_zero_is_paraclap():
+    """A SmoothCLAP configured with beta = 0 trains with ParaCLAP's InfoNCE."""
+    from conftest import tiny_model, tiny_processor, tone
+
+    model, proc = tiny_model(beta=0.0), tiny_processor()
+    batch = proc(text=["speaker is happy", "speaker is sad"], audio=[tone(200), tone(300, seed=1)],
+                 sampling_rate=16000)
+    with torch.no_grad():
+        out = model(**batch, return_loss=True)
+        want = clap_loss(out.audio_embeds, out.text_embeds, model.scale())
+    torch.testing.assert_close(out.loss, want)
