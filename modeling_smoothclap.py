@@ -389,7 +389,8 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
             local_audio_features = mean_pool(local_audio_features, local_audio_mask)
         if text_target_embeds is None:
             text_target_embeds = text_embeds.detach()
-        return soft_target_loss(  # beta = 0 is exactly clap_lossaudio_embeds, text_embeds, self.scale(), local_audio_features,
+        # beta = 0 takes soft_target_loss's exact InfoNCE path (ParaCLAP)
+        return soft_target_loss(audio_embeds, text_embeds, self.scale(), local_audio_features,
                                 text_target_embeds, cfg.beta, cfg.gamma, cfg.tau_a2a, cfg.tau_t2t,
                                 cfg.tau_pred)
 
