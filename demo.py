@@ -32,12 +32,6 @@ from configuration_smoothclap import SmoothClapConfig  # noqa: E402
 from modeling_smoothclap import SmoothClapModel  # noqa: E402
 from processing_smoothclap import SmoothClapProcessor, resample  # noqa: E402
 
-EMOTIONS = {  # eSpeak prosody per acted emotion: rate (wpm), pitch, pitch range, volume
-    "neutral": dict(rate=175, pitch=50, pitch_range=50, volume=100),
-    "happy": dict(rate=200, pitch=70, pitch_range=85, volume=115),
-    "angry": dict(rate=215, pitch=65, pitch_range=90, volume=150),
-    "sad": dict(rate=130, pitch=30, pitch_range=15, volume=70),
-}
 SENTENCE = "The weather report said it would rain on Thursday afternoon."
 
 
@@ -68,11 +62,16 @@ def build_model(text_dir: str) -> tuple[SmoothClapModel, SmoothClapProcessor]:
 
 
 def synthesize_clips() -> dict[str, np.ndarray]:
+    """One sentence per emotion, by the first voice of the demo corpus with the corpus' own
+    prosody table (dataset_scripts.demo.PROSODY), resampled to 16 kHz."""
+    from dataset_scripts import demo as demo_corpus
     from dataset_scripts.espeak import synthesize
 
+    _, voice, _, _, base_pitch, base_rate = demo_corpus.SPEAKERS[0]
     clips = {}
-    for emotion, prosody in EMOTIONS.items():
-        wave, sr = synthesize(SENTENCE, voice="en-us", **prosody)
+    for emotion, (d_pitch, pitch_range, rate_factor, volume, end) in demo_corpus.PROSODY.items():
+        wave, sr = synthesize(SENTENCE[:-1] + end, voice=voice, pitch=base_pitch + d_pitch,
+                              pitch_range=pitch_range, rate=round(base_rate * rate_factor), volume=volume)
         clips[emotion] = resample(wave, sr, 16000)
     return clips
 
@@ -90,12 +89,12 @@ def main(argv=None):
     processor.save_pretrained(args.output)
     print(f"   saved to {args.output}/: {sorted(os.listdir(args.output))}")
 
-    print("2. synthesising speech with eSpeak NG:", ", ".join(EMOTIONS))
+    print("2. synthesising speech with eSpeak NG in the demo corpus' four acted emotions")
     clips = synthesize_clips()
 
     print("3. stock zero-shot pipeline on the saved folder (trust_remote_code=True)")
     clf = pipeline("zero-shot-audio-classification", model=args.output, trust_remote_code=True)
-    labels = list(EMOTIONS)
+    labels = list(clips)
     for emotion, wave in clips.items():
         scores = clf(wave, candidate_labels=labels, hypothesis_template="this person is feeling {}.")
         top = ", ".join(f"{s['label']} {s['score']:.2f}" for s in scores)
