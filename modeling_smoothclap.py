@@ -34,14 +34,19 @@ def mean_pool(frames, mask=None):
 
 
 # --------------------------------------------------------------------------- losses
+def _scaled_similarity(audio_embeds, text_embeds, logit_scale, tau_pred):
+    """(logit_scale / tau_pred) * cos(a_i, t_j) in float32 (call with autocast disabled)."""
+    a = F.normalize(audio_embeds.float(), dim=-1)
+    t = F.normalize(text_embeds.float(), dim=-1)
+    return (logit_scale.float() / tau_pred) * (a @ t.T)
+
+
 def clap_loss(audio_embeds, text_embeds, logit_scale, tau_pred: float = 1.0) -> torch.Tensor:
     """Symmetric InfoNCE of CLAP (ParaCLAP's loss): mean of audio->text and text->audio
     cross-entropy with the diagonal as targets. Embeddings are L2-normalised here;
     ``logit_scale`` is the multiplier itself (already exp'ed and clamped)."""
     with torch.autocast(device_type=audio_embeds.device.type, enabled=False):
-        a = F.normalize(audio_embeds.float(), dim=-1)
-        t = F.normalize(text_embeds.float(), dim=-1)
-        logits = (logit_scale.float() / tau_pred) * (a @ t.T)
+        logits = _scaled_similarity(audio_embeds, text_embeds, logit_scale, tau_pred)
         labels = torch.arange(logits.shape[0], device=logits.device)
         return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
@@ -165,9 +170,7 @@ def soft_target_loss(
         return clap_loss(audio_embeds, text_embeds, logit_scale, tau_pred)
     n = audio_embeds.shape[0]
     with torch.autocast(device_type=audio_embeds.device.type, enabled=False):
-        a = F.normalize(audio_embeds.float(), dim=-1)
-        t = F.normalize(text_embeds.float(), dim=-1)
-        s = (logit_scale.float() / tau_pred) * (a @ t.T)  # Eq. 4, divided by tau_pred for Eq. 9-10
+        s = _scaled_similarity(audio_embeds, text_embeds, logit_scale, tau_pred)  # Eq. 4, / tau_pred (Eq. 9-10)
         log_y = soft_targets(n, local_audio_features, text_target_embeds, beta, gamma, tau_a2a,
                              tau_t2t, device=s.device)
         y = log_y.exp()
