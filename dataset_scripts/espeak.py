@@ -9,7 +9,9 @@ The eSpeak NG library keeps its state in process-global variables and is not re-
 every synthesis runs under one lock, on a freshly loaded and initialised instance of the
 library (a private copy, unloaded again afterwards; see ``_open``), so that the same call
 always gives byte-identical samples whatever was synthesised before in the process.
-Samples are collected from the synthesis callback; the ctypes callback object is kept
+eSpeak NG's own random generator is seeded from the clock by ``espeak_Initialize``; we reseed
+it with a constant (``espeak_ng_SetRandSeed``) so that output does not depend on the time
+or the process either. Samples are collected from the synthesis callback; the ctypes callback object is kept
 referenced at module level so that it is never garbage-collected while the C library
 holds its address.
 
@@ -39,6 +41,7 @@ import numpy as np
 __all__ = ["EspeakError", "SAMPLE_RATE", "synthesize", "list_variants", "data_path"]
 
 SAMPLE_RATE = 22050
+RAND_SEED = 0  # eSpeak NG's internal random generator, reseeded for every utterance (see _open)
 
 # speak_lib.h constants
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -145,12 +148,19 @@ def _open():
     lib.espeak_Synth.restype = ctypes.c_int
     lib.espeak_Synchronize.restype = ctypes.c_int
     lib.espeak_Terminate.restype = ctypes.c_int
+    lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+    lib.espeak_ng_SetRandSeed.restype = None
 
     data = data_path()
     rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data.encode(), _INITIALIZE_DONT_EXIT)
     if rate <= 0:
         _close(lib, terminate=False)
         raise EspeakError(f"espeak_Initialize failed (returned {rate}) with data path {data}")
+    # espeak_Initialize seeds eSpeak's own random generator (used for the voice's
+    # flutter/noise) from the clock, so the same call gave different samples in every new
+    # process (and in the same process a second later). A fixed seed makes synthesis a
+    # pure function of its arguments.
+    lib.espeak_ng_SetRandSeed(RAND_SEED)
     if _callback is None:
         _callback = _SYNTH_CALLBACK(_on_samples)
     lib.espeak_SetSynthCallback(_callback)

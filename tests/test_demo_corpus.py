@@ -41,6 +41,36 @@ def test_synthesize_is_deterministic_whatever_ran_before():
     assert not (len(other_voice) == len(first) and np.array_equal(other_voice, first))
 
 
+_HASH_SCRIPT = """
+import hashlib, sys
+sys.path.insert(0, sys.argv[1])
+from dataset_scripts import demo
+h = hashlib.sha256()
+for rec in demo.scan(None, "default", {"num_speakers": 4, "sentences_per_speaker": 1}):
+    h.update(rec["audio"])
+print(h.hexdigest())
+"""
+
+
+def test_demo_audio_is_identical_across_processes():
+    """eSpeak NG seeds its random generator from the clock: without the fixed reseed in
+    espeak._open every new process gave other bytes. Three fresh processes, a second apart."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digests = set()
+    for i in range(3):
+        if i:
+            time.sleep(1.1)  # time(NULL) has one-second resolution
+        out = subprocess.run([sys.executable, "-c", _HASH_SCRIPT, root], capture_output=True, text=True,
+                             check=True, timeout=120)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1, digests
+
+
 def test_synthesize_errors_are_clear():
     with pytest.raises(espeak.EspeakError, match="does not know the voice"):
         espeak.synthesize(SENTENCE, voice="xx-nonexistent")
