@@ -29,7 +29,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dataset_scripts.tagging import FeatureExtractorPool  # noqa: E402
+from dataset_scripts.egemaps import FeatureExtractorPool  # noqa: E402
 
 
 def voice(seconds: float, f0: float, sr: int, seed: int) -> np.ndarray:

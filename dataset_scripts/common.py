@@ -6,7 +6,7 @@ the rest, once for every corpus:
 * ``CorpusConfig`` / ``CorpusError`` / the corpus registry (``get_corpus``),
 * Record validation (``validate_record``),
 * ``SmoothClapBuilder``: a ``datasets.GeneratorBasedBuilder`` parameterised by a corpus
-  module, decoding + eGeMAPS in worker processes (``tagging.FeatureExtractorPool``),
+  module, decoding + eGeMAPS in worker processes (``egemaps.FeatureExtractorPool``),
 * ``BuildReport``: input = built + skipped, dropped counts, JSON,
 * ``build()``: builder -> thresholds -> tag/caption columns -> ``save_to_disk`` + card,
 * ``export_captions()``: captions-only copy without audio,
@@ -563,9 +563,9 @@ def validate_record(record: Any, config: CorpusConfig, corpus: str = "", allow_n
 # --------------------------------------------------------------------------- features
 def make_features(config: CorpusConfig, with_tags: bool = False) -> datasets.Features:
     """The columns of a built dataset (see README.md); tag columns only with ``with_tags``."""
-    from . import tagging
+    from .egemaps import EGEMAPS_NAMES
 
-    n_egemaps = len(tagging.EGEMAPS_NAMES)
+    n_egemaps = len(EGEMAPS_NAMES)
     label = (
         datasets.ClassLabel(names=list(config.labels)) if config.labels is not None else datasets.Value("string")
     )
@@ -768,7 +768,7 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
     def _download_and_prepare(self, dl_manager, verification_mode, **prepare_splits_kwargs):
         if not self.with_features:
             return super()._download_and_prepare(dl_manager, verification_mode, **prepare_splits_kwargs)
-        from .tagging import FeatureExtractorPool
+        from .egemaps import FeatureExtractorPool
 
         with FeatureExtractorPool(
             num_workers=self.num_workers, progress=self.progress, desc=self.corpus_name, start_method=self.start_method
@@ -902,15 +902,15 @@ def _tag_row(row: dict, thresholds, seed: int, variant: str, max_tags: int) -> d
     """Tag columns of one row. The tagging functions draw with random.Random(f"{seed}:{id}"),
     so the result depends on (seed, id) only, not on row order or worker. A row with nothing
     to say (no emotion, gender or binnable value) gets an empty list and null caption/tags."""
-    from . import tagging
+    from . import captions
 
     try:
         return {
-            "tag_sentences": tagging.tag_sentences(row, thresholds, seed=seed),
-            "caption": tagging.make_caption(row, thresholds, seed=seed, variant=variant, max_tags=max_tags),
-            "tags": tagging.compact_tags(row, thresholds),
+            "tag_sentences": captions.tag_sentences(row, thresholds, seed=seed),
+            "caption": captions.make_caption(row, thresholds, seed=seed, variant=variant, max_tags=max_tags),
+            "tags": captions.compact_tags(row, thresholds),
         }
-    except tagging.FeatureError:
+    except captions.NoTagsError:
         return {"tag_sentences": [], "caption": None, "tags": None}
 
 
@@ -1026,7 +1026,7 @@ def _write_split(ds: datasets.Dataset, tags: datasets.Dataset, split_dir: Path, 
 
 
 def _fit_thresholds(dd: datasets.DatasetDict, report: BuildReport) -> tuple[dict, str]:
-    from . import tagging
+    from . import captions
 
     if "train" in dd:
         parts = [dd["train"]]
@@ -1036,18 +1036,18 @@ def _fit_thresholds(dd: datasets.DatasetDict, report: BuildReport) -> tuple[dict
         source = "all rows (the corpus has no train split)"
         report.note("thresholds fitted on all rows: the corpus has no train split and no thresholds file was given")
     values = {}
-    for attr in tagging.BINNED_ATTRIBUTES:
+    for attr in captions.BINNED_ATTRIBUTES:
         col = []
         for part in parts:
             if attr in part.column_names:
                 col.extend(part.data.column(attr).to_pylist())
         values[attr] = col
-    thresholds = tagging.fit_thresholds(values)
+    thresholds = captions.fit_thresholds(values)
     return thresholds, source
 
 
 def _load_thresholds(thresholds) -> dict:
-    from . import tagging
+    from . import captions
 
     if isinstance(thresholds, Mapping):
         return dict(thresholds)
@@ -1055,7 +1055,7 @@ def _load_thresholds(thresholds) -> dict:
     if not path.is_file():
         raise CorpusError(f"Thresholds file not found: {path}.")
     try:
-        return tagging.load_thresholds(path)
+        return captions.load_thresholds(path)
     except ValueError as err:
         raise CorpusError(str(err)) from None
 
@@ -1080,7 +1080,7 @@ _COLUMN_DOCS = [
     ("arousal, valence, dominance", "float32", "dimensional ratings, or null"),
     ("duration", "float32", "seconds"),
     ("pitch_mean, pitch_variation, loudness, jitter, shimmer", "float32", "eGeMAPSv02 functionals used for tags"),
-    ("egemaps", "88 x float32", "all eGeMAPSv02 functionals (names: tagging.EGEMAPS_NAMES)"),
+    ("egemaps", "88 x float32", "all eGeMAPSv02 functionals (names: egemaps.EGEMAPS_NAMES)"),
     ("tag_sentences", "list of string", "every tag phrase of the row"),
     ("caption", "string", "training caption (a seeded random combination of tags)"),
     ("tags", "string", "compact `attribute: bin` tags (deterministic)"),
@@ -1216,15 +1216,15 @@ def build(
     data (the eGeMAPS pass, the slow part) is reused by a later build with the same
     corpus, config, data dir and options, e.g. to change the captions.
     ``num_workers`` > 1 runs eGeMAPS in worker processes (``start_method``: multiprocessing
-    start method, default forkserver, see tagging.FeatureExtractorPool); a script that
+    start method, default forkserver, see egemaps.FeatureExtractorPool); a script that
     calls ``build`` with workers needs the usual ``if __name__ == "__main__":`` guard.
     """
-    from . import tagging
+    from . import captions
 
     module = get_corpus(corpus_name)
     config_name, config = get_config(module, config_name, data_dir, scan_options)
-    if caption_variant not in tagging.CAPTION_VARIANTS:
-        raise CorpusError(f"Unknown caption variant {caption_variant!r}; choose from {list(tagging.CAPTION_VARIANTS)}.")
+    if caption_variant not in captions.CAPTION_VARIANTS:
+        raise CorpusError(f"Unknown caption variant {caption_variant!r}; choose from {list(captions.CAPTION_VARIANTS)}.")
     given_thresholds = _load_thresholds(thresholds) if thresholds is not None else None
     output_dir = Path(output_dir).expanduser()
     _prepare_output_dir(output_dir, overwrite)
@@ -1326,7 +1326,7 @@ def build(
         if tmp_cache is not None:
             shutil.rmtree(tmp_cache, ignore_errors=True)
 
-    tagging.save_thresholds(thr, output_dir / THRESHOLDS_FILE)
+    captions.save_thresholds(thr, output_dir / THRESHOLDS_FILE)
     report.write_json(output_dir / REPORT_FILE)
     (output_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
     _write_card(output_dir, meta, report, thr, meta["splits"])

@@ -311,21 +311,21 @@ def test_build_rows_columns_and_report(built, capsys):
 def test_thresholds_fitted_on_train_only_and_reused(built):
     import datasets
 
-    from dataset_scripts import tagging
+    from dataset_scripts import captions
 
     dd = datasets.load_from_disk(str(built["out1"]))
-    saved = tagging.load_thresholds(built["out1"] / "thresholds.json")
-    train_only = tagging.fit_thresholds({a: dd["train"][a] for a in tagging.BINNED_ATTRIBUTES})
-    everything = tagging.fit_thresholds(
-        {a: [v for d in dd.values() for v in d[a]] for a in tagging.BINNED_ATTRIBUTES}
+    saved = captions.load_thresholds(built["out1"] / "thresholds.json")
+    train_only = captions.fit_thresholds({a: dd["train"][a] for a in captions.BINNED_ATTRIBUTES})
+    everything = captions.fit_thresholds(
+        {a: [v for d in dd.values() for v in d[a]] for a in captions.BINNED_ATTRIBUTES}
     )
-    assert saved.keys() == set(tagging.BINNED_ATTRIBUTES)
+    assert saved.keys() == set(captions.BINNED_ATTRIBUTES)
     for attr in saved:
         assert saved[attr] == pytest.approx(train_only[attr], rel=1e-6)
     assert saved["pitch_mean"] != pytest.approx(everything["pitch_mean"])  # the outliers were not used
     for split in ("validation", "test1"):
         for r in dd[split]:  # other splits are tagged with the train cut points
-            assert r["tags"] == tagging.compact_tags(r, saved)
+            assert r["tags"] == captions.compact_tags(r, saved)
             assert "pitch: high" in r["tags"]
 
 

@@ -23,8 +23,10 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 def test_hub_files_import_only_torch_transformers_and_each_other():
     allowed = {"torch", "transformers", "numpy", "scipy", "soundfile", "math", "os", "io", "fractions",
-               "dataclasses", "__future__", "configuration_smoothclap", "processing_smoothclap"}
-    for name in ("configuration_smoothclap.py", "modeling_smoothclap.py", "processing_smoothclap.py"):
+               "dataclasses", "__future__", "sys", "configuration_smoothclap", "processing_smoothclap",
+               "audio_smoothclap"}
+    for name in ("audio_smoothclap.py", "configuration_smoothclap.py", "modeling_smoothclap.py",
+                 "processing_smoothclap.py"):
         tree = ast.parse(open(os.path.join(ROOT, name)).read())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -38,6 +40,8 @@ def test_hub_files_import_only_torch_transformers_and_each_other():
     modeling = open(os.path.join(ROOT, "modeling_smoothclap.py")).read()
     assert "import numpy" not in modeling and "import scipy" not in modeling  # torch + transformers only
     assert "from .configuration_smoothclap import" in modeling
+    audio = open(os.path.join(ROOT, "audio_smoothclap.py")).read()
+    assert "transformers" not in audio.split('"""', 2)[2]  # eGeMAPS workers import it without transformers
 
 
 def test_demo_main_job_runs(tmp_path, capsys):

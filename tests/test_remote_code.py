@@ -56,7 +56,8 @@ def test_auto_classes_and_pipeline_in_fresh_process(tmp_path):
     assert (folder / "model.safetensors").exists()
     config = json.loads((folder / "config.json").read_text())
     assert set(config["auto_map"]) >= {"AutoConfig", "AutoModel"}
-    for name in ("configuration_smoothclap.py", "modeling_smoothclap.py", "processing_smoothclap.py"):
+    for name in ("audio_smoothclap.py", "configuration_smoothclap.py", "modeling_smoothclap.py",
+                 "processing_smoothclap.py"):
         assert (folder / name).exists(), name
 
     workdir = tmp_path / "elsewhere"

@@ -1,4 +1,4 @@
-"""dataset_scripts.tagging: eGeMAPS extraction, worker pool, thresholds, phrasings, captions.
+"""dataset_scripts.egemaps and .captions: eGeMAPS extraction, worker pool, thresholds, phrasings, captions.
 
 Offline: every clip is synthesised here (harmonic "voices" with a pitch contour, amplitude
 modulation and a little noise) and written with soundfile; openSMILE runs for real.
@@ -20,24 +20,27 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dataset_scripts.tagging import (  # noqa: E402
+from dataset_scripts.captions import (  # noqa: E402
     BINNED_ATTRIBUTES,
     CAPTION_VARIANTS,
-    EGEMAPS_NAMES,
-    FEATURE_COLUMNS,
-    MIN_DURATION_S,
     PHRASES,
     PITCH_VARIATION_SUFFIXES,
-    FeatureError,
-    FeatureExtractorPool,
+    NoTagsError,
     bin_value,
     compact_tags,
-    extract_features,
     fit_thresholds,
     load_thresholds,
     make_caption,
     save_thresholds,
     tag_sentences,
+)
+from dataset_scripts.egemaps import (  # noqa: E402
+    EGEMAPS_NAMES,
+    FEATURE_COLUMNS,
+    MIN_DURATION_S,
+    FeatureError,
+    FeatureExtractorPool,
+    extract_features,
 )
 
 
@@ -343,14 +346,14 @@ def test_captions_without_emotion_or_tags():
     assert 1 <= len(plus) <= 2 and set(plus) <= set(tag_sentences(s, TH, seed=1))
     nothing = {"id": "x", "emotion": None, "gender": None, "pitch_mean": 0.5}
     for variant in CAPTION_VARIANTS:
-        with pytest.raises(FeatureError, match="no .*'x'"):
+        with pytest.raises(NoTagsError, match="no .*'x'"):
             make_caption(nothing, {}, variant=variant)
-    with pytest.raises(FeatureError):
+    with pytest.raises(NoTagsError):
         compact_tags(nothing, {})
     only_emotion = {"id": "y", "emotion": "sad"}
     assert make_caption(only_emotion, {}, variant="emotion_plus") == make_caption(
         only_emotion, {}, variant="emotion_only")
-    with pytest.raises(FeatureError):
+    with pytest.raises(NoTagsError):
         make_caption(only_emotion, {}, variant="no_emotion")
 
 
