@@ -2,4 +2,32 @@
 
 See ``dataset_scripts/README.md`` for the corpus-module contract and
 ``python -m dataset_scripts --help`` for the command line.
+
+The stable entry points are importable from the package itself (lazily, so importing the
+package stays cheap): ``build``, ``export_captions``, ``label_texts``, ``push_to_hub``,
+``get_corpus``, ``CorpusConfig``, ``CorpusError``.
 """
+
+from __future__ import annotations
+
+import importlib
+
+# public name -> module that defines it (kept in one place so the layout can change
+# without breaking `from dataset_scripts import build`)
+_EXPORTS = {
+    "build": "common",
+    "export_captions": "common",
+    "label_texts": "common",
+    "push_to_hub": "common",
+    "get_corpus": "common",
+    "CorpusConfig": "common",
+    "CorpusError": "common",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
