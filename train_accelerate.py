@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -238,25 +239,54 @@ def current_scale(model) -> float:
     return float(model.scale().detach()) if hasattr(model, "scale") else float("nan")
 
 
-# --------------------------------------------------------------------------- main
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    validate_args(args)
+# --------------------------------------------------------------------------- setup
+@dataclass
+class Run:
+    """Everything a training run holds after `setup` (prepared by accelerate)."""
+
+    args: object
+    accelerator: object
+    data: object
+    model: object  # prepared (DDP-wrapped on several processes; a peft model with --lora)
+    core: object  # the SmoothClapModel itself
+    processor: object
+    optimizer: object
+    scheduler: object
+    loader: object
+    collator: object
+    extractor: object
+    policy: CropPolicy
+    val_cache: object
+    eval_length: int | None
+    steps_per_epoch: int
+    total_steps: int
+    num_epochs: int
+    references: list | None
+    resume_path: str | None
+
+
+def make_accelerator(args):
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
     if args.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise TrainingConfigError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no.")
-    from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration, set_seed
-
     trackers = [t.strip() for t in args.report_to.split(",") if t.strip() and t.strip() != "none"]
-    accelerator = Accelerator(
+    return Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
         log_with=trackers or None,
-        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "logs")))
-    log = accelerator.print
-    set_seed(args.seed)
-    if accelerator.device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        project_config=ProjectConfiguration(project_dir=args.output_dir,
+                                            logging_dir=os.path.join(args.output_dir, "logs")))
 
+
+def setup(args, accelerator, log=print) -> Run:
+    """Check the dataset and options, build model, caches, loader and optimizer, prepare them."""
+    from accelerate.utils import set_seed
+
+    # CPU kernels are deterministic for this model (tests/test_train_accelerate.py checks a
+    # resumed run against an uninterrupted one bit for bit); `torch.use_deterministic_algorithms`
+    # is left to GPU users (it costs CUDA kernels speed and pulls in torch._dynamo at import).
+    set_seed(args.seed)
     # ---- every check before any real work
     data = load_train_data(args, accelerator.num_processes, log)
     caption_defaults(args, data.meta)
@@ -273,7 +303,7 @@ def main(argv=None) -> dict:
     eval_length = None if args.eval_max_duration is None else int(round(args.eval_max_duration * SAMPLING_RATE))
     os.makedirs(args.output_dir, exist_ok=True)
 
-    # ---- model, data, optimizer
+    # ---- model, caches, data, optimizer
     model, processor = build_model_and_processor(args)
     model = prepare_towers(model, args, log)
     core = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -284,37 +314,44 @@ def main(argv=None) -> dict:
         from smoothclap_train import cache as feature_cache
 
         cache_dir = args.feature_cache_dir or feature_cache.default_cache_dir()
-        train_cache = feature_cache.build_or_load(accelerator, core, extractor, processor, data.train, data.train_split,
-                                                  policy, cache_dir, batch_size=args.batch_size, log=log,
-                                                  show_progress=not args.no_progress_bar)
+        common = dict(batch_size=args.batch_size, log=log, show_progress=not args.no_progress_bar)
+        train_cache = feature_cache.build_or_load(accelerator, core, extractor, processor, data.train,
+                                                  data.train_split, policy, cache_dir, **common)
         if data.validation is not None:
             val_cache = feature_cache.build_or_load(accelerator, core, None, processor, data.validation,
-                                                    data.validation_split, None, cache_dir, eval_length,
-                                                    batch_size=args.batch_size, log=log,
-                                                    show_progress=not args.no_progress_bar)
+                                                    data.validation_split, None, cache_dir, eval_length, **common)
     log(f"crops: {policy.describe()}")
     stats = egemaps_statistics(data.train) if args.local_features == "egemaps" else None
-    table = RowTable(data.train, args, data.thresholds, stats)
-    collator = Collator(data.train, table, processor, policy, args, cache=train_cache)
-    sampler = EpochSampler(len(data.train), args.seed)
-    loader = torch.utils.data.DataLoader(IndexDataset(len(data.train)), batch_size=args.batch_size, sampler=sampler,
-                                         collate_fn=collator, drop_last=True, num_workers=args.num_workers)
+    collator = Collator(data.train, RowTable(data.train, args, data.thresholds, stats), processor, policy, args,
+                        cache=train_cache)
+    loader = torch.utils.data.DataLoader(IndexDataset(len(data.train)), batch_size=args.batch_size,
+                                         sampler=EpochSampler(len(data.train), args.seed), collate_fn=collator,
+                                         drop_last=True, num_workers=args.num_workers)
     optimizer = torch.optim.Adam(parameter_groups(model, args), weight_decay=args.weight_decay)
     warmup = args.warmup_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    accelerator.register_for_checkpointing(scheduler)  # stepped once per optimizer step, by us
+    accelerator.register_for_checkpointing(scheduler)  # stepped once per optimizer step, by the loop
     steps_per_epoch, total_steps = num_update_steps(args, len(loader))
-    num_epochs = epochs_needed(total_steps, steps_per_epoch)
     references = validation_references(data) if data.validation is not None else None
+    return Run(args, accelerator, data, model, core, processor, optimizer, scheduler, loader, collator, extractor,
+               policy, val_cache, eval_length, steps_per_epoch, total_steps,
+               epochs_needed(total_steps, steps_per_epoch), references, resume_path)
 
-    state = ckpt.TrainerState()
-    last_checkpoint = None
-    if resume_path:
-        accelerator.load_state(resume_path)
-        state = ckpt.read_state(resume_path)
-        last_checkpoint = resume_path
-        log(f"resumed from {resume_path}: step {state.global_step}, epoch {state.epoch}, "
+
+# --------------------------------------------------------------------------- main
+def main(argv=None) -> dict:
+    """Train, select on validation UAR, export. Returns the run's results (see `finish`)."""
+    args = parse_args(argv)
+    validate_args(args)
+    accelerator = make_accelerator(args)
+    log = accelerator.print
+    run = setup(args, accelerator, log)
+    state, last_checkpoint = ckpt.TrainerState(), None
+    if run.resume_path:
+        accelerator.load_state(run.resume_path)
+        state, last_checkpoint = ckpt.read_state(run.resume_path), run.resume_path
+        log(f"resumed from {run.resume_path}: step {state.global_step}, epoch {state.epoch}, "
             f"{state.batches_done} batches into it")
     elif accelerator.is_main_process:
         import shutil
@@ -323,34 +360,45 @@ def main(argv=None) -> dict:
     config = run_config(args)
     config.update(num_processes=accelerator.num_processes, global_batch_size=args.batch_size * accelerator.num_processes)
     accelerator.init_trackers(args.project_name, config={k: v for k, v in config.items() if v is not None})
-    log(f"training: {len(data.train)} clips, {accelerator.num_processes} process(es) x batch {args.batch_size} "
-        f"(global {args.batch_size * accelerator.num_processes}), {steps_per_epoch} steps/epoch, {total_steps} steps, "
-        f"beta={core.config.beta} gamma={core.config.gamma}")
+    log(f"training: {len(run.data.train)} clips, {accelerator.num_processes} process(es) x batch {args.batch_size} "
+        f"(global {args.batch_size * accelerator.num_processes}), {run.steps_per_epoch} steps/epoch, "
+        f"{run.total_steps} steps, beta={run.core.config.beta} gamma={run.core.config.gamma}")
+    started = time.time()
+    interrupted, last_checkpoint = train_loop(run, state, last_checkpoint, log)
+    results = {"interrupted": interrupted, "global_step": state.global_step, "checkpoint": last_checkpoint}
+    if not interrupted:
+        results.update(finish(run, state, config, log))
+    results["seconds"] = round(time.time() - started, 2)
+    accelerator.end_training()
+    return results
 
-    # ---- the loop
+
+def train_loop(run: Run, state, last_checkpoint, log):
+    """Epochs of optimizer steps from ``state`` on; returns (interrupted, last checkpoint)."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total_steps, initial=state.global_step, desc="train",
+    args, accelerator, model = run.args, run.accelerator, run.model
+    bar = tqdm(total=run.total_steps, initial=state.global_step, desc="train",
                disable=args.no_progress_bar or not accelerator.is_local_main_process)
-    started, interrupted = time.time(), False
     window = {"loss": 0.0, "n": 0, "t": time.time(), "samples": 0}
+    interrupted = False
     with StopFlag() as stop:
-        while state.global_step < total_steps and state.epoch < num_epochs:
+        while state.global_step < run.total_steps and state.epoch < run.num_epochs:
             epoch = state.epoch
-            collator.epoch = epoch
-            loader.set_epoch(epoch)
-            epoch_loader = accelerator.skip_first_batches(loader, state.batches_done) if state.batches_done else loader
+            run.collator.epoch = epoch
+            run.loader.set_epoch(epoch)
+            loader = accelerator.skip_first_batches(run.loader, state.batches_done) if state.batches_done else run.loader
             model.train()
-            for batch in epoch_loader:
+            for batch in loader:
                 with accelerator.accumulate(model):
                     step_seed(args, accelerator, epoch, state.batches_done)
-                    loss = compute_loss(accelerator, model, batch, extractor)
+                    loss = compute_loss(accelerator, model, batch, run.extractor)
                     check_finite(accelerator, loss, batch, state, last_checkpoint)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients and args.max_grad_norm > 0:
                         accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                    optimizer.step()
-                    optimizer.zero_grad()
+                    run.optimizer.step()
+                    run.optimizer.zero_grad()
                 state.batches_done += 1
                 state.epoch_loss_sum += loss.item()
                 window["loss"] += loss.item()
@@ -358,17 +406,17 @@ def main(argv=None) -> dict:
                 window["samples"] += len(batch["ids"]) * accelerator.num_processes
                 if not accelerator.sync_gradients:
                     continue
-                scheduler.step()
+                run.scheduler.step()
                 clamp_logit_scale(model)
                 state.global_step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
-                if state.global_step % args.log_every == 0 or state.global_step == total_steps:
-                    log_window(accelerator, core, scheduler, state, window)
-                done = state.global_step >= total_steps
+                if state.global_step % args.log_every == 0 or state.global_step == run.total_steps:
+                    log_window(accelerator, run.core, run.scheduler, state, window)
+                done = state.global_step >= run.total_steps
                 if stop.agreed(accelerator):
                     last_checkpoint = ckpt.save_checkpoint(accelerator, args.output_dir, state, args.keep_checkpoints)
-                    log(f"interrupted: checkpoint saved to {last_checkpoint}; resume with "
+                    log(f"interrupted: checkpoint saved to {last_checkpoint}; continue with "
                         "--resume-from-checkpoint latest")
                     interrupted = True
                     break
@@ -378,15 +426,10 @@ def main(argv=None) -> dict:
                     break
             if interrupted:
                 break
-            end_epoch(accelerator, model, processor, data, references, state, args, val_cache, eval_length, log)
+            end_epoch(run, state, log)
             last_checkpoint = ckpt.save_checkpoint(accelerator, args.output_dir, state, args.keep_checkpoints)
     bar.close()
-    results = {"interrupted": interrupted, "global_step": state.global_step, "checkpoint": last_checkpoint}
-    if not interrupted:
-        results.update(finish(accelerator, model, processor, data, state, args, config, log))
-    results["seconds"] = round(time.time() - started, 2)
-    accelerator.end_training()
-    return results
+    return interrupted, last_checkpoint
 
 
 def log_window(accelerator, core, scheduler, state, window) -> None:
@@ -399,33 +442,36 @@ def log_window(accelerator, core, scheduler, state, window) -> None:
     window.update(loss=0.0, n=0, t=time.time(), samples=0)
 
 
-def end_epoch(accelerator, model, processor, data, references, state, args, val_cache, eval_length, log) -> None:
+def end_epoch(run: Run, state, log) -> None:
     """Validation UAR, best-model bookkeeping, history; then the epoch counter moves on."""
-    core = accelerator.unwrap_model(model)
+    args, accelerator = run.args, run.accelerator
     entry = {"epoch": state.epoch, "step": state.global_step,
              "train_loss": state.epoch_loss_sum / max(state.batches_done, 1), "validation_uar": None}
-    if data.validation is not None:
+    if run.data.validation is not None:
         from smoothclap_train.zeroshot import validation_uar
 
-        value = validation_uar(accelerator, core, processor, data, references, args.batch_size, val_cache, eval_length)
+        core = accelerator.unwrap_model(run.model)
+        value = validation_uar(accelerator, core, run.processor, run.data, run.references, args.batch_size,
+                               run.val_cache, run.eval_length)
         entry["validation_uar"] = value
         accelerator.log({"validation/uar": value}, step=state.global_step)
         if state.best_uar is None or value > state.best_uar:
             state.best_uar, state.best_epoch = value, state.epoch
-            ckpt.save_best(accelerator, model, args.output_dir, {"epoch": state.epoch, "step": state.global_step,
-                                                                 "validation_uar": value})
+            ckpt.save_best(accelerator, run.model, args.output_dir,
+                           {"epoch": state.epoch, "step": state.global_step, "validation_uar": value})
         log(f"epoch {state.epoch}: validation UAR {value:.4f} (best {state.best_uar:.4f}, epoch {state.best_epoch})")
-    state.history.append(entry)
     log(f"epoch {state.epoch}: mean train loss {entry['train_loss']:.4f}")
+    state.history.append(entry)
     state.epoch += 1
     state.batches_done, state.epoch_loss_sum = 0, 0.0
 
 
-def finish(accelerator, model, processor, data, state, args, config, log) -> dict:
+def finish(run: Run, state, config, log) -> dict:
     """Load the best epoch (by validation UAR), export the Hub-ready folder, push if asked."""
     from smoothclap_train import export
 
-    core = accelerator.unwrap_model(model)
+    args, accelerator, data = run.args, run.accelerator, run.data
+    core = accelerator.unwrap_model(run.model)
     best = ckpt.load_best(core, args.output_dir) if data.validation is not None else None
     results = {"validation_uar": state.best_uar, "best_epoch": state.best_epoch, "history": state.history,
                "epochs_trained": state.epoch, "num_processes": accelerator.num_processes,
@@ -435,8 +481,8 @@ def finish(accelerator, model, processor, data, state, args, config, log) -> dic
     if accelerator.is_main_process:
         base = args.model or f"{args.audio_encoder} + {args.text_encoder}"
         adapters = os.path.join(args.output_dir, "adapter") if args.export_adapters else None
-        export.export_model(core, processor, model_dir, config, dict(results, global_step=state.global_step), base,
-                            adapters_dir=adapters)
+        export.export_model(core, run.processor, model_dir, config, dict(results, global_step=state.global_step),
+                            base, adapters_dir=adapters)
         log(f"exported {'the best epoch (' + str(best['epoch']) + ')' if best else 'the last epoch'} to {model_dir}")
         if args.push_to_hub:
             export.push_to_hub(model_dir, args.push_to_hub, args.hub_private, log)

@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 
-import numpy as np
 import torch
 
 from audio_smoothclap import load_audio

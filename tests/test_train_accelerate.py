@@ -101,3 +101,177 @@ def write_tiny_model(path, seed=0, **config_kwargs):
     SmoothClapModel(config).save_pretrained(str(path))
     tiny_processor().save_pretrained(str(path))
     return str(path)
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    return write_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_smoothclap(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp("model") / "smoothclap")
+
+
+@pytest.fixture(scope="session")
+def feature_cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("feature_cache"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """Each main() call builds its own Accelerator (as a fresh `accelerate launch` would)."""
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    PartialState._reset_state()
+
+
+def flags(data, model, out, *extra, cache_dir=None):
+    base = ["--dataset", str(data), "--model", str(model), "--output-dir", str(out), "--batch-size", "4",
+            "--epochs", "2", "--max-duration", "1.0", "--no-progress-bar", "--report-to", "none", "--seed", "3"]
+    if cache_dir is not None:
+        base += ["--feature-cache-dir", str(cache_dir)]
+    return base + [str(x) for x in extra]
+
+
+def load_weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(os.path.join(folder, "model.safetensors"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+FRESH_PROCESS = r"""
+import json, sys
+import numpy as np
+from transformers import AutoModel, pipeline
+folder = sys.argv[1]
+model = AutoModel.from_pretrained(folder, trust_remote_code=True)
+assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+clf = pipeline("zero-shot-audio-classification", model=folder, trust_remote_code=True)
+t = np.arange(16000) / 16000
+out = clf((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), candidate_labels=["angry", "sad", "happy"],
+          hypothesis_template="this person is feeling {}.")
+print(json.dumps(out))
+"""
+
+
+def run_fresh(code, *args, env_extra=None, timeout=180):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **(env_extra or {}))
+    env.pop("PYTHONPATH", None)
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=str(args[0]) if args else None)
+
+
+# --------------------------------------------------------------------------- end to end
+def test_end_to_end_trains_checkpoints_exports_and_loads_in_a_fresh_process(tiny_data, tiny_smoothclap,
+                                                                              feature_cache_dir, tmp_path):
+    import train_accelerate
+
+    out = tmp_path / "run"
+    results = train_accelerate.main(flags(tiny_data, tiny_smoothclap, out, "--epochs", "4", "--head-lr", "3e-3",
+                                          "--checkpoint-every", "3", cache_dir=feature_cache_dir))
+    losses = [h["train_loss"] for h in results["history"]]
+    assert len(losses) == 4 and losses[-1] < losses[0], losses
+    assert all(h["validation_uar"] is not None for h in results["history"])
+    assert results["validation_uar"] == max(h["validation_uar"] for h in results["history"])
+    assert os.listdir(out / "checkpoints") and os.path.isfile(out / "best" / "model.safetensors")
+    folder = out / "model"
+    config = json.loads((folder / "config.json").read_text())
+    assert {"AutoConfig", "AutoModel"} <= set(config["auto_map"])
+    for name in ("model.safetensors", "modeling_smoothclap.py", "configuration_smoothclap.py",
+                 "processing_smoothclap.py", "audio_smoothclap.py", "processor_config.json", "README.md"):
+        assert (folder / name).is_file(), name
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n") and "pipeline_tag: zero-shot-audio-classification" in card
+    assert f"{results['validation_uar']:.4f}" in card and "`head_lr` | `0.003`" in card
+    # the exported weights are the best epoch's
+    best = load_weights(out / "best")
+    exported = load_weights(folder)
+    assert torch.equal(best["text_projection.linear1.weight"], exported["text_projection.linear1.weight"])
+
+    proc = run_fresh(FRESH_PROCESS, folder, env_extra={"HF_MODULES_CACHE": str(tmp_path / "modules")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scores = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert sorted(s["label"] for s in scores) == ["angry", "happy", "sad"]
+    assert abs(sum(s["score"] for s in scores) - 1) < 1e-4
+
+
+# --------------------------------------------------------------------------- global batch
+BETAS = (0.0, 0.5)
+
+
+def _one_step(rank, world, port, data, model_dir, out_dir, batch_size):
+    """Loss and gradients of the first step, for each beta, on this process (rank)."""
+    if world > 1:
+        os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
+                          MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), ACCELERATE_USE_CPU="true",
+                          GLOO_SOCKET_IFNAME="lo")
+        from accelerate.state import AcceleratorState, GradientState, PartialState
+
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+        PartialState._reset_state()
+    import train_accelerate
+    from smoothclap_train.config import parse_args
+
+    args = parse_args(flags(data, model_dir, os.path.join(out_dir, f"run{world}"), "--batch-size", batch_size,
+                            "--no-feature-cache"))
+    accelerator = train_accelerate.make_accelerator(args)
+    assert accelerator.num_processes == world
+    run = train_accelerate.setup(args, accelerator, log=lambda *a, **k: None)
+    run.collator.epoch = 0
+    run.loader.set_epoch(0)
+    batch = next(iter(run.loader))
+    run.model.train()
+    result = {"ids": batch["ids"]}
+    for beta in BETAS:
+        run.core.config.beta = beta
+        run.optimizer.zero_grad()
+        loss = train_accelerate.compute_loss(accelerator, run.model, batch, run.extractor)
+        accelerator.backward(loss)
+        result[beta] = {"loss": loss.detach().clone(),
+                        "grads": {n: p.grad.clone() for n, p in run.core.named_parameters() if p.grad is not None}}
+    torch.save(result, os.path.join(out_dir, f"world{world}-rank{rank}.pt"))
+    if world > 1:
+        torch.distributed.destroy_process_group()
+
+
+def test_two_processes_of_batch_b_equal_one_process_of_batch_2b(tiny_data, tiny_smoothclap, tmp_path):
+    import multiprocessing
+
+    port = free_port()
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_one_step, args=(r, 2, port, tiny_data, tiny_smoothclap, str(tmp_path), 4))
+             for r in range(2)]
+    for p in procs:
+        p.start()
+    _one_step(0, 1, None, tiny_data, tiny_smoothclap, str(tmp_path), 8)  # meanwhile: one process, batch 8
+    for p in procs:
+        p.join(timeout=240)
+        if p.is_alive():
+            p.kill()
+        assert p.exitcode == 0, f"worker exit code {p.exitcode}"
+    one = torch.load(tmp_path / "world1-rank0.pt")
+    ranks = [torch.load(tmp_path / f"world2-rank{r}.pt") for r in range(2)]
+    assert ranks[0]["ids"] + ranks[1]["ids"] == one["ids"]  # the global batch is the same rows in the same order
+    for beta in BETAS:
+        for rank in ranks:
+            torch.testing.assert_close(rank[beta]["loss"], one[beta]["loss"], rtol=1e-5, atol=1e-5)
+            assert rank[beta]["grads"].keys() == one[beta]["grads"].keys()
+            for name, grad in one[beta]["grads"].items():  # gradients are O(1): 1e-5 absolute
+                torch.testing.assert_close(rank[beta]["grads"][name], grad, rtol=1e-5, atol=1e-5,
+                                           msg=lambda m: f"beta={beta} {name}: {m}")
+        assert any(g.abs().sum() > 0 for g in one[beta]["grads"].values())
+    assert not torch.allclose(one[0.0]["loss"], one[0.5]["loss"])  # beta > 0 is not InfoNCE
+    text_grads = [n for n in one[0.5]["grads"] if n.startswith("text_model.")]
+    assert text_grads and not [n for n in one[0.5]["grads"] if n.startswith("audio_model.")]
