@@ -132,7 +132,8 @@ def fresh_accelerate_state():
 
 def flags(data, model, out, *extra, cache_dir=None):
     base = ["--dataset", str(data), "--model", str(model), "--output-dir", str(out), "--batch-size", "4",
-            "--epochs", "2", "--max-duration", "1.0", "--no-progress-bar", "--report-to", "none", "--seed", "3"]
+            "--epochs", "2", "--max-duration", "1.0", "--no-progress-bar", "--report-to", "none", "--seed", "3",
+            "--crops-per-clip", "2"]  # the same crops everywhere: one feature cache per session
     if cache_dir is not None:
         base += ["--feature-cache-dir", str(cache_dir)]
     return base + [str(x) for x in extra]
@@ -275,3 +276,98 @@ def test_two_processes_of_batch_b_equal_one_process_of_batch_2b(tiny_data, tiny_
     assert not torch.allclose(one[0.0]["loss"], one[0.5]["loss"])  # beta > 0 is not InfoNCE
     text_grads = [n for n in one[0.5]["grads"] if n.startswith("text_model.")]
     assert text_grads and not [n for n in one[0.5]["grads"] if n.startswith("audio_model.")]
+
+
+# --------------------------------------------------------------------------- kill, Ctrl-C, resume
+def test_sigkill_or_ctrl_c_inside_an_epoch_then_resume_equals_an_uninterrupted_run(
+        tiny_data, tiny_smoothclap, feature_cache_dir, tmp_path):
+    import train_accelerate
+
+    common = ("--batch-size", "2", "--checkpoint-every", "3", "--keep-checkpoints", "2")
+    reference = train_accelerate.main(flags(tiny_data, tiny_smoothclap, tmp_path / "ref", *common,
+                                            cache_dir=feature_cache_dir))
+    assert reference["global_step"] == 16  # 2 epochs of 8 steps
+    procs = {}
+    for name in ("killed", "interrupted"):
+        cmd = [sys.executable, os.path.join(ROOT, "train_accelerate.py"),
+               *flags(tiny_data, tiny_smoothclap, tmp_path / name, *common, cache_dir=feature_cache_dir)]
+        procs[name] = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sent, deadline = set(), time.time() + 240
+    while len(sent) < 2 and time.time() < deadline:  # signal each run once its step-3 checkpoint exists
+        for name, proc in procs.items():
+            if name not in sent and (tmp_path / name / "checkpoints" / "step_00000003").is_dir():
+                proc.send_signal(signal.SIGKILL if name == "killed" else signal.SIGINT)
+                sent.add(name)
+        time.sleep(0.01)
+    outputs = {}
+    for name, proc in procs.items():
+        try:
+            outputs[name] = proc.communicate(timeout=max(10, deadline - time.time()))[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"{name} run did not stop")
+    assert procs["killed"].returncode == -signal.SIGKILL, outputs["killed"][-2000:]
+    assert procs["interrupted"].returncode == 130, outputs["interrupted"][-2000:]
+    assert "interrupted: checkpoint saved" in outputs["interrupted"]
+    for name in procs:
+        steps = sorted(os.listdir(tmp_path / name / "checkpoints"))
+        last = int(steps[-1].split("_")[1])
+        assert 3 <= last < 16 and last % 8 != 0, steps  # stopped inside an epoch, before the end
+        assert not (tmp_path / name / "model").exists()
+        resumed = train_accelerate.main(flags(tiny_data, tiny_smoothclap, tmp_path / name, *common,
+                                              "--resume-from-checkpoint", "latest", cache_dir=feature_cache_dir))
+        assert resumed["global_step"] == 16 and resumed["history"] == reference["history"], name
+        for folder in ("checkpoints/step_00000016", "model"):
+            want, got = load_weights(tmp_path / "ref" / folder), load_weights(tmp_path / name / folder)
+            assert want.keys() == got.keys()
+            for key in want:
+                assert torch.equal(want[key], got[key]), (name, folder, key)
+
+
+# --------------------------------------------------------------------------- cache
+@pytest.fixture(scope="session")
+def tiny_extractor(tmp_path_factory):
+    """A separate small wav2vec2 as local feature extractor (the paper's Table 2 ablation)."""
+    from transformers import Wav2Vec2Model
+
+    torch.manual_seed(7)
+    path = tmp_path_factory.mktemp("extractor") / "w2v"
+    Wav2Vec2Model(tiny_audio_config(hidden_size=24, num_attention_heads=2)).save_pretrained(str(path))
+    return str(path)
+
+
+def first_losses(data, model, out, cache_dir, *extra, epochs=(0, 1)):
+    """Loss of the first batch of each epoch in ``epochs`` (no training)."""
+    import train_accelerate
+    from smoothclap_train.config import parse_args
+
+    args = parse_args(flags(data, model, out, "--beta", "0.5", *extra, cache_dir=cache_dir))
+    run = train_accelerate.setup(args, train_accelerate.make_accelerator(args), log=lambda *a, **k: None)
+    run.model.train()
+    losses = []
+    for epoch in epochs:
+        run.collator.epoch = epoch
+        run.loader.set_epoch(epoch)
+        batch = next(iter(run.loader))
+        with torch.no_grad():
+            losses.append(train_accelerate.compute_loss(run.accelerator, run.model, batch, run.extractor))
+    return torch.stack(losses), batch
+
+
+@pytest.mark.parametrize("targets", ["encoder", "extractor+tags"])
+def test_cache_on_and_off_give_the_same_loss_with_the_same_crops(targets, tiny_data, tiny_smoothclap, tiny_extractor,
+                                                                   feature_cache_dir, tmp_path):
+    extra = () if targets == "encoder" else ("--local-features", tiny_extractor, "--text-target", "tags")
+    cached, batch = first_losses(tiny_data, tiny_smoothclap, tmp_path / "a", feature_cache_dir, *extra)
+    assert "pooled_audio_features" in batch and "input_values" not in batch
+    uncached, batch = first_losses(tiny_data, tiny_smoothclap, tmp_path / "b", None, "--no-feature-cache", *extra)
+    assert "input_values" in batch and batch["input_values"].shape[1] == 16000  # 1 s windows, padded
+    torch.testing.assert_close(cached, uncached, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(cached[0], cached[1])  # another epoch: other crops and captions
+    if targets != "encoder":
+        assert "tags_input_ids" in batch
+        # the cache file is keyed by the extractor too and holds its features
+        from safetensors import safe_open
+
+        files = [os.path.join(r, f) for r, _, fs in os.walk(feature_cache_dir) for f in fs if f == "train.safetensors"]
+        assert any("local" in safe_open(f, "pt").keys() for f in files)
