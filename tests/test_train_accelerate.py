@@ -371,3 +371,166 @@ def test_cache_on_and_off_give_the_same_loss_with_the_same_crops(targets, tiny_d
 
         files = [os.path.join(r, f) for r, _, fs in os.walk(feature_cache_dir) for f in fs if f == "train.safetensors"]
         assert any("local" in safe_open(f, "pt").keys() for f in files)
+
+
+# --------------------------------------------------------------------------- LoRA
+def test_lora_text_changes_only_adapters_heads_and_logit_scale_and_merged_export_matches(
+        tiny_data, tiny_smoothclap, feature_cache_dir, tmp_path):
+    import train_accelerate
+    from peft import PeftModel
+
+    from modeling_smoothclap import SmoothClapModel
+
+    out = tmp_path / "lora"
+    results = train_accelerate.main(flags(tiny_data, tiny_smoothclap, out, "--lora", "text", "--export-adapters",
+                                          "--epochs", "1", "--lora-lr", "1e-2", cache_dir=feature_cache_dir))
+    before, merged = load_weights(tiny_smoothclap), load_weights(out / "model")
+    assert before.keys() == merged.keys()
+    changed = {k for k in before if not torch.equal(before[k], merged[k])}
+    allowed = ("audio_projection.", "text_projection.", "logit_scale.")
+    lora_targets = {k for k in changed if k.startswith("text_model.") and (".query." in k or ".value." in k)}
+    assert lora_targets and changed - lora_targets  # adapters merged into query/value; heads trained
+    assert all(k.startswith(allowed) for k in changed - lora_targets), sorted(changed - lora_targets)
+    # the trainable parameters in the checkpoint: only adapters and the saved modules moved
+    step_dir = sorted(os.listdir(out / "checkpoints"))[-1]
+    trained = load_weights(out / "checkpoints" / step_dir)
+    assert any("lora_A" in k for k in trained) and results["global_step"] == 4
+    frozen = [k for k in trained if "lora_" not in k and "modules_to_save" not in k]
+    assert len(frozen) >= len(before)
+    for key in frozen:  # base weights (both encoders) and the heads' original copies: untouched
+        name = key.replace("base_model.model.", "").replace(".base_layer", "").replace(".original_module", "")
+        assert torch.equal(trained[key], before[name]), key
+
+    base = SmoothClapModel.from_pretrained(tiny_smoothclap).eval()
+    with_adapters = PeftModel.from_pretrained(base, str(out / "adapter")).eval()
+    exported = SmoothClapModel.from_pretrained(str(out / "model")).eval()
+    from processing_smoothclap import SmoothClapProcessor
+
+    processor = SmoothClapProcessor.from_pretrained(str(out / "model"), trust_remote_code=True)
+    inputs = processor(text=["speaker is angry", "a male is speaking and is loud"],
+                       audio=[tone(200.0, 0.7), tone(310.0, 1.1, seed=1)], sampling_rate=16000)
+    with torch.no_grad():
+        a, b = with_adapters(**inputs), exported(**inputs)
+    torch.testing.assert_close(a.logits_per_audio, b.logits_per_audio, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(a.text_embeds, b.text_embeds, rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- bad input and faults
+def _variant(tiny_data, tmp_path, edit):
+    """A copy of the tiny dataset changed by ``edit(DatasetDict) -> DatasetDict``."""
+    import shutil
+
+    import datasets
+
+    path = tmp_path / "variant"
+    dd = edit(datasets.load_from_disk(tiny_data))
+    dd.save_to_disk(str(path))
+    for name in ("smoothclap.json", "thresholds.json"):
+        shutil.copy(os.path.join(tiny_data, name), path / name)
+    for split, ds in dd.items():
+        if len(ds) == 0:  # datasets writes no Arrow file for 0 rows; the builder writes an empty one
+            _write_empty_arrow(path / split, ds.features.arrow_schema)
+    return path
+
+
+def _write_empty_arrow(split_dir, schema):
+    import pyarrow as pa
+
+    with pa.OSFile(str(split_dir / "data-00000-of-00001.arrow"), "wb") as sink:
+        pa.ipc.new_stream(sink, schema).close()
+    state = json.loads((split_dir / "state.json").read_text())
+    state["_data_files"] = [{"filename": "data-00000-of-00001.arrow"}]
+    (split_dir / "state.json").write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize("edit,extra,message", [
+    (lambda d: d.remove_columns(["audio"]), (), "lacks the column(s) training needs: audio"),
+    (lambda d: d.remove_columns(["tag_sentences", "caption"]), (), "tag_sentences or caption"),
+    (lambda d: d.remove_columns(["egemaps"]), ("--local-features", "egemaps"), "egemaps"),
+    (lambda d: d.remove_columns(["tags"]), ("--text-target", "tags"), "tags (--text-target tags)"),
+    (lambda d: type(d)({**d, "train": d["train"].select([])}), (), "is empty"),
+    (None, ("--batch-size", "17"), "larger than the train split (16 rows)"),
+    (None, ("--beta", "1.5"), "--beta must be in [0, 1]"),
+    (None, ("--gamma", "-0.1"), "--gamma must be in [0, 1]"),
+    (None, ("--tau-a2a", "0"), "--tau-a2a must be a positive temperature"),
+    (None, ("--tau-pred", "-1"), "--tau-pred must be a positive temperature"),
+    (None, ("--lora", "audio", "--feature-cache"), "--lora audio trains the audio encoder"),
+    (None, ("--validation-split", "test"), "selection on a test split is not allowed"),
+    (None, ("--mixed-precision", "fp16"), "fp16 needs a GPU"),
+])
+def test_bad_input_is_a_clear_error_before_training(edit, extra, message, tiny_data, tmp_path, capsys):
+    import train_accelerate
+
+    data = _variant(tiny_data, tmp_path, edit) if edit else tiny_data
+    argv = flags(data, tmp_path / "no-model-here", tmp_path / "out", *extra)
+    capsys.readouterr()
+    assert train_accelerate.cli(argv) == 2  # the model folder does not even exist: nothing was loaded
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err, err
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_config_file_sets_options_and_flags_win(tmp_path):
+    from smoothclap_train.config import TrainingConfigError, parse_args
+
+    (tmp_path / "run.yaml").write_text("batch_size: 8\nepochs: 3\nbeta: 0.2\nlora: text\nno-feature-cache: true\n")
+    args = parse_args(["--config", str(tmp_path / "run.yaml"), "--epochs", "5"])
+    assert (args.batch_size, args.epochs, args.beta, args.lora, args.no_feature_cache) == (8, 5, 0.2, "text", True)
+    (tmp_path / "run.json").write_text(json.dumps({"batch-size": 2, "head_lr": 0.01}))
+    args = parse_args(["--config", str(tmp_path / "run.json")])
+    assert (args.batch_size, args.head_lr) == (2, 0.01)
+    (tmp_path / "bad.yaml").write_text("batch_sise: 8\n")
+    with pytest.raises(TrainingConfigError, match="unknown option 'batch_sise'"):
+        parse_args(["--config", str(tmp_path / "bad.yaml")])
+
+
+def test_reusing_an_output_dir_needs_resume(tiny_data, tiny_smoothclap, tmp_path):
+    import train_accelerate
+    from smoothclap_train.config import TrainingConfigError
+
+    (tmp_path / "out" / "checkpoints" / "step_00000004").mkdir(parents=True)
+    (tmp_path / "out" / "checkpoints" / "step_00000004" / "trainer_state.json").write_text("{}")
+    with pytest.raises(TrainingConfigError, match="already holds checkpoints: pass --resume-from-checkpoint latest"):
+        train_accelerate.main(flags(tiny_data, tiny_smoothclap, tmp_path / "out"))
+
+
+def test_nan_loss_stops_with_step_and_row_ids_and_keeps_the_last_good_checkpoint(
+        tiny_data, tiny_smoothclap, feature_cache_dir, tmp_path):
+    import train_accelerate
+    from smoothclap_train.data import EpochSampler
+
+    out = tmp_path / "nan"
+    # Adam's first step moves each head weight by ~lr: 1e30 leaves them finite, and the
+    # second forward overflows (inf -> LayerNorm -> NaN). A real divergence, not an injected one.
+    with pytest.raises(train_accelerate.NonFiniteLossError) as info:
+        train_accelerate.main(flags(tiny_data, tiny_smoothclap, out, "--head-lr", "1e30", "--checkpoint-every", "1",
+                                    cache_dir=feature_cache_dir))
+    message = str(info.value)
+    assert "loss is nan at step 2 (epoch 0, batch 1 of the epoch)" in message
+    import datasets
+
+    ids = datasets.load_from_disk(tiny_data)["train"]["id"]
+    sampler = EpochSampler(len(ids), 3)
+    expected = [ids[i] for i in list(sampler)[4:8]]  # the second batch of 4 of epoch 0 (seed 3)
+    assert ", ".join(expected) in message
+    assert sorted(os.listdir(out / "checkpoints")) == ["step_00000001"]
+    assert f"last good checkpoint, untouched: {out / 'checkpoints' / 'step_00000001'}" in message
+    state = json.loads((out / "checkpoints" / "step_00000001" / "trainer_state.json").read_text())
+    assert state["global_step"] == 1
+    assert all(torch.isfinite(t).all() for t in load_weights(out / "checkpoints" / "step_00000001").values())
+    assert not (out / "model").exists()
+
+
+def test_without_a_validation_split_the_last_epoch_is_exported_never_test(tiny_data, tiny_smoothclap,
+                                                                          feature_cache_dir, tmp_path, capsys):
+    import train_accelerate
+
+    data = _variant(tiny_data, tmp_path, lambda d: type(d)({k: v for k, v in d.items() if k != "validation"}))
+    out = tmp_path / "noval"
+    results = train_accelerate.main(flags(data, tiny_smoothclap, out, "--epochs", "1", cache_dir=feature_cache_dir))
+    assert "no 'validation' split" in capsys.readouterr().out
+    assert results["validation_uar"] is None and not (out / "best").exists()
+    last = load_weights(out / "checkpoints" / sorted(os.listdir(out / "checkpoints"))[-1])
+    exported = load_weights(out / "model")
+    assert torch.equal(last["text_projection.linear1.weight"], exported["text_projection.linear1.weight"])
+    assert "No validation split: this is the model of the last epoch" in (out / "model" / "README.md").read_text()
