@@ -373,6 +373,21 @@ def main(argv=None) -> dict:
     return results
 
 
+def train_step(run: Run, batch, state, last_checkpoint=None) -> torch.Tensor:
+    """One forward/backward on ``batch`` (an optimizer step when accumulation is complete)."""
+    accelerator, model = run.accelerator, run.model
+    with accelerator.accumulate(model):
+        step_seed(run.args, accelerator, state.epoch, state.batches_done)
+        loss = compute_loss(accelerator, model, batch, run.extractor)
+        check_finite(accelerator, loss, batch, state, last_checkpoint)
+        accelerator.backward(loss)
+        if accelerator.sync_gradients and run.args.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(model.parameters(), run.args.max_grad_norm)
+        run.optimizer.step()
+        run.optimizer.zero_grad()
+    return loss
+
+
 def train_loop(run: Run, state, last_checkpoint, log):
     """Epochs of optimizer steps from ``state`` on; returns (interrupted, last checkpoint)."""
     from tqdm.auto import tqdm
@@ -390,15 +405,7 @@ def train_loop(run: Run, state, last_checkpoint, log):
             loader = accelerator.skip_first_batches(run.loader, state.batches_done) if state.batches_done else run.loader
             model.train()
             for batch in loader:
-                with accelerator.accumulate(model):
-                    step_seed(args, accelerator, epoch, state.batches_done)
-                    loss = compute_loss(accelerator, model, batch, run.extractor)
-                    check_finite(accelerator, loss, batch, state, last_checkpoint)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and args.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                    run.optimizer.step()
-                    run.optimizer.zero_grad()
+                loss = train_step(run, batch, state, last_checkpoint)
                 state.batches_done += 1
                 state.epoch_loss_sum += loss.item()
                 window["loss"] += loss.item()
