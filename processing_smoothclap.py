@@ -59,12 +59,8 @@ def _is_array(audio) -> bool:
 
 
 def _split_array(audio, channel_axis) -> list:
-    """The clips of a numpy array or torch tensor: 1-D one clip, 2-D a batch of rows."""
-    if isinstance(audio, np.ndarray) and audio.dtype == object:
-        raise ValueError(
-            "audio is a numpy array of dtype object (a ragged batch: clips of different lengths). "
-            "Pass a plain list of 1-D arrays instead, e.g. audio=list(clips); the processor pads them."
-        )
+    """The clips of a numpy array or torch tensor: 1-D one clip, 2-D a batch of rows.
+    (A ragged object array is 1-D here; load_audio refuses it with the fix.)"""
     if audio.ndim == 0:
         raise ValueError("audio is a scalar (0 dimensions); pass a 1-D array of samples.")
     if audio.ndim == 1 or (audio.ndim == 2 and channel_axis is not None):
