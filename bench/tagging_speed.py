@@ -115,9 +115,9 @@ def main() -> None:
               f"{args.workers} workers {best_p:.2f} s -> speed-up {best_s / best_p:.2f}x")
         print(f"warm, median: speed-up {med_s / med_p:.2f}x")
         saved_per_clip = (best_s - best_p) / args.clips
-        payoff = f"about {startup / saved_per_clip:.0f} clips" if saved_per_clip > 0 else "never (no warm speed-up)"
-        print(f"including the cold start once: speed-up {best_s / (best_p + startup):.2f}x "
-              f"(start-up pays off after {payoff})")
+        payoff = (f"start-up pays off after about {startup / saved_per_clip:.0f} clips" if saved_per_clip > 0
+                  else "no warm speed-up, so the start-up never pays off")
+        print(f"including the cold start once: speed-up {best_s / (best_p + startup):.2f}x ({payoff})")
         print(f"load average after: {os.getloadavg()[0]:.2f}")
         if not same:
             sys.exit("parallel and serial features differ")
