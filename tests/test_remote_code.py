@@ -104,8 +104,8 @@ def test_readme_snippets_and_remote_code_in_fresh_process(tmp_path, pretrained_e
 
     # the remote-code model in the child computes what the built model computes here
     with torch.no_grad():
-        audio = model.get_audio_features(**processor(audio=[str(speech), str(other)]))
-        text = model.get_text_features(**processor(text=CAPTIONS))
+        audio = model.get_audio_features(**processor(audio=[str(speech), str(other)])).pooler_output
+        text = model.get_text_features(**processor(text=CAPTIONS)).pooler_output
     np.testing.assert_allclose(np.array(out["audio"]), audio.numpy(), atol=1e-5)
     np.testing.assert_allclose(np.array(out["text"]), text.numpy(), atol=1e-5)
     np.testing.assert_allclose(np.array(out["probs"]).sum(-1), 1.0, atol=1e-5)
@@ -117,7 +117,7 @@ def test_readme_snippets_and_remote_code_in_fresh_process(tmp_path, pretrained_e
     labels = [s["label"] for s in scores]
     with torch.no_grad():
         wave = processor(audio=processor.load_audio(str(speech)), sampling_rate=16000)
-        one = model.get_audio_features(**wave)
-        templ = model.get_text_features(**processor(text=[TEMPLATE.format(x) for x in labels]))
+        one = model.get_audio_features(**wave).pooler_output
+        templ = model.get_text_features(**processor(text=[TEMPLATE.format(x) for x in labels])).pooler_output
         probs = torch.softmax(model.scale() * one @ templ.T, dim=-1)[0]
     np.testing.assert_allclose(values, probs.tolist(), atol=1e-4)
