@@ -21,15 +21,15 @@ Mapping:
 * Split_Set: Train -> train, Development / Validation -> validation, Test -> test,
   Test1 / Test2 / Test3 -> test1 / test2 / test3; every split the release has is kept.
 * SpkrID ``Unknown`` (or empty) -> None; Gender Male / Female -> male / female,
-  ``Unknown`` -> None.
+  ``Unknown`` -> None. Ratings EmoAct/EmoVal/EmoDom on the 1-7 scale.
 * Unknown EmoClass codes, split names, genders or non-numeric ratings: CorpusError listing
   every one of them, or with ``drop_unknown`` the rows are dropped and counted.
 * A labels row whose audio file is missing is still yielded (with the expected path): the
   builder skips it with the reason "Audio file not found" and lists it in the report.
 
-Options (``options`` dict): ``include_other`` (bool), ``drop_unknown`` (bool),
-``labels_file`` (path overriding the label-file search), plus the builder's ``report``,
-``split`` and ``discover`` hints (see common.py).
+Options (``OPTIONS``): ``include_other`` (bool), ``labels_file`` (path overriding the
+label-file search); the builder adds ``drop_unknown`` and its ``report``, ``split`` and
+``discover`` hints (see builder.py).
 
 The CSV is streamed twice (a validation pass, then the yielding pass); the JSON label file
 is loaded whole (the json module cannot stream; it is a few MB for a full release).
@@ -40,14 +40,19 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from .common import CorpusConfig, CorpusError, count_drop, normalise_split
+from . import scanning
+from .corpus import CorpusConfig, CorpusError, count_drop, normalise_split
 
 NAME = "msp_podcast"
+
+OPTIONS = {
+    "include_other": "keep EmoClass O (other) rows (CLI: --include-other)",
+    "labels_file": "the consensus label file (CSV or JSON) to read instead of Labels/labels_consensus.csv",
+}
 
 # code -> (label: category noun, emotion: caption adjective)
 EMOTION_CODES = {
@@ -105,28 +110,19 @@ CONFIGS = {
         license="MSP-Podcast academic licence agreement (the audio may not be redistributed)",
         needs_data_dir=True,
         redistribute_audio=False,
+        rating_scale=(1, 7),
     ),
 }
 
 
 # --------------------------------------------------------------------------- files
+# Labels/<name> as distributed; <name> at the root as a fallback for flattened copies
+_LABEL_FILE_SEARCH = LABEL_FILE_CANDIDATES + tuple(Path(rel).name for rel in LABEL_FILE_CANDIDATES)
+
+
 def find_label_file(root: Path, options: Mapping | None = None) -> Path:
     """The consensus label file, or CorpusError naming every path looked at."""
-    override = (options or {}).get("labels_file")
-    if override:
-        path = Path(override).expanduser()
-        if not path.is_absolute() and not path.exists():
-            path = root / path
-        if not path.is_file():
-            raise CorpusError(f"MSP-Podcast label file not found: {path} (labels_file option).")
-        return path
-    # Labels/<name> as distributed; <name> at the root as a fallback for flattened copies
-    candidates = [root / rel for rel in LABEL_FILE_CANDIDATES] + [root / Path(rel).name for rel in LABEL_FILE_CANDIDATES]
-    for cand in candidates:
-        if cand.is_file():
-            return cand
-    expected = ", ".join(str(root / rel) for rel in LABEL_FILE_CANDIDATES)
-    raise CorpusError(f"MSP-Podcast label file not found; expected one of: {expected}.")
+    return scanning.find_file(root, _LABEL_FILE_SEARCH, "MSP-Podcast", override=(options or {}).get("labels_file"))
 
 
 def check_root(data_dir) -> tuple[Path, Path]:
@@ -242,26 +238,6 @@ def _interpret(row: Mapping) -> tuple[dict | None, list[tuple[str, str]], str | 
     return fields, [], drop
 
 
-class _AudioIndex:
-    """FileName -> path: ``Audios/<FileName>`` first; on the first miss, one walk of
-    Audios/ indexes files in subfolders (by file name)."""
-
-    def __init__(self, audios: Path):
-        self.audios = audios
-        self._index: dict[str, str] | None = None
-
-    def resolve(self, filename: str) -> str:
-        flat = self.audios / filename
-        if flat.is_file():
-            return str(flat)
-        if self._index is None:
-            self._index = {}
-            for dirpath, _dirs, files in os.walk(self.audios):
-                for name in files:
-                    self._index.setdefault(name, os.path.join(dirpath, name))
-        return self._index.get(Path(filename).name, str(flat))
-
-
 # --------------------------------------------------------------------------- scan
 def scan(data_dir, config_name: str = "default", options: Mapping | None = None) -> Iterator[dict]:
     """Yield one Record per usable labels row (see the module docstring).
@@ -307,7 +283,7 @@ def scan(data_dir, config_name: str = "default", options: Mapping | None = None)
         count_drop(options, reason, n)
 
     # pass 2: yield
-    index = _AudioIndex(audios)
+    index = scanning.AudioIndex(audios)
     only_split = options.get("split")
     discover = bool(options.get("discover"))
     for row in _iter_label_rows(label_file):
@@ -318,7 +294,7 @@ def scan(data_dir, config_name: str = "default", options: Mapping | None = None)
             continue
         yield {
             "id": fields["id"],
-            "audio": None if discover else index.resolve(fields["file"]),
+            "audio": None if discover else str(index.resolve(audios / fields["file"])),
             "split": fields["split"],
             "speaker": fields["speaker"],
             "gender": fields["gender"],

@@ -3,7 +3,7 @@
 The scanner tests read label files only. The build tests share one module-scoped fixture
 tree (one-second harmonic tones; some stereo, some 44.1 kHz; a missing, a corrupt, a
 zero-length and a too-short file) built twice: through the CLI with one worker and
-through ``common.build`` with two workers; the two datasets must be identical.
+through ``build()`` with two workers; the two datasets must be identical.
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dataset_scripts import common, msp_podcast  # noqa: E402
-from dataset_scripts.common import BuildReport, CorpusError  # noqa: E402
+from dataset_scripts import build, label_texts, msp_podcast  # noqa: E402
+from dataset_scripts.builder import TAG_COLUMNS  # noqa: E402
+from dataset_scripts.corpus import CorpusError, validate_record  # noqa: E402
+from dataset_scripts.report import BuildReport  # noqa: E402
+from dataset_scripts.writer import add_tags  # noqa: E402
 
 COLUMNS = ["FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set"]
 
@@ -124,7 +127,7 @@ def test_scan_rows_labels_speakers_splits(tmp_path, fmt):
     assert by_id["MSP-PODCAST_0001_0006"]["split"] == "test2"
     assert report.dropped == {msp_podcast.DROP_NO_AGREEMENT: 2, msp_podcast.DROP_OTHER: 1}
     for record in records:  # every record satisfies the contract
-        common.validate_record(record, msp_podcast.CONFIGS["default"])
+        validate_record(record, msp_podcast.CONFIGS["default"])
 
 
 def test_include_other_keeps_o(tmp_path):
@@ -240,7 +243,7 @@ SKIPPED = {
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """One tree, built by the CLI (1 worker) and by common.build (2 workers)."""
+    """One tree, built by the CLI (1 worker) and by build() (2 workers)."""
     from dataset_scripts.__main__ import main
 
     base = tmp_path_factory.mktemp("msp_build")
@@ -258,7 +261,7 @@ def built(tmp_path_factory):
     assert rc == 0
     # fork: the workers inherit the imported decoder (the default forkserver re-imports
     # torch + transformers once, ~10 s; bench/builder_memory.py runs that default path)
-    dd2 = common.build("msp_podcast", root, out2, num_workers=2, seed=0, start_method="fork")
+    dd2 = build("msp_podcast", root, out2, num_workers=2, seed=0, start_method="fork")
     return {"root": root, "out1": out1, "out2": out2, "dd2": dd2, "base": base}
 
 
@@ -305,7 +308,7 @@ def test_build_rows_columns_and_report(built, capsys):
     card = (built["out1"] / "README.md").read_text()
     assert "built 10 + skipped 4" in card and "may not be redistributed" in card
     assert "| train | 7 |" in card
-    assert common.label_texts(built["out1"]) == (None, None)
+    assert label_texts(built["out1"]) == (None, None)
 
 
 def test_thresholds_fitted_on_train_only_and_reused(built):
@@ -342,8 +345,8 @@ def test_two_workers_give_the_same_dataset_and_captions_are_seeded(built):
     )
     # another seed gives other captions (same tags), deterministically
     thr = json.loads((built["out1"] / "thresholds.json").read_text())["thresholds"]
-    a = common.add_tags(dd1["train"].remove_columns(list(common.TAG_COLUMNS)), thr, seed=1)
-    b = common.add_tags(dd1["train"].remove_columns(list(common.TAG_COLUMNS)), thr, seed=1)
+    a = add_tags(dd1["train"].remove_columns(list(TAG_COLUMNS)), thr, seed=1)
+    b = add_tags(dd1["train"].remove_columns(list(TAG_COLUMNS)), thr, seed=1)
     assert a["caption"] == b["caption"]
     assert a["caption"] != dd1["train"]["caption"] and a["tags"] == dd1["train"]["tags"]
 
