@@ -60,7 +60,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--paths-only", action="store_true", help="store absolute audio paths, no audio bytes")
     b.add_argument("--drop-unknown", action="store_true", help="drop rows with unknown codes/splits (counted)")
-    b.add_argument("--include-other", action="store_true", help="MSP-Podcast: keep EmoClass O (other)")
+    b.add_argument(
+        "--exclude-other",
+        action="store_true",
+        help="MSP-Podcast: also drop EmoClass O (other), counted (default: kept, as in the paper)",
+    )
     b.add_argument("--no-features", action="store_true", help="skip eGeMAPS (duration from the file header only)")
     b.add_argument("--cache-dir", help="keep the intermediate Arrow data here and reuse it on rebuilds")
     b.add_argument("--overwrite", action="store_true", help="replace an earlier build in --output")
@@ -94,8 +98,8 @@ def _cmd_build(args) -> int:
     from .orchestrate import build
 
     options = dict(args.option)
-    if args.include_other:
-        options["include_other"] = True
+    if args.exclude_other:
+        options["exclude_other"] = True
     result = build(
         args.corpus,
         args.data_dir,

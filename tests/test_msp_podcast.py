@@ -107,10 +107,11 @@ def test_scan_rows_labels_speakers_splits(tmp_path, fmt):
         (root / "Audios" / r["FileName"]).write_bytes(b"")
     records, report = scan(root)
     by_id = {r["id"]: r for r in records}
-    assert list(by_id) == [
+    assert list(by_id) == [  # every row but the two X (no agreement) rows, O included (the paper's selection)
         "MSP-PODCAST_0001_0000",
         "MSP-PODCAST_0001_0001",
         "MSP-PODCAST_0001_0002",
+        "MSP-PODCAST_0001_0004",
         "MSP-PODCAST_0001_0005",
         "MSP-PODCAST_0001_0006",
     ]
@@ -125,17 +126,19 @@ def test_scan_rows_labels_speakers_splits(tmp_path, fmt):
     assert by_id["MSP-PODCAST_0001_0005"]["split"] == "test1"
     assert by_id["MSP-PODCAST_0001_0006"]["emotion"] == "contemptuous"
     assert by_id["MSP-PODCAST_0001_0006"]["split"] == "test2"
-    assert report.dropped == {msp_podcast.DROP_NO_AGREEMENT: 2, msp_podcast.DROP_OTHER: 1}
+    other = by_id["MSP-PODCAST_0001_0004"]  # "other" is a label, not an emotion word for captions
+    assert (other["label"], other["emotion"], other["split"]) == ("other", None, "test1")
+    assert report.dropped == {msp_podcast.DROP_NO_AGREEMENT: 2}
     for record in records:  # every record satisfies the contract
         validate_record(record, msp_podcast.CONFIGS["default"])
 
 
-def test_include_other_keeps_o(tmp_path):
+def test_exclude_other_drops_and_counts_o_rows(tmp_path):
     root = make_tree(tmp_path / "msp", SCAN_ROWS, audio=False)
-    records, report = scan(root, include_other=True)
-    other = [r for r in records if r["label"] == "other"]
-    assert [r["id"] for r in other] == ["MSP-PODCAST_0001_0004"] and other[0]["emotion"] == "other"
-    assert report.dropped == {msp_podcast.DROP_NO_AGREEMENT: 2}
+    records, report = scan(root, exclude_other=True)
+    assert "MSP-PODCAST_0001_0004" not in {r["id"] for r in records} and len(records) == 5
+    assert report.dropped == {msp_podcast.DROP_NO_AGREEMENT: 2, msp_podcast.DROP_OTHER: 1}
+    assert "exclude_other" in msp_podcast.DROP_OTHER
 
 
 @pytest.mark.parametrize(
@@ -162,11 +165,11 @@ def test_unknown_codes_and_splits_error_or_drop(tmp_path):
     assert "labels_consensus.csv" in message and "drop" in message
 
     records, report = scan(root, drop_unknown=True)
-    assert len(records) == 5  # the known rows are untouched
+    assert len(records) == 6  # the known rows are untouched
     assert report.dropped["unknown EmoClass 'Z' (drop_unknown)"] == 2
     assert report.dropped["unknown EmoClass 'Q' (drop_unknown)"] == 1
     assert report.dropped["unknown Split_Set 'Holdout' (drop_unknown)"] == 1
-    assert report.dropped_rows == 3 + 4  # X, X, O + the four unknown rows, each counted once
+    assert report.dropped_rows == 2 + 4  # X, X + the four unknown rows, each counted once
 
 
 def test_missing_root_audios_or_labels_name_the_paths(tmp_path):
@@ -208,7 +211,7 @@ BUILD_ROWS = [
     row(5, "F", "Train", spk="5", gender="Female", act=4.5, val=3.0, dom=3.0),
     row(6, "D", "Train", spk="6", gender="Male", act=3.5, val=3.5, dom=5.0),
     row(7, "X", "Train"),  # no agreement: dropped
-    row(8, "O", "Train"),  # other: dropped by default
+    row(8, "O", "Train", spk="10", gender="Male", act=4.2, val=3.9, dom=4.1),  # other: kept, no emotion sentence
     row(9, "N", "Train"),  # labels row without audio file: skipped
     row(10, "A", "Train"),  # corrupt file: skipped
     row(11, "H", "Development", spk="7", gender="Female", act=6.8, val=6.8, dom=6.8),
@@ -270,7 +273,7 @@ def test_build_rows_columns_and_report(built, capsys):
 
     dd = datasets.load_from_disk(str(built["out1"]))
     assert list(dd) == ["train", "validation", "test1"]
-    assert {s: len(d) for s, d in dd.items()} == {"train": 7, "validation": 2, "test1": 1}
+    assert {s: len(d) for s, d in dd.items()} == {"train": 8, "validation": 2, "test1": 1}
     expected = [
         "id", "audio", "split", "speaker", "gender", "label", "emotion", "arousal", "valence", "dominance",
         "duration", "pitch_mean", "pitch_variation", "loudness", "jitter", "shimmer", "egemaps",
@@ -282,6 +285,10 @@ def test_build_rows_columns_and_report(built, capsys):
     assert (r0["label"], r0["emotion"], r0["speaker"], r0["gender"], r0["split"]) == ("anger", "angry", "1", "male", "train")
     assert r0["arousal"] == pytest.approx(6.5) and len(r0["egemaps"]) == 88
     assert r0["audio"]["path"] == "Audios/MSP-PODCAST_0001_0000.wav"
+    o_row = train["MSP-PODCAST_0001_0008"]  # EmoClass O: kept, captioned without an emotion sentence
+    assert (o_row["label"], o_row["emotion"]) == ("other", None) and o_row["caption"]
+    assert "other" not in o_row["caption"] and "emotion" not in o_row["tags"]
+    assert not any("other" in sentence for sentence in o_row["tag_sentences"])
     assert r0["audio"]["bytes"] == (built["root"] / "Audios" / "MSP-PODCAST_0001_0000.wav").read_bytes()
     assert train["MSP-PODCAST_0001_0006"]["audio"]["path"] == "Audios/part2/MSP-PODCAST_0001_0006.wav"
     assert train["MSP-PODCAST_0001_0003"]["speaker"] is None  # "Unknown"
@@ -295,19 +302,20 @@ def test_build_rows_columns_and_report(built, capsys):
     dd["validation"].cast_column("audio", Audio(decode=False))
 
     report = json.loads((built["out1"] / "build_report.json").read_text())
-    assert report["input_rows"] == report["built_rows"] + report["skipped_rows"] == 14
+    assert report["input_rows"] == report["built_rows"] + report["skipped_rows"] == 15
     assert report["input_equals_built_plus_skipped"] is True
-    assert report["built_rows"] == 10 and report["skipped_rows"] == 4
+    assert report["built_rows"] == 11 and report["skipped_rows"] == 4
     assert {s["id"]: s for s in report["skipped"]}.keys() == SKIPPED.keys()
     for skipped in report["skipped"]:
         assert SKIPPED[skipped["id"]] in skipped["reason"], skipped
         assert skipped["path"].endswith(skipped["id"] + ".wav")
-    assert report["dropped"] == {msp_podcast.DROP_NO_AGREEMENT: 1, msp_podcast.DROP_OTHER: 1}
+    assert report["dropped"] == {msp_podcast.DROP_NO_AGREEMENT: 1}
     assert report["splits"]["test1"] == {"input": 3, "built": 1, "skipped": 2}
 
     card = (built["out1"] / "README.md").read_text()
-    assert "built 10 + skipped 4" in card and "may not be redistributed" in card
-    assert "| train | 7 |" in card
+    assert "built 11 + skipped 4" in card and "may not be redistributed" in card
+    assert "| train | 8 |" in card
+    assert "'other' class" in card and "no emotion sentence" in card
     assert label_texts(built["out1"]) == (None, None)
 
 
@@ -399,3 +407,23 @@ def test_cli_subprocess_error_exit_code(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [f"error: MSP-Podcast root not found: {tmp_path / 'none'} "
                                                "(expected a folder with Audios/ and Labels/)."]
+
+
+def test_cli_exclude_other_counts_o_rows_and_only_msp_podcast_has_it(tmp_path, capsys):
+    from dataset_scripts.__main__ import main
+
+    root = make_tree(tmp_path / "msp", [row(0, "O", "Train"), row(1, "N", "Train"), row(2, "X", "Train")])
+    out = tmp_path / "out"
+    rc = main(["build", "msp_podcast", "--data-dir", str(root), "--output", str(out), "--no-features",
+               "--exclude-other"])
+    assert rc == 0
+    assert f"dropped 1: {msp_podcast.DROP_OTHER}" in capsys.readouterr().out
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["dropped"] == {msp_podcast.DROP_NO_AGREEMENT: 1, msp_podcast.DROP_OTHER: 1}
+    assert report["input_rows"] == report["built_rows"] == 1
+
+    rc = main(["build", "demo", "--output", str(tmp_path / "demo"), "--exclude-other"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith("error: Unknown option 'exclude_other' for corpus 'demo'") and "num_speakers" in err
+    assert not (tmp_path / "demo").exists()
