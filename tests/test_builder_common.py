@@ -47,10 +47,14 @@ def wav_bytes(seconds: float, sr: int = 16000, f0: float = 200.0) -> bytes:
     return buf.getvalue()
 
 
-def toy_module(records, labels=("yes", "no"), name="toy", pulled=None):
-    """A corpus module object following the contract; ``records`` is a list or a callable."""
+def toy_module(records, labels=("yes", "no"), name="toy", pulled=None, rating_scale=(1, 7), options=None,
+               seen_options=None):
+    """A corpus module object following the contract; ``records`` is a list or a callable
+    (called with the scan options). ``options``: its OPTIONS; ``seen_options`` collects
+    the options dict of every scan call."""
     module = types.ModuleType(f"toy_corpus_{name}")
     module.NAME = name
+    module.OPTIONS = dict(options or {})
     module.CONFIGS = {
         "default": CorpusConfig(
             labels=list(labels) if labels else None,
@@ -58,13 +62,15 @@ def toy_module(records, labels=("yes", "no"), name="toy", pulled=None):
             description="A toy corpus.",
             license="CC-BY-4.0",
             needs_data_dir=False,
-            rating_scale=(1, 7),
+            rating_scale=rating_scale,
         )
     }
 
     def scan(data_dir, config_name, options):
         count_drop(options, "toy exclusion", 2)
-        source = records() if callable(records) else records
+        if seen_options is not None:
+            seen_options.append(dict(options))
+        source = records(options) if callable(records) else records
         for rec in source:
             if pulled is not None:
                 pulled.append(rec["id"])
@@ -287,7 +293,7 @@ def test_generation_streams_in_chunks(tmp_path):
     n = 3 * CHUNK_SIZE + 5
     audio = wav_bytes(0.2)
 
-    def records():
+    def records(options):
         for i in range(n):
             yield {"id": f"u{i:04d}", "audio": audio, "split": "train"}
 
@@ -334,3 +340,168 @@ def test_streamed_output_equals_builder_data_plus_tags(tmp_path):
         assert dd[split].features == expected.features
     state = json.loads((tmp_path / "out" / "train" / "state.json").read_text())
     assert state["_split"] == "train" and state["_data_files"] == [{"filename": "data-00000-of-00001.arrow"}]
+
+
+# --------------------------------------------------------------------------- options
+def test_scanner_options_are_one_dict_even_when_named_like_build_arguments(tmp_path):
+    seen: list[dict] = []
+    module = toy_module(toy_records(2), options={"seed": "a scanner option named like build's seed"},
+                        seen_options=seen)
+    build(module, None, tmp_path / "out", features=False, seed=3, options={"seed": 7})
+    assert seen and all(opts["seed"] == 7 for opts in seen)  # the scanner's seed ...
+    settings = json.loads((tmp_path / "out" / "smoothclap.json").read_text())["build"]
+    assert settings["seed"] == 3 and settings["options"] == {"seed": 7}  # ... and the captions' seed
+
+
+def test_unknown_options_are_errors_that_list_the_valid_ones(tmp_path):
+    module = toy_module(toy_records(2), options={"num_speakers": "how many", "template": "a text"})
+    with pytest.raises(CorpusError, match=r"Unknown option 'num_speaker' for corpus 'toy' \(did you mean "
+                                          r"'num_speakers'\?\)\. Valid options: num_speakers, template"):
+        build(module, None, tmp_path / "a", features=False, options={"num_speaker": 4})
+    with pytest.raises(CorpusError, match=r"'drop_unknown'.*--drop-unknown"):
+        build(module, None, tmp_path / "b", features=False, options={"drop_unknown": True})
+    with pytest.raises(CorpusError, match=r"Valid options: none \(this corpus takes no options\)"):
+        build(toy_module(toy_records(2)), None, tmp_path / "c", features=False, options={"x": 1})
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_cli_unknown_option_is_one_error_line_and_list_shows_options(tmp_path, capsys):
+    from dataset_scripts.__main__ import main
+
+    for typo in ("num_speaker=4", "seed=1"):
+        rc = main(["build", "demo", "--output", str(tmp_path / "demo"), "--option", typo])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+        assert err.startswith(f"error: Unknown option '{typo.split('=')[0]}' for corpus 'demo'")
+        assert "Valid options: num_speakers, sentences_per_speaker, synthesis_seed" in err
+    assert not (tmp_path / "demo").exists()
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert "--option num_speakers=" in listing and "--option exclude_other=" in listing
+    assert "ratings 1-5" in listing and "ratings 1-7" in listing
+
+
+# --------------------------------------------------------------------------- thresholds across corpora
+def test_thresholds_from_a_corpus_on_another_rating_scale_reuse_only_acoustic_cut_points(tmp_path):
+    from dataset_scripts import captions
+
+    source = toy_module(toy_records(6, split=lambda i: "train"), name="seven")  # arousal 1..6 on 1-7
+    build(source, None, tmp_path / "seven", features=False)
+    src_file = tmp_path / "seven" / "thresholds.json"
+    src = captions.load_thresholds(src_file)
+    assert captions.read_thresholds_metadata(src_file)["rating_scale"] == [1.0, 7.0]
+
+    records = toy_records(6, split=lambda i: "train")
+    for i, rec in enumerate(records):
+        rec["arousal"] = 1.0 + 0.5 * i  # 1..3.5 on a 1-5 scale
+    five = toy_module(records, name="five", rating_scale=(1, 5))
+    dd = build(five, None, tmp_path / "five", features=False, thresholds=src_file)
+    thr = captions.load_thresholds(tmp_path / "five" / "thresholds.json")
+    assert thr["duration"] == src["duration"]  # acoustic: reused
+    own = np.percentile([1.0 + 0.5 * i for i in range(6)], [30, 70])
+    assert thr["arousal"] == pytest.approx(own) and thr["arousal"] != src["arousal"]  # ratings: own train split
+    meta = captions.read_thresholds_metadata(tmp_path / "five" / "thresholds.json")
+    assert (meta["corpus"], meta["rating_scale"]) == ("five", [1.0, 5.0])
+    assert meta["acoustic"]["corpus"] == "seven" and meta["acoustic"]["file"] == str(src_file)
+    assert meta["ratings"] == {"corpus": "five", "config": "default", "fitted_on": "train split"}
+    note = next(n for n in dd.build_report.notes if "arousal/valence/dominance" in n)
+    assert "scale 1-7" in note and "five rates on 1-5" in note
+    assert note in (tmp_path / "five" / "README.md").read_text()
+
+    # same scale: every cut point is reused; a file without metadata: ratings refitted
+    again = build(toy_module(records, name="seven_too"), None, tmp_path / "again", features=False,
+                  thresholds=src_file)
+    assert captions.load_thresholds(tmp_path / "again" / "thresholds.json") == src
+    assert not any("arousal/valence/dominance" in n for n in again.build_report.notes)
+    legacy = tmp_path / "legacy.json"
+    captions.save_thresholds(src, legacy)
+    old = build(five, None, tmp_path / "old", features=False, thresholds=legacy)
+    assert any("does not say which rating scale" in n for n in old.build_report.notes)
+
+
+# --------------------------------------------------------------------------- failures leave nothing behind
+def test_failed_build_leaves_nothing_behind_and_keeps_what_was_there(tmp_path):
+    def breaks_while_generating(options):
+        yield from toy_records(2)
+        if not options.get("discover"):
+            raise CorpusError("the disk went away")
+
+    broken = toy_module(breaks_while_generating)
+    fresh = tmp_path / "new" / "deeper" / "out"
+    with pytest.raises(CorpusError, match="the disk went away"):
+        build(broken, None, fresh, features=False)
+    assert not (tmp_path / "new").exists()  # the parents it created are gone too
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(CorpusError):
+        build(broken, None, mine, features=False)
+    assert mine.is_dir() and not any(mine.iterdir())  # the user's (empty) folder stays
+    earlier = tmp_path / "earlier"
+    build(toy_module(toy_records(3)), None, earlier, features=False)
+    with pytest.raises(CorpusError):
+        build(broken, None, earlier, features=False, overwrite=True)
+    assert datasets.load_from_disk(str(earlier))["full"]["id"] == ["utt00", "utt01", "utt02"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "mine"]  # no staging or cache folder
+    build(toy_module(toy_records(2)), None, fresh, features=False)  # the next build needs no --overwrite
+
+
+# --------------------------------------------------------------------------- hub
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_push_to_hub_without_network_prints_the_summary_then_one_error_line(tmp_path):
+    """The Hub is unreachable (HF_ENDPOINT on a closed local port): the build is complete on
+    disk, its summary printed, then one error line says how to upload it later."""
+    import os
+    import subprocess
+
+    for label, f0 in (("happy", 220.0), ("sad", 140.0)):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        (tmp_path / "data" / label / f"{label}_1.wav").write_bytes(wav_bytes(0.3, f0=f0))
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}", HF_TOKEN="hf_not_a_real_token",
+               HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "dataset_scripts", "build", "folder", "--data-dir", str(tmp_path / "data"),
+         "--output", str(out), "--no-features", "--push-to-hub", "me/smoothclap-test"],
+        cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "input 2 rows = built 2 + skipped 0 (checked)" in proc.stdout and f"saved to {out}" in proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert errors[0].startswith(f"error: The local build in {out} is complete, but uploading it to me/smoothclap-test failed")
+    assert errors[0].endswith(f"Upload it later with: python -m dataset_scripts push-to-hub --input {out} --repo me/smoothclap-test")
+    assert len(datasets.load_from_disk(str(out))["full"]) == 2
+
+
+def test_the_builders_card_survives_datasets_hub_card_update(tmp_path):
+    """push_to_hub uploads the builder's card before the data because datasets' push then
+    keeps the text of the README.md it finds and only rewrites its YAML header; checked with
+    datasets' own card update (the function its push calls) over a local folder."""
+    import shutil
+
+    import fsspec
+    from datasets.arrow_dataset import _get_updated_dataset_card
+    from fsspec.implementations.dirfs import DirFileSystem
+
+    module = toy_module(toy_records(2))
+    module.CONFIGS["default"].redistribute_audio = False
+    dd = build(module, None, tmp_path / "out", features=False)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copyfile(tmp_path / "out" / "README.md", repo / "README.md")
+    card, _ = _get_updated_dataset_card(
+        fs=DirFileSystem(path=str(repo), fs=fsspec.filesystem("file")), config_name="default",
+        splits_info=[datasets.SplitInfo(name="full", num_bytes=1, num_examples=2)], features=dd["full"].features,
+        data_dir="data", set_default=None, uploaded_sizes=[1], deleted_sizes=[], remove_other_splits=True,
+    )
+    text = str(card)
+    assert "does not allow redistributing its audio" in text and "## Bin thresholds" in text
+    assert "data/full-*" in text and "pretty_name" in text

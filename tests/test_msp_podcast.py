@@ -386,6 +386,7 @@ def test_cli_errors_exit_2_with_one_line(tmp_path, capsys):
     rc = main(["build", "msp_podcast", "--data-dir", str(tmp_path / "missing"), "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: MSP-Podcast root not found") and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()  # a failed build leaves no output folder behind
 
     root = make_tree(tmp_path / "msp", [row(0, "Z", "Train"), row(1, "N", "Train")], audio=False)
     rc = main(["build", "msp_podcast", "--data-dir", str(root), "--output", str(tmp_path / "o2")])
