@@ -1,10 +1,10 @@
 """``build()``: one corpus into one ``save_to_disk`` folder, end to end.
 
 builder (``builder.py``: scan, decode, eGeMAPS, Arrow) -> bin thresholds (``binning.py``)
--> tag and caption columns + ``save_to_disk`` (``writer.py``) -> ``thresholds.json``,
-``build_report.json``, ``smoothclap.json`` and the dataset card (``card.py``), all written
-through a staging folder (``outdir.py``: a failed build leaves nothing behind) -> optional
-upload (``export.push_to_hub``).
+-> tag and caption columns, streamed into the ``save_to_disk`` layout (``writer.py``) ->
+``thresholds.json``, ``build_report.json``, ``smoothclap.json`` and the dataset card
+(``card.py``), all written through a staging folder (``outdir.py``: a failed build leaves
+nothing behind) -> optional upload (``export.push_to_hub``).
 
 Disk: the intermediate Arrow data (in ``cache_dir``, by default a temporary folder next to
 the output, deleted afterwards) plus the output: about twice the audio size.

@@ -1,25 +1,37 @@
-"""Writing a built dataset: the tag columns, joined to the builder's rows, saved with
-``datasets``' public API.
+"""Writing a built dataset: the tag columns, appended to the builder's rows while they are
+streamed into the ``save_to_disk`` layout.
 
 ``compute_tags`` reads only the metadata columns of a split (never the audio column) and
-returns the tag columns as a small dataset; ``save_with_tags`` joins them column-wise to
-the builder's splits (``concatenate_datasets(axis=1)``: no row is copied in memory) and
-writes the ``save_to_disk`` layout.
+returns the tag columns as a small dataset. ``save_with_tags`` then writes each split in
+the layout ``datasets.load_from_disk`` reads: the builder's Arrow files are read as plain
+streams, one record batch (``builder.CHUNK_SIZE`` rows) at a time, the tag columns of
+those rows appended, and the batch written out with pyarrow (one output shard per builder
+shard); ``dataset_info.json`` comes from ``DatasetInfo.write_to_directory``, ``state.json``
+(a documented six-key file) is written here.
 
-Memory (bench/builder_memory.py, 2 workers, N = 40 vs 400 two-second clips, measured on
-a shared 2-core machine): this public-API writer and the earlier hand-written one (plain
-reads of the builder's Arrow files, hand-written state.json / dataset_info.json) stay
-within the same few percent at 10x the clips; see the numbers in dataset_scripts/README.md.
-``save_to_disk`` reads the audio through the memory map, so file-backed pages of the
-Arrow files count in RSS while a split is saved; they are page cache the kernel can drop,
-and the anonymous (heap) memory stays flat.
+Why not the public ``concatenate_datasets([rows, tags], axis=1).save_to_disk(...)``
+(tried; ``tests/test_builder_common.py`` checks both give the same dataset):
+``save_to_disk`` reads the source through its memory map, so every audio page becomes
+resident in the build process, and copies ~100 MB batches. bench/builder_memory.py (N = 40
+vs 400 two-second clips, 2 workers, shared 2-core machine under load), peak at 10N / N:
+  public save_to_disk: main RSS 175 -> 211 MB (1.21x), main anon 109 -> 124 MB (1.14x),
+                       tree RSS 1.02x, tree PSS 1.06x;
+  this streamed writer: main RSS 178 -> 183 MB (1.03x), main anon 113 -> 118 MB (1.04x),
+                       tree RSS 1.02x, tree PSS 1.02x.
+The public path's growth is the memory-mapped audio (file-backed, so it grows with the
+corpus: about +36 MB per 23 MB of audio here, i.e. gigabytes for MSP-Podcast); this path
+stays flat.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from pathlib import Path
 
 import datasets
+import pyarrow as pa
 
 from .builder import TAG_COLUMNS, tag_features
 from .corpus import RATING_KEYS
@@ -74,18 +86,67 @@ def add_tags(ds: datasets.Dataset, thresholds, seed: int = 0, variant: str = "em
 
 def save_with_tags(dd: datasets.DatasetDict, tags: dict[str, datasets.Dataset], output_dir: str | os.PathLike,
                    info: datasets.DatasetInfo) -> None:
-    """Save every split of ``dd`` with its tag columns and ``info`` (description, licence,
-    ...) in the ``save_to_disk`` layout."""
-    joined = {}
+    """Save every split of the builder's ``dd`` with its tag columns and ``info``
+    (description, licence, ...) in the ``save_to_disk`` layout, streaming."""
+    output_dir = Path(output_dir)
     for split, ds in dd.items():
-        split_info = info.copy()
-        split_info.features = datasets.Features({**ds.features, **tags[split].features})
-        if len(ds) == 0:  # concatenating empty tables column-wise loses the tag columns (datasets 5.2)
-            joined[split] = datasets.Dataset.from_dict({k: [] for k in split_info.features}, info=split_info,
-                                                       split=split)
-        else:
-            joined[split] = datasets.concatenate_datasets([ds, tags[split]], axis=1, info=split_info, split=split)
-    # save_to_disk gives an empty split zero shards, which load_from_disk cannot read
-    # back (datasets 5.2): one (empty) shard keeps a split whose rows were all skipped.
-    empty = {split: 1 for split, ds in joined.items() if len(ds) == 0}
-    datasets.DatasetDict(joined).save_to_disk(str(output_dir), num_shards=empty or None)
+        _write_split(ds, tags[split], output_dir / split, info, split)
+    (output_dir / "dataset_dict.json").write_text(json.dumps({"splits": list(dd)}), encoding="utf-8")
+
+
+def _write_split(ds: datasets.Dataset, tags: datasets.Dataset, split_dir: Path, info: datasets.DatasetInfo,
+                 split: str) -> None:
+    """One split: a shard per builder Arrow file (one empty shard for a split whose rows
+    were all skipped), then dataset_info.json and state.json."""
+    features = datasets.Features({**ds.features, **tags.features})
+    sources = [c["filename"] for c in ds.cache_files]  # the builder's Arrow files, in row order
+    if len(ds) and not sources:
+        raise RuntimeError(f"split {split!r} is not backed by Arrow files")
+    tag_table = tags.with_format("arrow")[:] if len(tags) else None
+    split_dir.mkdir(parents=True)
+    names = [f"data-{i:05d}-of-{max(1, len(sources)):05d}.arrow" for i in range(max(1, len(sources)))]
+    offset = 0
+    for source, name in zip(sources or [None], names):
+        offset = _write_shard(source, tag_table, offset, split_dir / name, features.arrow_schema)
+    if offset != len(ds) or offset != len(tags):
+        raise RuntimeError(f"split {split!r}: wrote {offset} rows, expected {len(ds)} (tags {len(tags)})")
+    split_info = info.copy()
+    split_info.features = features
+    split_info.write_to_directory(str(split_dir), pretty_print=True)
+    digest = hashlib.sha256(json.dumps([split, sources]).encode())
+    if tag_table is not None:
+        digest.update(_ipc_bytes(tag_table))
+    state = {  # what Dataset.save_to_disk writes for a dataset without format or indices
+        "_data_files": [{"filename": name} for name in names],
+        "_fingerprint": digest.hexdigest()[:16],
+        "_format_columns": None,
+        "_format_kwargs": {},
+        "_format_type": None,
+        "_output_all_columns": False,
+        "_split": split,
+    }
+    (split_dir / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def _write_shard(source: str | None, tag_table, offset: int, path: Path, schema: pa.Schema) -> int:
+    """Copy one builder Arrow file batch by batch (plain reads, no memory map), appending
+    the tag columns of the same rows; return the new row offset."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        if source is None:
+            return offset
+        with pa.OSFile(source, "rb") as src:
+            for batch in pa.ipc.open_stream(src):
+                if batch.num_rows == 0:
+                    continue
+                part = tag_table.slice(offset, batch.num_rows)
+                columns = list(batch.columns) + [part.column(c) for c in TAG_COLUMNS]
+                writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+                offset += batch.num_rows
+    return offset
+
+
+def _ipc_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()

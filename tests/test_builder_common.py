@@ -320,9 +320,10 @@ def test_cache_dir_reuse_keeps_report(tmp_path):
 
 
 def test_streamed_output_equals_builder_data_plus_tags(tmp_path):
-    """build() saves the builder's Arrow data joined with the tag columns: the result loads
-    with load_from_disk and equals builder output + add_tags; a split whose rows were all
-    skipped is written empty (one empty shard)."""
+    """build() streams the builder's Arrow files into the save_to_disk layout, tag columns
+    appended: the result loads with load_from_disk and equals the public-API join
+    (add_tags: concatenate_datasets(axis=1)); a split whose rows were all skipped is
+    written empty (one empty shard)."""
     splits = ["train", "train", "train", "test", "test", "validation"]
     records = toy_records(6, split=lambda i: splits[i])
     records[5]["audio"] = b"broken"  # the only validation row
