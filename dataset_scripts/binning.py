@@ -8,8 +8,9 @@ build's ``thresholds.json``, e.g. MSP-Podcast's for an evaluation corpus, with o
   quantities on every corpus) are reused as they are;
 * rating cut points (arousal, valence, dominance) only when the file's corpus rates on
   the same scale as this one (``CorpusConfig.rating_scale``; MSP-Podcast 1-7, IEMOCAP
-  1-5). Otherwise they are fitted on this corpus' own train split, and the report and the
-  card say so: a 1-7 cut point on a 1-5 rating would call most IEMOCAP speakers calm.
+  1-5). Otherwise they are fitted on this corpus' own train split (all rows for a corpus
+  without one, such as IEMOCAP), and the report and the card say so: a 1-7 cut point on a
+  1-5 rating would call most IEMOCAP speakers calm.
 
 A ``thresholds`` dict passed to ``build()`` is used verbatim (the caller vouches for it).
 The saved ``thresholds.json`` records its provenance in its metadata (written and read by
@@ -89,7 +90,7 @@ def load_given_thresholds(thresholds) -> GivenThresholds:
     return GivenThresholds(values, dict(metadata or {}), str(path))
 
 
-def _fit(dd, attributes, report: BuildReport) -> tuple[dict, str]:
+def _fit(dd, attributes, report: BuildReport, what: str = "thresholds") -> tuple[dict, str]:
     """[p30, p70] of ``attributes`` on the train split (or all rows, with a note)."""
     from . import captions
 
@@ -97,7 +98,7 @@ def _fit(dd, attributes, report: BuildReport) -> tuple[dict, str]:
         parts, fitted_on = [dd["train"]], "train split"
     else:
         parts, fitted_on = list(dd.values()), "all rows (the corpus has no train split)"
-        report.note("thresholds fitted on all rows: the corpus has no train split and no thresholds file was given")
+        report.note(f"{what} fitted on all rows: the corpus has no train split")
     values = {attr: [v for part in parts if attr in part.column_names for v in part.data.column(attr).to_pylist()]
               for attr in attributes}
     return captions.fit_thresholds(values), fitted_on
@@ -134,7 +135,7 @@ def choose_thresholds(dd, given: GivenThresholds | None, *, corpus: str, config:
             values.update({k: v for k, v in given.values.items() if k in captions.RATING_ATTRIBUTES})
             ratings = {**ratings, "file": given.label}
         else:
-            fitted, fitted_on = _fit(dd, captions.RATING_ATTRIBUTES, report)
+            fitted, fitted_on = _fit(dd, captions.RATING_ATTRIBUTES, report, "arousal/valence/dominance cut points")
             values.update(fitted)
             ratings = {**here, "fitted_on": fitted_on}
             report.note(f"arousal/valence/dominance cut points fitted on this corpus' {fitted_on}: {note}; "
