@@ -67,17 +67,10 @@ def _audio_dir(data_dir: pathlib.Path) -> pathlib.Path:
 
 def _genders(data_dir: pathlib.Path, audio_dir: pathlib.Path, options: dict) -> dict[str, str]:
     """ActorID -> 'male'/'female' from VideoDemographics.csv; {} when there is none."""
-    override = options.get("demographics_file")
-    if override:
-        path = pathlib.Path(override).expanduser()
-        if not path.is_file():
-            raise CorpusError(f"{NAME}: demographics file {path} does not exist")
-    else:
-        found = [p for p in (data_dir / "VideoDemographics.csv",
-                             audio_dir.parent / "VideoDemographics.csv") if p.is_file()]
-        if not found:
-            return {}
-        path = found[0]
+    path = scanning.find_file(data_dir, ("VideoDemographics.csv", audio_dir.parent / "VideoDemographics.csv"), NAME,
+                              override=options.get("demographics_file"), kind="demographics file", required=False)
+    if path is None:
+        return {}
     with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     if rows and not {"ActorID", "Sex"} <= set(rows[0]):

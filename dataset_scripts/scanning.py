@@ -64,27 +64,31 @@ def require_dir(path: pathlib.Path | None, what: str) -> pathlib.Path:
     return path
 
 
-def find_file(data_dir: pathlib.Path, candidates: Sequence[str], what: str,
-              override: str | pathlib.Path | None = None) -> pathlib.Path:
+def find_file(data_dir: pathlib.Path, candidates: Sequence[str | pathlib.Path], what: str,
+              override: str | pathlib.Path | None = None, kind: str = "label file",
+              required: bool = True) -> pathlib.Path | None:
     """The first existing file among `candidates` (relative to data_dir), or `override`.
 
     An override (the `labels_file=` scan option) may be absolute or relative to
-    data_dir. Raises CorpusError naming the expected path(s) when nothing exists.
+    data_dir. Raises CorpusError naming the expected path(s) when nothing exists (a
+    missing override always; a missing candidate only when `required`, else None).
     """
     if override:
         path = pathlib.Path(override).expanduser()
         if not path.is_absolute() and not path.exists():
             path = data_dir / path
         if not path.is_file():
-            raise CorpusError(f"{what}: label file {path} does not exist")
+            raise CorpusError(f"{what}: {kind} {path} does not exist")
         return path
     for rel in candidates:
         if (data_dir / rel).is_file():
             return data_dir / rel
+    if not required:
+        return None
     expected = data_dir / candidates[0]
     others = ", ".join(str(data_dir / rel) for rel in candidates[1:])
     raise CorpusError(
-        f"{what}: expected label file {expected} does not exist"
+        f"{what}: expected {kind} {expected} does not exist"
         + (f" (also looked for {others})" if others else "")
         + "; pass labels_file=PATH (CLI: --option labels_file=PATH) to use a differently named table"
     )
