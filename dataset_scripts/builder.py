@@ -191,7 +191,7 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
     def __init__(
         self,
         corpus,
-        config_name: str | None = "default",
+        config_name: str | None = None,
         data_dir: str | os.PathLike | None = None,
         *,
         cache_dir: str | os.PathLike | None = None,
