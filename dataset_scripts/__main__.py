@@ -53,7 +53,12 @@ def make_parser() -> argparse.ArgumentParser:
         default="emotion_plus",
         help="emotion_plus (default), emotion_only or no_emotion",
     )
-    b.add_argument("--max-tags", type=int, default=5, help="at most this many non-emotion tags per caption")
+    b.add_argument(
+        "--max-tags",
+        type=int,
+        default=None,
+        help="at most this many non-emotion sentences per caption (default: captions.DEFAULT_MAX_TAGS)",
+    )
     b.add_argument(
         "--thresholds",
         help="thresholds.json to reuse (e.g. MSP-Podcast's for an evaluation corpus); default: fit on train",

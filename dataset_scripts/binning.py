@@ -4,8 +4,9 @@ Default: every attribute's ``[p30, p70]`` is fitted on the corpus' own train spl
 rows, with a note, for a corpus without one). ``--thresholds FILE`` reuses another
 build's ``thresholds.json``, e.g. MSP-Podcast's for an evaluation corpus, with one rule:
 
-* acoustic cut points (pitch, loudness, jitter, shimmer, duration: the same eGeMAPS
-  quantities on every corpus) are reused as they are;
+* acoustic cut points (``captions.ACOUSTIC_ATTRIBUTES``: pitch, loudness, sound level,
+  jitter, shimmer, duration, the same eGeMAPS quantities on every corpus) are reused as
+  they are;
 * rating cut points (arousal, valence, dominance) only when the file's corpus rates on
   the same scale as this one (``CorpusConfig.rating_scale``; MSP-Podcast 1-7, IEMOCAP
   1-5). Otherwise they are fitted on this corpus' own train split (all rows for a corpus
@@ -99,9 +100,24 @@ def _fit(dd, attributes, report: BuildReport, what: str = "thresholds") -> tuple
     else:
         parts, fitted_on = list(dd.values()), "all rows (the corpus has no train split)"
         report.note(f"{what} fitted on all rows: the corpus has no train split")
-    values = {attr: [v for part in parts if attr in part.column_names for v in part.data.column(attr).to_pylist()]
-              for attr in attributes}
-    return captions.fit_thresholds(values), fitted_on
+    return captions.fit_thresholds(_values(parts, attributes)), fitted_on
+
+
+def _values(parts, attributes) -> dict[str, list]:
+    """attribute -> values of the rows in ``parts``: its own column, or (``sound_level``)
+    derived by the captions module from the eGeMAPS vector, read one Arrow chunk at a
+    time (the vectors of a large train split are never all in memory)."""
+    from . import captions
+
+    values = {}
+    for attr in attributes:
+        if all(attr in part.column_names for part in parts):
+            values[attr] = [v for part in parts for v in part.data.column(attr).to_pylist()]
+        elif all("egemaps" in part.column_names for part in parts):
+            values[attr] = [captions.attribute_value({"egemaps": vector}, attr)
+                            for part in parts for chunk in part.data.column("egemaps").chunks
+                            for vector in chunk.to_pylist()]
+    return values
 
 
 def _scale(scale) -> list[float] | None:
@@ -117,7 +133,7 @@ def choose_thresholds(dd, given: GivenThresholds | None, *, corpus: str, config:
     scale = _scale(rating_scale)
     meta = {**here, "rating_scale": scale}
     if given is None:
-        values, fitted_on = _fit(dd, captions.BINNED_ATTRIBUTES, report)
+        values, fitted_on = _fit(dd, captions.THRESHOLD_ATTRIBUTES, report)
         source = {**here, "fitted_on": fitted_on}
         return BuildThresholds(values, {**meta, "acoustic": source, "ratings": source if scale else None})
     if given.verbatim:

@@ -45,7 +45,7 @@ def build(
     num_workers: int = 1,
     seed: int = 0,
     caption_variant: str = "emotion_plus",
-    max_tags: int = 5,
+    max_tags: int | None = None,
     thresholds: str | os.PathLike | Mapping | None = None,
     paths_only: bool = False,
     drop_unknown: bool = False,
@@ -63,6 +63,9 @@ def build(
     or a corpus module. ``options``: the corpus' scanner options as one dict (its
     ``OPTIONS``; an undeclared key is a CorpusError listing the valid ones), e.g.
     ``{"num_speakers": 4}`` for the demo or ``{"exclude_other": True}`` for MSP-Podcast.
+
+    ``seed``, ``caption_variant``, ``max_tags`` (None: ``captions.DEFAULT_MAX_TAGS``): the
+    captions, see ``captions.make_caption``.
 
     Also writes ``thresholds.json``, ``build_report.json``, ``smoothclap.json`` (labels,
     query texts, build settings) and a dataset card ``README.md``. ``thresholds``: a
@@ -88,6 +91,8 @@ def build(
     if caption_variant not in captions.CAPTION_VARIANTS:
         raise CorpusError(f"Unknown caption variant {caption_variant!r}; choose from {list(captions.CAPTION_VARIANTS)}.")
     given = load_given_thresholds(thresholds) if thresholds is not None else None
+    if max_tags is None:
+        max_tags = captions.DEFAULT_MAX_TAGS
     settings = {
         "corpus": module.NAME,
         "config": config_name,

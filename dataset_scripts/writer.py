@@ -35,12 +35,8 @@ import datasets
 import pyarrow as pa
 
 from .builder import TAG_COLUMNS, tag_features
-from .corpus import RATING_KEYS
 
 __all__ = ["add_tags", "compute_tags", "save_with_tags"]
-
-_TAG_INPUT_COLUMNS = ("id", "emotion", "gender", *RATING_KEYS,
-                      "duration", "pitch_mean", "pitch_variation", "loudness", "jitter", "shimmer")
 
 
 def _tag_row(row: dict, thresholds, seed: int, variant: str, max_tags: int) -> dict:
@@ -61,13 +57,18 @@ def _tag_row(row: dict, thresholds, seed: int, variant: str, max_tags: int) -> d
 
 
 def compute_tags(ds: datasets.Dataset, thresholds, seed: int = 0, variant: str = "emotion_plus",
-                 max_tags: int = 5, num_proc: int | None = None) -> datasets.Dataset:
+                 max_tags: int | None = None, num_proc: int | None = None) -> datasets.Dataset:
     """The tag columns (tag_sentences, caption, tags) of ``ds``, one row per row, as a
-    small dataset. Only the metadata columns are read (never the audio column)."""
+    small dataset. Only the columns captions read are touched (never the audio column).
+    ``max_tags``: None for the captions module's default."""
+    from . import captions
+
     features = datasets.Features(tag_features())
     if len(ds) == 0:
         return datasets.Dataset.from_dict({k: [] for k in TAG_COLUMNS}, features=features)
-    meta = ds.select_columns([c for c in _TAG_INPUT_COLUMNS if c in ds.column_names])
+    if max_tags is None:
+        max_tags = captions.DEFAULT_MAX_TAGS
+    meta = ds.select_columns([c for c in captions.CAPTION_INPUT_COLUMNS if c in ds.column_names])
     return meta.map(
         _tag_row,
         fn_kwargs={"thresholds": thresholds, "seed": seed, "variant": variant, "max_tags": max_tags},
@@ -79,7 +80,7 @@ def compute_tags(ds: datasets.Dataset, thresholds, seed: int = 0, variant: str =
 
 
 def add_tags(ds: datasets.Dataset, thresholds, seed: int = 0, variant: str = "emotion_plus",
-             max_tags: int = 5, num_proc: int | None = None) -> datasets.Dataset:
+             max_tags: int | None = None, num_proc: int | None = None) -> datasets.Dataset:
     """``ds`` with the tag columns appended (joined column-wise, audio not re-written)."""
     tags = compute_tags(ds, thresholds, seed=seed, variant=variant, max_tags=max_tags, num_proc=num_proc)
     return datasets.concatenate_datasets([ds, tags], axis=1)

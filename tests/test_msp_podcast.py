@@ -326,11 +326,10 @@ def test_thresholds_fitted_on_train_only_and_reused(built):
 
     dd = datasets.load_from_disk(str(built["out1"]))
     saved = captions.load_thresholds(built["out1"] / "thresholds.json")
-    train_only = captions.fit_thresholds({a: dd["train"][a] for a in captions.BINNED_ATTRIBUTES})
-    everything = captions.fit_thresholds(
-        {a: [v for d in dd.values() for v in d[a]] for a in captions.BINNED_ATTRIBUTES}
-    )
-    assert saved.keys() == set(captions.BINNED_ATTRIBUTES)
+    columns = [*captions.BINNED_ATTRIBUTES, "egemaps"]  # sound_level comes from the eGeMAPS vector
+    train_only = captions.fit_thresholds_from_columns({c: dd["train"][c] for c in columns})
+    everything = captions.fit_thresholds_from_columns({c: [v for d in dd.values() for v in d[c]] for c in columns})
+    assert saved.keys() == set(captions.THRESHOLD_ATTRIBUTES)
     for attr in saved:
         assert saved[attr] == pytest.approx(train_only[attr], rel=1e-6)
     assert saved["pitch_mean"] != pytest.approx(everything["pitch_mean"])  # the outliers were not used
