@@ -61,7 +61,8 @@ def make_parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--thresholds",
-        help="thresholds.json to reuse (e.g. MSP-Podcast's for an evaluation corpus); default: fit on train",
+        help="thresholds.json to reuse (e.g. MSP-Podcast's for an evaluation corpus): its acoustic cut points, "
+        "and its arousal/valence/dominance ones only if the corpus rates on the same scale; default: fit on train",
     )
     b.add_argument("--paths-only", action="store_true", help="store absolute audio paths, no audio bytes")
     b.add_argument("--drop-unknown", action="store_true", help="drop rows with unknown codes/splits (counted)")
