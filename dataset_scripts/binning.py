@@ -45,10 +45,10 @@ class BuildThresholds:
     def describe(self) -> str:
         """One line for the dataset card."""
         parts = []
-        for group in ("acoustic", "ratings"):
+        for group, name in (("acoustic", "acoustic"), ("ratings", "rating")):
             source = self.metadata.get(group)
             if source:
-                parts.append(f"{group} cut points: {_describe_source(source)}")
+                parts.append(f"{name} cut points: {_describe_source(source)}")
         scale = self.metadata.get("rating_scale")
         if scale and self.metadata.get("ratings"):
             parts.append(f"rating scale {scale[0]:g}-{scale[1]:g}")

@@ -203,10 +203,11 @@ def _thresholds(meta: Mapping, thresholds: Mapping | None) -> list[str]:
     lines = [
         "## Bin thresholds",
         "",
-        f"Source: {meta.get('thresholds_source', 'n/a')}. x <= p30: low; x >= p70: high; otherwise mid "
-        f"(`{THRESHOLDS_FILE}`, with this provenance in its metadata).",
+        f"Source: {meta.get('thresholds_source', 'n/a')}. x <= low_max (about the 30th percentile): low; "
+        f"x >= high_min (about the 70th): high; otherwise mid (`{THRESHOLDS_FILE}`, with this provenance in "
+        "its metadata).",
         "",
-        "| attribute | p30 | p70 |",
+        "| attribute | low_max | high_min |",
         "|---|---|---|",
     ]
     for attr, pair in thresholds.items():

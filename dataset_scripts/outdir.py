@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,7 +70,10 @@ def staged_output(output_dir: str | Path, overwrite: bool = False) -> Iterator[P
     check_output_dir(output_dir, overwrite)
     created = _make_parents(output_dir.parent)
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.building-", dir=str(output_dir.parent)))
+        # mkdir, not tempfile.mkdtemp: the folder becomes the output, so it gets the
+        # user's usual permissions (umask), not mkdtemp's owner-only 0700
+        staging = output_dir.parent / f".{output_dir.name}.building-{uuid.uuid4().hex[:12]}"
+        staging.mkdir()
         try:
             yield staging
         except BaseException:

@@ -444,6 +444,8 @@ def test_failed_build_leaves_nothing_behind_and_keeps_what_was_there(tmp_path):
     assert datasets.load_from_disk(str(earlier))["full"]["id"] == ["utt00", "utt01", "utt02"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "mine"]  # no staging or cache folder
     build(toy_module(toy_records(2)), None, fresh, features=False)  # the next build needs no --overwrite
+    (tmp_path / "plain").mkdir()  # the output gets the usual permissions, not a temp folder's 0700
+    assert fresh.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
 
 
 # --------------------------------------------------------------------------- hub
