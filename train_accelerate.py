@@ -52,9 +52,7 @@ def build_model_and_processor(args):
 
     if args.model:
         model = SmoothClapModel.from_pretrained(args.model)
-        # trust_remote_code: the folder's auto_map names this very class; the tokenizer and the
-        # feature extractor inside it are stock transformers classes (no code is run from it)
-        processor = SmoothClapProcessor.from_pretrained(args.model, trust_remote_code=True)
+        processor = SmoothClapProcessor.from_pretrained(args.model)
     else:
         model = SmoothClapModel.from_audio_text_pretrained(
             args.audio_encoder, args.text_encoder, projection_dim=args.projection_dim, text_pooling=args.text_pooling)

@@ -31,9 +31,7 @@ import os
 
 import torch
 
-from audio_smoothclap import load_audio
-
-from .data import SAMPLING_RATE, CropPolicy, crop_or_pad
+from .data import SAMPLING_RATE, CropPolicy
 
 CACHE_FORMAT = 1
 
@@ -111,17 +109,12 @@ def cache_key(model, extractor, processor, split, policy: CropPolicy | None, eva
     return digest, inputs
 
 
-def _row_windows(wave, row, policy, eval_length):
-    """(window offsets of the K slots, distinct windows as (slots, wave, n_valid)) of one clip."""
+def _row_windows(num_samples, row, policy):
+    """(offsets of the K slots, [(slots, offset)] of the distinct windows) of one clip."""
     if policy is None:  # validation: the clip from its start
-        length = len(wave) if eval_length is None else min(len(wave), eval_length)
-        return [0], [([0], wave[:length])]
-    offsets = policy.offsets(row, len(wave))
-    windows = []
-    for off in sorted(set(offsets)):
-        piece, n_valid = crop_or_pad(wave, policy.length, off)
-        windows.append(([k for k, o in enumerate(offsets) if o == off], piece[:n_valid]))
-    return offsets, windows
+        return [0], [([0], 0)]
+    offsets = policy.offsets(row, num_samples)
+    return offsets, [([k for k, o in enumerate(offsets) if o == off], off) for off in sorted(set(offsets))]
 
 
 @torch.no_grad()
@@ -130,15 +123,18 @@ def _compute_shard(model, extractor, processor, split, rows, policy, eval_length
     K = 1 if policy is None else policy.crops_per_clip
     index = torch.full((len(rows), K), -1, dtype=torch.long)
     offsets = torch.zeros((len(rows), K), dtype=torch.long)
-    audio_out, local_out, pending = [], [], []
+    audio_out, local_out, pending = [], [], []  # pending: (wave, offset) of distinct windows
 
     def flush():
-        # the processor normalises each window over its valid samples; the mask keeps the
-        # zero padding out of the pooled mean
-        pad = policy.length if policy is not None else max(len(w) for w in pending)
-        feats = processor.feature_extractor(pending, sampling_rate=SAMPLING_RATE, padding="max_length",
-                                            max_length=pad, return_attention_mask=True, return_tensors="pt")
-        values, mask = feats["input_values"].to(device), feats["attention_mask"].to(device)
+        # the same processor call as the uncached collator: same crops, padding, normalisation
+        waves, offs = [w for w, _ in pending], [o for _, o in pending]
+        if policy is not None:
+            feats = processor(audio=waves, sampling_rate=SAMPLING_RATE, max_duration=policy.seconds,
+                              pad_to_max_duration=True, crop_offsets=offs)
+        else:
+            seconds = None if eval_length is None else eval_length / SAMPLING_RATE
+            feats = processor(audio=waves, sampling_rate=SAMPLING_RATE, max_duration=seconds)
+        values, mask = feats["input_values"].to(device), feats["audio_attention_mask"].to(device)
         audio_out.append(model.pooled_audio(values, mask).float().cpu())
         if extractor is not None:
             local_out.append(pooled_output(extractor, values, mask).float().cpu())
@@ -147,23 +143,24 @@ def _compute_shard(model, extractor, processor, split, rows, policy, eval_length
     audio = split.select_columns(["audio"])
     unique = 0
     for p, row in enumerate(rows):
-        wave = load_audio(audio[int(row)]["audio"], target_rate=SAMPLING_RATE)
-        offs, windows = _row_windows(wave, int(row), policy, eval_length)
+        wave = processor.load_audio(audio[int(row)]["audio"])
+        offs, windows = _row_windows(len(wave), int(row), policy)
         offsets[p] = torch.as_tensor(offs)
-        for slots, piece in windows:
+        for slots, off in windows:
             index[p, slots] = unique
             unique += 1
-            pending.append(piece)
+            pending.append((wave, off))
             if len(pending) == batch_size:
                 flush()
         if progress is not None:
             progress.update(1)
     if pending:
         flush()
+    hidden = model.config.audio_config.hidden_size
     out = {"rows": torch.as_tensor(list(rows), dtype=torch.long), "index": index, "offsets": offsets,
-           "audio": torch.cat(audio_out)}
+           "audio": torch.cat(audio_out) if audio_out else torch.zeros(0, hidden)}
     if extractor is not None:
-        out["local"] = torch.cat(local_out)
+        out["local"] = torch.cat(local_out) if local_out else torch.zeros(0, extractor.config.hidden_size)
     return out
 
 

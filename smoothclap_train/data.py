@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from audio_smoothclap import load_audio
+from audio_smoothclap import random_crop_offset
 
 from .config import TrainingConfigError
 
@@ -33,24 +33,6 @@ EXCLUDED_VALIDATION_LABELS = ("other",)  # MSP-Podcast's O class has no query te
 
 
 # --------------------------------------------------------------------------- crops
-# TODO(processor helper): replace these two by audio_smoothclap.random_crop_offset /
-# crop_or_pad when they land on main (same signatures; one import line changes).
-def random_crop_offset(num_samples: int, length: int, rng: np.random.Generator) -> int:
-    """Start of a uniformly random window of ``length`` samples (0 when the clip is shorter)."""
-    if num_samples <= length:
-        return 0
-    return int(rng.integers(0, num_samples - length + 1))
-
-
-def crop_or_pad(wave: np.ndarray, length: int, offset: int = 0) -> tuple[np.ndarray, int]:
-    """Exactly ``length`` samples from ``offset`` on, zero-padded at the end; and how many are real."""
-    piece = wave[offset: offset + length]
-    n_valid = len(piece)
-    if n_valid < length:
-        piece = np.concatenate([piece, np.zeros(length - n_valid, dtype=wave.dtype)])
-    return piece, n_valid
-
-
 @dataclass(frozen=True)
 class CropPolicy:
     """Which window of each clip training sees.
@@ -83,17 +65,21 @@ class CropPolicy:
             return random_crop_offset(num_samples, self.length, rng)
         return self.offsets(row, num_samples)[self.crop_index(row, epoch)]
 
+    @property
+    def seconds(self) -> float:
+        return self.length / SAMPLING_RATE
+
     def describe(self) -> str:
-        seconds = self.length / SAMPLING_RATE
+        seconds = self.seconds
         if self.crops_per_clip is None:
             return f"a fresh random {seconds:g} s window per clip and epoch (zero-padded if shorter)"
         return (f"{self.crops_per_clip} fixed random {seconds:g} s windows per clip (seed {self.seed}), "
                 f"one per epoch; shorter clips: the whole clip, zero-padded")
 
 
-def caption_seed(seed: int, epoch: int) -> int:
+def caption_seed(seed: int, epoch: int) -> str:
     """Seed of epoch ``epoch``'s captions (make_caption draws from (this seed, row id))."""
-    return seed * 1_000_003 + epoch
+    return f"{seed}:{epoch}"
 
 
 # --------------------------------------------------------------------------- dataset
@@ -339,20 +325,14 @@ class Collator:
         self.args = args
         self.epoch = 0
 
-    def wave(self, i: int, epoch: int) -> np.ndarray:
-        """The training window of row i in this epoch (exactly crop.length samples, n_valid)."""
-        wave = load_audio(self.audio[int(i)]["audio"], target_rate=SAMPLING_RATE)
-        return crop_or_pad(wave, self.crop.length, self.crop.offset(int(i), epoch, len(wave)))
-
     def audio_inputs(self, indices, epoch) -> dict:
-        # Crop here, let the processor normalise over the valid samples only and pad back to
-        # the fixed length, so every window has the same shape in every batch.
-        pieces = [self.wave(i, epoch) for i in indices]
-        waves = [piece[:n_valid] for piece, n_valid in pieces]
-        fe = self.processor.feature_extractor
-        feats = fe(waves, sampling_rate=SAMPLING_RATE, padding="max_length", max_length=self.crop.length,
-                   return_attention_mask=True, return_tensors="pt")
-        return {"input_values": feats["input_values"], "audio_attention_mask": feats["attention_mask"]}
+        """The epoch's window of each clip, padded to the window length (masked), through the
+        processor (which normalises over the valid samples only)."""
+        waves = [self.processor.load_audio(self.audio[int(i)]["audio"]) for i in indices]
+        offsets = [self.crop.offset(int(i), epoch, len(w)) for i, w in zip(indices, waves)]
+        feats = self.processor(audio=waves, sampling_rate=SAMPLING_RATE, max_duration=self.crop.seconds,
+                               pad_to_max_duration=True, crop_offsets=offsets, return_tensors="pt")
+        return {"input_values": feats["input_values"], "audio_attention_mask": feats["audio_attention_mask"]}
 
     def __call__(self, indices):
         epoch = self.epoch

@@ -63,7 +63,8 @@ def write_synthetic_dataset(path, splits=None, seconds=(0.4, 1.4)) -> str:
 
     splits = splits or {"train": 16, "validation": 8, "test": 8}
     all_rows = {name: _rows(name, n, seed, seconds) for seed, (name, n) in enumerate(splits.items())}
-    thresholds = captions.fit_thresholds({a: [r[a] for r in all_rows["train"]] for a in captions.BINNED_ATTRIBUTES})
+    train = all_rows["train"]
+    thresholds = captions.fit_thresholds_from_columns({c: [r[c] for r in train] for c in train[0]})
     features = datasets.Features({
         "id": datasets.Value("string"), "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
         "split": datasets.Value("string"), "speaker": datasets.Value("string"), "gender": datasets.Value("string"),

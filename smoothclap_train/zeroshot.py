@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from audio_smoothclap import load_audio
-
 from .data import SAMPLING_RATE
 
 
@@ -44,10 +42,8 @@ def audio_embeddings(model, processor, split, rows, device, batch_size, cache=No
             pooled = cache.lookup(chunk, 0)["pooled_audio_features"].to(device)
             out.append(model.get_audio_features(pooled_audio_features=pooled).pooler_output)
             continue
-        waves = [load_audio(audio[int(i)]["audio"], target_rate=SAMPLING_RATE) for i in chunk]
-        if eval_length is not None:
-            waves = [w[:eval_length] for w in waves]
-        inputs = processor(audio=waves, sampling_rate=SAMPLING_RATE, return_tensors="pt").to(device)
+        seconds = None if eval_length is None else eval_length / SAMPLING_RATE  # start crop
+        inputs = processor(audio=[audio[int(i)]["audio"] for i in chunk], max_duration=seconds).to(device)
         out.append(model.get_audio_features(**inputs).pooler_output)
     return torch.cat(out) if out else torch.zeros(0)
 

@@ -91,6 +91,7 @@ def free_port() -> int:
 
 FRESH_PROCESS = r"""
 import json, sys
+import numpy as np
 from transformers import AutoModel, pipeline
 folder = sys.argv[1]
 model = AutoModel.from_pretrained(folder, trust_remote_code=True)
@@ -471,3 +472,21 @@ def test_without_a_validation_split_the_last_epoch_is_exported_never_test(tiny_d
     exported = load_weights(out / "model")
     assert torch.equal(last["text_projection.linear1.weight"], exported["text_projection.linear1.weight"])
     assert "No validation split: this is the model of the last epoch" in (out / "model" / "README.md").read_text()
+
+
+def test_example_configs_load(tmp_path):
+    import glob
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from smoothclap_train.config import parse_args
+
+    kinds = {os.path.basename(f): load_config_from_file(f) for f in glob.glob(os.path.join(ROOT, "configs", "accelerate_*.yaml"))}
+    assert {c.distributed_type.value for c in kinds.values()} >= {"NO", "MULTI_GPU", "MULTI_CPU"}
+    assert kinds["accelerate_multi_node.yaml"].num_machines == 2
+    paper = parse_args(["--config", os.path.join(ROOT, "configs", "msp_podcast.yaml")])
+    assert (paper.audio_encoder, paper.text_encoder) == ("audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim",
+                                                         "bert-base-uncased")
+    assert (paper.batch_size, paper.epochs, paper.text_lr, paper.head_lr, paper.max_duration) == (32, 10, 1e-5, 1e-3, 5.0)
+    assert (paper.beta, paper.gamma) == (0.5, 0.1)
+    assert parse_args(["--config", os.path.join(ROOT, "configs", "paraclap_baseline.yaml")]).beta == 0.0
