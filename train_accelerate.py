@@ -31,6 +31,7 @@ import torch
 
 from smoothclap_train import checkpoints as ckpt
 from smoothclap_train.config import TrainingConfigError, lora_towers, parse_args, run_config, validate_args
+from smoothclap_train.export import PushError
 from smoothclap_train.data import (Collator, CropPolicy, EpochSampler, IndexDataset, RowTable, SAMPLING_RATE,
                                    caption_defaults, egemaps_statistics, epochs_needed, load_train_data,
                                    num_update_steps, validation_references)
@@ -371,6 +372,10 @@ def main(argv=None) -> dict:
         results.update(finish(run, state, config, log))
     results["seconds"] = round(time.time() - started, 2)
     accelerator.end_training()
+    if results.get("push_error"):
+        from smoothclap_train.export import PushError
+
+        raise PushError(results["push_error"])
     return results
 
 
@@ -493,7 +498,10 @@ def finish(run: Run, state, config, log) -> dict:
                             base, adapters_dir=adapters)
         log(f"exported {'the best epoch (' + str(best['epoch']) + ')' if best else 'the last epoch'} to {model_dir}")
         if args.push_to_hub:
-            export.push_to_hub(model_dir, args.push_to_hub, args.hub_private, log)
+            try:
+                export.push_to_hub(model_dir, args.push_to_hub, args.hub_private, log)
+            except export.PushError as err:
+                results["push_error"] = str(err)  # raised by main() once the run is closed
     accelerator.wait_for_everyone()
     results["model_dir"] = model_dir
     return results
@@ -502,7 +510,7 @@ def finish(run: Run, state, config, log) -> dict:
 def cli(argv=None) -> int:
     try:
         results = main(argv)
-    except (TrainingConfigError, NonFiniteLossError) as err:
+    except (TrainingConfigError, NonFiniteLossError, PushError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2 if isinstance(err, TrainingConfigError) else 1
     return 130 if results.get("interrupted") else 0

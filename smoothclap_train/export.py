@@ -81,6 +81,10 @@ def export_model(model, processor, out_dir, config: dict, results: dict, base: s
     return out_dir
 
 
+class PushError(RuntimeError):
+    """The upload failed; the exported folder is complete on disk."""
+
+
 def push_to_hub(folder: str, repo_id: str, private: bool, log=print) -> str:
     """Upload the exported folder; a clear error (the folder stays on disk) when it fails."""
     from huggingface_hub import HfApi
@@ -90,7 +94,7 @@ def push_to_hub(folder: str, repo_id: str, private: bool, log=print) -> str:
         api.create_repo(repo_id, private=private, exist_ok=True)
         api.upload_folder(folder_path=folder, repo_id=repo_id, commit_message="Upload SmoothCLAP (train_accelerate.py)")
     except Exception as err:  # network, auth, permissions
-        raise RuntimeError(
+        raise PushError(
             f"--push-to-hub {repo_id!r} failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
             f"The trained model is complete in {folder}; upload it later with "
             f"`huggingface-cli upload {repo_id} {folder}`.") from None

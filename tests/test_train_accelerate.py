@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -490,3 +491,33 @@ def test_example_configs_load(tmp_path):
     assert (paper.batch_size, paper.epochs, paper.text_lr, paper.head_lr, paper.max_duration) == (32, 10, 1e-5, 1e-3, 5.0)
     assert (paper.beta, paper.gamma) == (0.5, 0.1)
     assert parse_args(["--config", os.path.join(ROOT, "configs", "paraclap_baseline.yaml")]).beta == 0.0
+
+
+def test_from_two_encoders_with_bf16_accumulation_clipping_checkpointing_and_an_offline_push(
+        tiny_data, tmp_path, capsys):
+    """A new model from two encoder folders (names or paths), with the less common options."""
+    import train_accelerate
+    from transformers import AutoTokenizer, BertModel, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    from conftest import minilm_dir
+
+    torch.manual_seed(0)
+    Wav2Vec2Model(tiny_audio_config()).save_pretrained(str(tmp_path / "audio"))
+    Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(str(tmp_path / "audio"))
+    BertModel(tiny_text_config()).save_pretrained(str(tmp_path / "text"))
+    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(str(tmp_path / "text"))
+    out = tmp_path / "run"
+    argv = flags(tiny_data, "unused", out, "--audio-encoder", tmp_path / "audio", "--text-encoder", tmp_path / "text",
+                 "--projection-dim", "8", "--text-pooling", "mean", "--mixed-precision", "bf16",
+                 "--gradient-accumulation-steps", "2", "--max-grad-norm", "0.5", "--warmup-steps", "2",
+                 "--gradient-checkpointing", "--no-feature-cache", "--epochs", "1", "--push-to-hub", "nobody/offline")
+    argv = [a for a in argv if a not in ("--model", "unused")]
+    capsys.readouterr()
+    assert train_accelerate.cli(argv) == 1  # trained and exported; only the upload failed (offline)
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # the last line; progress bars come before it
+    assert err.startswith("error: --push-to-hub 'nobody/offline' failed") and f"complete in {out / 'model'}" in err
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert (config["projection_dim"], config["text_pooling"]) == (8, "mean")
+    results = json.loads((out / "model" / "training_results.json").read_text())
+    assert results["global_step"] == 2  # 4 batches of 4, 2 per optimizer step
+    assert all(np.isfinite(h["train_loss"]) for h in results["history"])
