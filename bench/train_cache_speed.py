@@ -58,7 +58,6 @@ def write_model(path) -> str:
 def epoch_seconds(flags) -> tuple[float, float]:
     """(setup seconds incl. any cache build, seconds of one training epoch)."""
     import train_accelerate
-    from accelerate.state import AcceleratorState, GradientState, PartialState
     from smoothclap_train.checkpoints import TrainerState
     from smoothclap_train.config import parse_args
 
@@ -76,9 +75,9 @@ def epoch_seconds(flags) -> tuple[float, float]:
         train_accelerate.train_step(run, batch, state)
         state.batches_done += 1
     epoch_s = time.perf_counter() - start
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    PartialState._reset_state()
+    from smoothclap_train.processes import reset_accelerate_state
+
+    reset_accelerate_state()
     return setup_s, epoch_s
 
 

@@ -17,7 +17,6 @@ import argparse
 import multiprocessing
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -29,16 +28,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def _steps_per_second(rank, world, port, flags, steps, out):
-    if world > 1:
-        os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
-                          MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), ACCELERATE_USE_CPU="true",
-                          GLOO_SOCKET_IFNAME="lo")
-    torch.set_num_threads(max(1, 2 // world))
-    from accelerate.state import AcceleratorState, GradientState, PartialState
+    from smoothclap_train.processes import join_cpu_group, reset_accelerate_state
 
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    PartialState._reset_state()
+    if world > 1:
+        join_cpu_group(rank, world, port)
+    else:
+        reset_accelerate_state()
+    torch.set_num_threads(max(1, 2 // world))
     import train_accelerate
     from smoothclap_train.checkpoints import TrainerState
     from smoothclap_train.config import parse_args
@@ -63,10 +59,10 @@ def _steps_per_second(rank, world, port, flags, steps, out):
 
 
 def measure(world, flags, steps, work) -> float:
+    from smoothclap_train.processes import free_port
+
     out = os.path.join(work, f"world{world}.txt")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     ctx = multiprocessing.get_context("fork")
     procs = [ctx.Process(target=_steps_per_second, args=(r, world, port, flags, steps, out)) for r in range(world)]
     for p in procs:

@@ -35,7 +35,6 @@ def timed(fn) -> float:
 
 def measure(batch_size, data, model, work, repeats):
     import train_accelerate
-    from accelerate.state import AcceleratorState, GradientState, PartialState
     from smoothclap_train.checkpoints import TrainerState
     from smoothclap_train.config import parse_args
 
@@ -70,9 +69,9 @@ def measure(batch_size, data, model, work, repeats):
     for _ in range(repeats):
         for name, fn in fns.items():
             times[name].append(timed(fn))
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    PartialState._reset_state()
+    from smoothclap_train.processes import reset_accelerate_state
+
+    reset_accelerate_state()
     return {k: statistics.median(v) for k, v in times.items()}
 
 

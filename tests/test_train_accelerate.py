@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -61,12 +60,10 @@ def feature_cache_dir(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def fresh_accelerate_state():
     """Each main() call builds its own Accelerator (as a fresh `accelerate launch` would)."""
-    from accelerate.state import AcceleratorState, GradientState, PartialState
+    from smoothclap_train.processes import reset_accelerate_state
 
     yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    PartialState._reset_state()
+    reset_accelerate_state()
 
 
 def flags(data, model, out, *extra, cache_dir=None):
@@ -84,10 +81,6 @@ def load_weights(folder):
     return load_file(os.path.join(folder, "model.safetensors"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 FRESH_PROCESS = r"""
@@ -153,14 +146,9 @@ BETAS = (0.0, 0.5)
 def _one_step(rank, world, port, data, model_dir, out_dir, batch_size):
     """Loss and gradients of the first step, for each beta, on this process (rank)."""
     if world > 1:
-        os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
-                          MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), ACCELERATE_USE_CPU="true",
-                          GLOO_SOCKET_IFNAME="lo")
-        from accelerate.state import AcceleratorState, GradientState, PartialState
+        from smoothclap_train.processes import join_cpu_group
 
-        AcceleratorState._reset_state(True)
-        GradientState._reset_state()
-        PartialState._reset_state()
+        join_cpu_group(rank, world, port)
     import train_accelerate
     from smoothclap_train.config import parse_args
 
@@ -188,6 +176,8 @@ def _one_step(rank, world, port, data, model_dir, out_dir, batch_size):
 
 def test_two_processes_of_batch_b_equal_one_process_of_batch_2b(tiny_data, tiny_smoothclap, tmp_path):
     import multiprocessing
+
+    from smoothclap_train.processes import free_port
 
     port = free_port()
     ctx = multiprocessing.get_context("fork")
