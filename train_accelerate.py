@@ -53,7 +53,10 @@ def build_model_and_processor(args):
 
     if args.model:
         model = SmoothClapModel.from_pretrained(args.model)
-        processor = SmoothClapProcessor.from_pretrained(args.model)
+        # trust_remote_code: the saved tokenizer config carries the processor's auto_map, so
+        # AutoTokenizer would otherwise stop at an interactive prompt; the classes used are this
+        # repository's SmoothClapProcessor and stock transformers ones (no code runs from the folder)
+        processor = SmoothClapProcessor.from_pretrained(args.model, trust_remote_code=True)
     else:
         model = SmoothClapModel.from_audio_text_pretrained(
             args.audio_encoder, args.text_encoder, projection_dim=args.projection_dim, text_pooling=args.text_pooling)
