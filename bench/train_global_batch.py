@@ -63,7 +63,7 @@ def measure(world, flags, steps, work) -> float:
 
     out = os.path.join(work, f"world{world}.txt")
     port = free_port()
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # fork can deadlock on locks held by threads
     procs = [ctx.Process(target=_steps_per_second, args=(r, world, port, flags, steps, out)) for r in range(world)]
     for p in procs:
         p.start()

@@ -180,7 +180,7 @@ def test_two_processes_of_batch_b_equal_one_process_of_batch_2b(tiny_data, tiny_
     from smoothclap_train.processes import free_port
 
     port = free_port()
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # fork can deadlock on locks held by threads
     procs = [ctx.Process(target=_one_step, args=(r, 2, port, tiny_data, tiny_smoothclap, str(tmp_path), 4))
              for r in range(2)]
     for p in procs:
