@@ -400,7 +400,14 @@ def test_bad_input_is_a_clear_error_before_training(edit, extra, message, tiny_d
 
 
 def test_config_file_sets_options_and_flags_win(tmp_path):
-    from smoothclap_train.config import TrainingConfigError, parse_args
+    from smoothclap_train.config import TrainingConfigError, build_parser, parse_args
+
+    help_text = build_parser().format_help()
+    for flag in ("--dataset", "--model", "--audio-encoder", "--text-encoder", "--output-dir", "--batch-size",
+                 "--epochs", "--max-steps", "--seed", "--beta", "--gamma", "--checkpoint-every",
+                 "--resume-from-checkpoint", "--no-feature-cache", "--lora", "--mixed-precision", "--push-to-hub",
+                 "--config"):  # the fixed names
+        assert f" {flag} " in help_text or f" {flag}\n" in help_text, flag
 
     (tmp_path / "run.yaml").write_text("batch_size: 8\nepochs: 3\nbeta: 0.2\nlora: text\nno-feature-cache: true\n")
     args = parse_args(["--config", str(tmp_path / "run.yaml"), "--epochs", "5"])
