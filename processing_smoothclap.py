@@ -34,7 +34,14 @@ import os
 
 import numpy as np
 
-from transformers import AutoFeatureExtractor, AutoTokenizer, ProcessorMixin
+try:  # first: fails with a clear message on transformers 4.x (see MIN_TRANSFORMERS_VERSION)
+    from .configuration_smoothclap import MIN_TRANSFORMERS_VERSION  # noqa: F401
+except ImportError as err:
+    if "SmoothCLAP needs transformers" in str(err):
+        raise
+    from configuration_smoothclap import MIN_TRANSFORMERS_VERSION  # noqa: F401
+
+from transformers import AutoFeatureExtractor, AutoTokenizer, ProcessorMixin  # noqa: E402
 from transformers.feature_extraction_utils import BatchFeature
 
 try:
