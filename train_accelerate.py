@@ -31,10 +31,10 @@ import torch
 
 from smoothclap_train import checkpoints as ckpt
 from smoothclap_train.config import TrainingConfigError, lora_towers, parse_args, run_config, validate_args
-from smoothclap_train.export import PushError
 from smoothclap_train.data import (Collator, CropPolicy, EpochSampler, IndexDataset, RowTable, SAMPLING_RATE,
                                    caption_defaults, egemaps_statistics, epochs_needed, load_train_data,
                                    num_update_steps, validation_references)
+from smoothclap_train.export import PushError
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "input_values", "audio_attention_mask",
                 "pooled_audio_features")
@@ -230,11 +230,14 @@ def threading_is_main() -> bool:
 
 
 def clamp_logit_scale(model) -> None:
-    """Keep the stored log scale where the model's clamp (scale <= 100) still passes gradient."""
+    """Keep the stored log scale where the model's clamp (scale <= max_scale) still passes
+    gradient (every copy: a peft model holds the trained one and the original)."""
+    from modeling_smoothclap import SmoothClapLogitScale
+
     with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name.endswith("logit_scale") or ".logit_scale." in name:
-                param.clamp_(max=math.log(100.0))
+        for module in model.modules():
+            if isinstance(module, SmoothClapLogitScale):
+                module.log_scale.clamp_(max=math.log(module.max_scale))
 
 
 def current_scale(model) -> float:

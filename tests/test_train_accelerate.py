@@ -518,3 +518,24 @@ def test_from_two_encoders_with_bf16_accumulation_clipping_checkpointing_and_an_
     results = json.loads((out / "model" / "training_results.json").read_text())
     assert results["global_step"] == 2  # 4 batches of 4, 2 per optimizer step
     assert all(np.isfinite(h["train_loss"]) for h in results["history"])
+
+
+def test_logit_scale_is_clamped_as_the_model_clamps_it_also_under_peft():
+    import math
+
+    from peft import LoraConfig, get_peft_model
+
+    import train_accelerate
+    from conftest import tiny_model
+
+    model = tiny_model()
+    with torch.no_grad():
+        model.logit_scale.log_scale.fill_(10.0)
+    train_accelerate.clamp_logit_scale(model)
+    assert model.logit_scale.log_scale.item() == pytest.approx(math.log(100.0))
+    peft_model = get_peft_model(tiny_model(), LoraConfig(target_modules=["query"], modules_to_save=["logit_scale"]))
+    trained = peft_model.base_model.model.logit_scale.modules_to_save["default"]
+    with torch.no_grad():
+        trained.log_scale.fill_(7.0)
+    train_accelerate.clamp_logit_scale(peft_model)
+    assert trained.log_scale.item() == pytest.approx(math.log(100.0))
