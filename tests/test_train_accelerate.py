@@ -112,12 +112,20 @@ def test_end_to_end_trains_checkpoints_exports_and_loads_in_a_fresh_process(tiny
 
     out = tmp_path / "run"
     results = train_accelerate.main(flags(tiny_data, tiny_smoothclap, out, "--epochs", "4", "--head-lr", "3e-3",
-                                          "--checkpoint-every", "3", cache_dir=feature_cache_dir))
+                                          "--checkpoint-every", "3", "--report-to", "tensorboard",
+                                          cache_dir=feature_cache_dir))
     losses = [h["train_loss"] for h in results["history"]]
     assert len(losses) == 4 and losses[-1] < losses[0], losses
     assert all(h["validation_uar"] is not None for h in results["history"])
     assert results["validation_uar"] == max(h["validation_uar"] for h in results["history"])
-    assert os.listdir(out / "checkpoints") and os.path.isfile(out / "best" / "model.safetensors")
+    assert 1 <= len(os.listdir(out / "checkpoints")) <= 2  # --keep-checkpoints 2 (default)
+    assert os.path.isfile(out / "best" / "model.safetensors")
+    events = [os.path.join(r, f) for r, _, fs in os.walk(out / "logs") for f in fs if f.startswith("events.out")]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set(EventAccumulator(events[0]).Reload().Tags()["scalars"])
+    assert {"train/loss", "train/lr_text", "train/lr_heads", "train/logit_scale", "train/samples_per_second",
+            "validation/uar"} <= tags, tags
     folder = out / "model"
     config = json.loads((folder / "config.json").read_text())
     assert {"AutoConfig", "AutoModel"} <= set(config["auto_map"])
