@@ -26,15 +26,45 @@ def _split_front_matter(text: str) -> tuple[str, str]:
     return "", text
 
 
+RESULTS_START, RESULTS_END = "<!-- evaluate_zeroshot:results:start -->", "<!-- evaluate_zeroshot:results:end -->"
+
+
+def _front_matter(template_front: str, config: dict, results: dict) -> str:
+    """The template's card metadata with this run's model-index (validation UAR) instead of
+    the template's: the repository card's numbers belong to another model."""
+    import yaml
+
+    meta = yaml.safe_load(template_front) if template_front.strip() else {}
+    meta = meta if isinstance(meta, dict) else {}
+    meta.setdefault("library_name", "transformers")
+    meta.setdefault("pipeline_tag", "zero-shot-audio-classification")
+    meta.pop("model-index", None)
+    if results.get("validation_uar") is not None:
+        corpus = os.path.basename(os.path.normpath(str(config.get("dataset", "dataset"))))
+        meta["model-index"] = [{"name": "SmoothCLAP", "results": [{
+            "task": {"type": "zero-shot-audio-classification", "name": "Zero-shot audio classification"},
+            "dataset": {"name": corpus, "type": corpus, "split": config.get("validation_split")},
+            "metrics": [{"type": "uar", "value": round(float(results["validation_uar"]), 4),
+                         "name": "validation UAR (model selection)"}]}]}]
+    return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+
+
+def _without_template_results(body: str) -> str:
+    """Empty the repository card's results block (evaluate_zeroshot.py fills it per model)."""
+    if RESULTS_START in body and RESULTS_END in body:
+        head, rest = body.split(RESULTS_START, 1)
+        tail = rest.split(RESULTS_END, 1)[1]
+        note = ("## Zero-shot results\n\nNot evaluated yet: run `python evaluate_zeroshot.py --model <this folder> "
+                "--dataset DIR --update-model-card <this folder>/README.md`.\n")
+        body = head + RESULTS_START + "\n" + note + RESULTS_END + tail
+    return body
+
+
 def model_card(config: dict, results: dict, base: str) -> str:
     """README.md of the exported folder: the repository's model card, headed by this run."""
     front, body = "", "# SmoothCLAP\n"
     if os.path.isfile(MODEL_CARD_TEMPLATE):
         front, body = _split_front_matter(open(MODEL_CARD_TEMPLATE, encoding="utf-8").read())
-    if not front:
-        front = ("library_name: transformers\npipeline_tag: zero-shot-audio-classification\n"
-                 "tags:\n- audio\n- clap\n- custom_code\n")
-    front = front.rstrip("\n") + "\n"
     uar = results.get("validation_uar")
     lines = ["## This checkpoint", "",
              f"Trained with `train_accelerate.py` from `{base}` on `{config.get('dataset')}` "
@@ -55,7 +85,8 @@ def model_card(config: dict, results: dict, base: str) -> str:
         lines.append("")
     lines += ["Run options (`training_args.json` holds them as JSON):", "", "| option | value |", "|---|---|"]
     lines += [f"| `{k}` | `{v}` |" for k, v in sorted(config.items()) if v is not None]
-    return "---\n" + front + "---\n\n" + "\n".join(lines) + "\n\n" + body
+    return ("---\n" + _front_matter(front, config, results) + "---\n\n" + "\n".join(lines) + "\n\n"
+            + _without_template_results(body))
 
 
 def export_model(model, processor, out_dir, config: dict, results: dict, base: str,
