@@ -547,3 +547,20 @@ def test_logit_scale_is_clamped_as_the_model_clamps_it_also_under_peft():
         trained.log_scale.fill_(7.0)
     train_accelerate.clamp_logit_scale(peft_model)
     assert trained.log_scale.item() == pytest.approx(math.log(100.0))
+
+
+def test_train_audio_encoder_turns_the_cache_off_and_the_audio_tower_learns(tiny_data, tiny_smoothclap, tmp_path,
+                                                                             capsys):
+    import train_accelerate
+    from smoothclap_train.config import parse_args
+
+    args = parse_args(flags(tiny_data, tiny_smoothclap, tmp_path / "run", "--train-audio-encoder", "--beta", "0.5"))
+    run = train_accelerate.setup(args, train_accelerate.make_accelerator(args))
+    assert "feature cache: off, the audio encoder is trained (--train-audio-encoder)" in capsys.readouterr().out
+    run.model.train()
+    batch = next(iter(run.loader))
+    assert "input_values" in batch
+    train_accelerate.compute_loss(run.accelerator, run.model, batch, run.extractor).backward()
+    grads = [p.grad for n, p in run.core.named_parameters() if n.startswith("audio_model.") and p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    assert {g["name"] for g in run.optimizer.param_groups} == {"heads", "text", "audio"}
