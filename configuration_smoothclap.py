@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import math
 
-from transformers import AutoConfig, PreTrainedConfig
-from transformers.configuration_utils import SubConfigSpec
+import transformers
+
+# The remote code uses transformers 5 APIs (dataclass configs with SubConfigSpec,
+# transformers.initialization, ProcessorMixin's 5.x signature). On 4.x the imports below
+# would fail with an obscure ImportError or AttributeError; fail here instead, clearly.
+MIN_TRANSFORMERS_VERSION = "5.23"
+if int(transformers.__version__.split(".")[0]) < 5:
+    raise ImportError(
+        f"SmoothCLAP needs transformers >= {MIN_TRANSFORMERS_VERSION} (found {transformers.__version__}): "
+        f"pip install -U 'transformers>={MIN_TRANSFORMERS_VERSION},<6'"
+    )
+
+from transformers import AutoConfig, PreTrainedConfig  # noqa: E402
+from transformers.configuration_utils import SubConfigSpec  # noqa: E402
 
 
 class SmoothClapConfig(PreTrainedConfig):
     r"""
     Configuration of a [`SmoothClapModel`]: two encoders (audio, text), two ParaCLAP
     projection heads, a learnable logit scale and the soft-target hyper-parameters of
-    SmoothCLAP (Jing et al., ICASSP 2026, Eq. 4-11).
+    SmoothCLAP (Jing et al., ICASSP 2026, Eq. 4-11). Audio frames are always mean-pooled
+    over valid (unpadded) frames.
 
     Args:
         audio_config (`dict` or `PreTrainedConfig`, *optional*):
@@ -45,8 +58,6 @@ class SmoothClapConfig(PreTrainedConfig):
         tau_pred (`float`, *optional*, defaults to 1.0):
             Extra temperature on the predicted distributions (Eq. 9-10); with 1.0 the
             learnable logit scale alone sets the sharpness, as in CLAP.
-        audio_pooling (`str`, *optional*, defaults to `"mean"`):
-            How frames become one audio vector: `"mean"` over valid (unpadded) frames.
         text_pooling (`str`, *optional*, defaults to `"cls"`):
             How tokens become one text vector: `"cls"` (first token of the last layer, as
             in the paper) or `"mean"` over valid tokens (sentence-transformers models).
@@ -84,7 +95,6 @@ class SmoothClapConfig(PreTrainedConfig):
     tau_a2a: float = 0.1
     tau_t2t: float = 0.1
     tau_pred: float = 1.0
-    audio_pooling: str = "mean"
     text_pooling: str = "cls"
 
     def __post_init__(self, **kwargs):
@@ -96,8 +106,6 @@ class SmoothClapConfig(PreTrainedConfig):
         for name in ("tau_a2a", "tau_t2t", "tau_pred"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
-        if self.audio_pooling not in ("mean",):
-            raise ValueError(f"audio_pooling must be 'mean', got {self.audio_pooling!r}.")
         if self.text_pooling not in ("cls", "mean"):
             raise ValueError(f"text_pooling must be 'cls' or 'mean', got {self.text_pooling!r}.")
 

@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling
+from transformers.utils import ModelOutput, can_return_tuple
 
 try:  # remote code (transformers copies the flat files into one package)
     from .configuration_smoothclap import SmoothClapConfig
@@ -129,12 +130,21 @@ class _SymmetricKL(torch.autograd.Function):
         return grad.mul_(-grad_output), None, None
 
 
+def _check_batch(name, tensor, n):
+    if tensor is not None and tensor.shape[0] != n:
+        raise ValueError(
+            f"{name} has {tensor.shape[0]} rows but the batch has {n} audio-text pairs: the soft targets "
+            "need one row per pair, in the same order. After gathering embeddings across processes, "
+            "gather the target inputs the same way (all of them, in rank order).")
+
+
 def soft_target_loss(
     audio_embeds,
     text_embeds,
     logit_scale,
-    local_audio_features,
-    text_target_embeds,
+    local_audio_features=None,
+    text_target_embeds=None,
+    *,
     beta: float,
     gamma: float,
     tau_a2a: float,
@@ -150,7 +160,8 @@ def soft_target_loss(
             when gamma == 1 or beta == 0.
         text_target_embeds: (B, D') text embeddings for the t2t target (Eq. 6), or None
             when gamma == 0 or beta == 0.
-        beta: fusion factor (Eq. 8); 0 gives exactly `clap_loss`.
+        beta: fusion factor (Eq. 8); 0 gives exactly `clap_loss`. Keyword-only, like every
+            hyper-parameter: beta and gamma are easy to swap (the paper states them two ways).
         gamma: mix gamma (Eq. 7).
         tau_a2a, tau_t2t, tau_pred: temperatures of Eq. 5, 6 and 9-10.
 
@@ -158,17 +169,20 @@ def soft_target_loss(
     """
     if not 0.0 <= beta <= 1.0 or not 0.0 <= gamma <= 1.0:
         raise ValueError(f"beta and gamma must be in [0, 1], got beta={beta}, gamma={gamma}.")
+    n = audio_embeds.shape[0]
+    _check_batch("text_embeds", text_embeds, n)
     if beta > 0.0 and gamma < 1.0 and local_audio_features is None:
         raise ValueError("local_audio_features are needed for the a2a target (beta > 0, gamma < 1).")
     if beta > 0.0 and gamma > 0.0 and text_target_embeds is None:
         raise ValueError("text_target_embeds are needed for the t2t target (beta > 0, gamma > 0).")
+    _check_batch("local_audio_features", local_audio_features, n)
+    _check_batch("text_target_embeds", text_target_embeds, n)
     if beta == 0.0:
         # y = I has zeros, where KL(p || y) is infinite. We take the reverse KL over the
         # target's support {j: y_ij > 0} with p renormalised on it: for y = I that is
         # p_ii / p_ii = 1 = y_ii, so the reverse terms are exactly 0 and the forward terms
         # are -log p_ii: the loss is exactly the symmetric InfoNCE of CLAP (ParaCLAP).
         return clap_loss(audio_embeds, text_embeds, logit_scale, tau_pred)
-    n = audio_embeds.shape[0]
     with torch.autocast(device_type=audio_embeds.device.type, enabled=False):
         s = _scaled_similarity(audio_embeds, text_embeds, logit_scale, tau_pred)  # Eq. 4, / tau_pred (Eq. 9-10)
         log_y = soft_targets(n, local_audio_features, text_target_embeds, beta, gamma, tau_a2a,
@@ -192,6 +206,14 @@ class SmoothClapOutput(ModelOutput):
         logits_per_text: (n_text, n_audio), the transpose.
         audio_embeds: (n_audio, projection_dim) L2-normalised audio embeddings.
         text_embeds: (n_text, projection_dim) L2-normalised text embeddings.
+        audio_pooled_output: (n_audio, audio hidden) the audio encoder's last hidden state
+            mean-pooled over valid frames (the input of the audio head, and by default of
+            the audio-to-audio target). A trainer can cache it and pass it back as
+            ``pooled_audio_features``, or gather it across processes for the targets.
+        text_pooled_output: (n_text, text hidden) the text encoder's pooled output (the
+            input of the text head).
+        audio_model_output: the audio encoder's output (None for cached features).
+        text_model_output: the text encoder's output.
     """
 
     loss: torch.FloatTensor | None = None
@@ -199,6 +221,13 @@ class SmoothClapOutput(ModelOutput):
     logits_per_text: torch.FloatTensor | None = None
     audio_embeds: torch.FloatTensor | None = None
     text_embeds: torch.FloatTensor | None = None
+    audio_pooled_output: torch.FloatTensor | None = None
+    text_pooled_output: torch.FloatTensor | None = None
+    audio_model_output: BaseModelOutput | None = None
+    text_model_output: BaseModelOutput | None = None
+
+    def to_tuple(self) -> tuple:
+        return tuple(v.to_tuple() if isinstance(v, ModelOutput) else v for v in self.values())
 
 
 # --------------------------------------------------------------------------- modules
@@ -218,24 +247,77 @@ class SmoothClapProjection(nn.Module):
         return self.layer_norm(e1 + e2)
 
 
+class SmoothClapLogitScale(nn.Module):
+    """The learnable logit scale, stored as its log (CLIP/CLAP convention).
+
+    A module rather than a bare parameter so that PEFT can train and save it
+    (``LoraConfig(modules_to_save=["logit_scale", ...])``). Calling it returns the
+    multiplier ``exp(log_scale)``, clamped to at most ``max_scale``.
+    """
+
+    def __init__(self, init_value: float, max_scale: float = 100.0):
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(float(init_value)))
+        self.max_scale = max_scale
+
+    def forward(self) -> torch.Tensor:
+        return self.log_scale.exp().clamp(max=self.max_scale)
+
+
+_TOWERS = ("audio", "text")
+_TOWER_KWARGS = ("output_hidden_states", "output_attentions")
+
+
+def _tower_kwargs(kwargs) -> dict:
+    """The keyword arguments an encoder understands (the pipeline also passes others)."""
+    return {key: kwargs[key] for key in _TOWER_KWARGS if kwargs.get(key) is not None}
+
+
+def _drop_pooler(encoder: nn.Module) -> None:
+    """BERT-style encoders carry a pooler (dense + tanh on [CLS]) that SmoothCLAP never
+    uses: under DistributedDataParallel its parameters never get a gradient and step 2
+    fails ("Expected to have finished reduction in the prior iteration"). Drop it."""
+    if isinstance(getattr(encoder, "pooler", None), nn.Module):
+        encoder.pooler = None
+
+
+def _layer_classes(encoder: nn.Module) -> set[str]:
+    """Class names of an encoder's transformer layers (device_map must not split them)."""
+    layers = getattr(getattr(encoder, "encoder", None), "layers", None) or getattr(
+        getattr(encoder, "encoder", None), "layer", None) or []
+    return {type(layer).__name__ for layer in layers}
+
+
+# --------------------------------------------------------------------------- model
 class SmoothClapPreTrainedModel(PreTrainedModel):
     config_class = SmoothClapConfig
     config: SmoothClapConfig
     base_model_prefix = "smoothclap"
-    main_input_name = "input_values"
+    main_input_name = "input_ids"  # forward's first argument, as in transformers' ClapModel
     input_modalities = ("audio", "text")
     supports_gradient_checkpointing = True
+    # Attention runs inside the two towers; these flags let from_pretrained(attn_implementation=...)
+    # and set_attn_implementation(...) reach them (each tower then checks its own support).
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _no_split_modules = ["SmoothClapProjection"]
+    # checkpoints written before the text pooler was dropped still carry its weights
+    _keys_to_ignore_on_load_unexpected = [r"text_model\.pooler\."]
 
     def _init_weights(self, module):
-        # transformers.initialization functions skip tensors already loaded from a
-        # checkpoint, so this never overwrites pretrained weights.
-        if isinstance(module, SmoothClapProjection):
-            init.normal_(module.linear1.weight, mean=0.0, std=module.linear1.in_features ** -0.5)
-            init.normal_(module.linear2.weight, mean=0.0, std=module.linear2.in_features ** -0.5)
-            init.ones_(module.layer_norm.weight)
-            init.zeros_(module.layer_norm.bias)
-        elif isinstance(module, SmoothClapModel):
-            init.constant_(module.logit_scale, self.config.logit_scale_init_value)
+        # transformers 5 dispatches each encoder's own init to its modules and calls this one
+        # for the leaves of SmoothCLAP's own modules (the heads and the logit scale); the
+        # init functions skip tensors already loaded from a checkpoint.
+        if isinstance(module, nn.Linear):  # heads: variance-preserving normal init
+            init.normal_(module.weight, mean=0.0, std=module.in_features ** -0.5)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, SmoothClapLogitScale):
+            init.constant_(module.log_scale, self.config.logit_scale_init_value)
 
 
 class SmoothClapModel(SmoothClapPreTrainedModel):
@@ -243,6 +325,8 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
 
     Build it from a `SmoothClapConfig` (random encoders), from two pretrained encoders with
     `from_audio_text_pretrained`, or load a saved SmoothCLAP with `from_pretrained`.
+    `freeze_encoder("audio")` freezes a tower the way the paper's recipe needs (no
+    gradient, and eval mode across `model.train()` calls).
     """
 
     def __init__(self, config: SmoothClapConfig, audio_model: PreTrainedModel | None = None,
@@ -253,11 +337,15 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
         # share the sub-configs so that edits to config.audio_config reach the encoder
         self.audio_model.config = self.config.audio_config
         self.text_model.config = self.config.text_config
+        _drop_pooler(self.text_model)
         self.audio_projection = SmoothClapProjection(
             config.audio_config.hidden_size, config.projection_dim, config.projection_dropout)
         self.text_projection = SmoothClapProjection(
             config.text_config.hidden_size, config.projection_dim, config.projection_dropout)
-        self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
+        self.logit_scale = SmoothClapLogitScale(config.logit_scale_init_value)
+        self._frozen_encoders: set[str] = set()
+        self._no_split_modules = set(self._no_split_modules) | _layer_classes(self.audio_model) | _layer_classes(
+            self.text_model)
         self.post_init()
 
     # ------------------------------------------------------------------ building
@@ -277,7 +365,61 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
         config = cls.config_class.from_audio_text_configs(audio_model.config, text_model.config, **config_kwargs)
         return cls(config, audio_model=audio_model, text_model=text_model)
 
+    # ------------------------------------------------------------------ freezing
+    def _tower(self, name: str) -> PreTrainedModel:
+        if name not in _TOWERS:
+            raise ValueError(f"Unknown encoder {name!r}: choose 'audio' or 'text'.")
+        return self.audio_model if name == "audio" else self.text_model
+
+    def freeze_encoder(self, tower: str, frozen: bool = True) -> "SmoothClapModel":
+        """Freeze (or unfreeze) the ``"audio"`` or ``"text"`` encoder.
+
+        A frozen encoder has ``requires_grad=False`` AND stays in eval mode across
+        ``model.train()`` calls: ``requires_grad=False`` alone would leave SpecAugment
+        masking, LayerDrop and dropout active in training mode, so the features (and the
+        audio-to-audio soft targets built from them) would be noisy. Not saved with the
+        model: call it in the training script.
+        """
+        module = self._tower(tower)
+        module.requires_grad_(not frozen)
+        if frozen:
+            self._frozen_encoders.add(tower)
+            module.eval()
+        else:
+            self._frozen_encoders.discard(tower)
+            module.train(self.training)
+        return self
+
+    @property
+    def frozen_encoders(self) -> frozenset:
+        return frozenset(self._frozen_encoders)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for tower in getattr(self, "_frozen_encoders", ()):
+            self._tower(tower).eval()
+        return self
+
     # ------------------------------------------------------------------ towers
+    @staticmethod
+    def _trainable(module: nn.Module) -> bool:
+        return any(p.requires_grad for p in module.parameters())
+
+    def _anchor(self, x: torch.Tensor, module: nn.Module) -> torch.Tensor:
+        """x + 0 * (one element of every trainable parameter of ``module``), in training.
+
+        DistributedDataParallel needs every trainable parameter in the graph at every
+        step; LayerDrop (and an unused SpecAugment embedding) leave some out, at random,
+        and DDP then fails at the next step. This ties them in at no cost: their gradient
+        is exactly 0, as a skipped layer's should be, so LayerDrop keeps its meaning.
+        """
+        if not (module.training and torch.is_grad_enabled()):
+            return x
+        params = [p for p in module.parameters() if p.requires_grad]
+        if not params:
+            return x
+        return x + 0.0 * sum(p.reshape(-1)[0].to(x.dtype) for p in params)
+
     def _frame_mask(self, hidden_len: int, audio_attention_mask):
         if audio_attention_mask is None:
             return None
@@ -287,48 +429,112 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
             f"{type(self.audio_model).__name__} cannot map a sample mask to frames; pass clips of "
             "equal length (no audio_attention_mask) or use a Wav2Vec2/HuBERT/WavLM encoder.")
 
-    def pooled_audio(self, input_values, audio_attention_mask=None):
-        """Mean over valid frames of the audio encoder's last hidden state, (B, hidden)."""
+    def _run_audio(self, input_values, audio_attention_mask=None, **kwargs):
+        """(mean-pooled last hidden state (B, hidden), the encoder's output)."""
+        if input_values is None:
+            raise ValueError("No audio: pass input_values (from the processor) or pooled_audio_features "
+                             "(cached mean-pooled encoder outputs, (batch, audio hidden size)).")
         # Encoders with group-norm feature extractors (wav2vec2-base) must not get a mask
         # (their docs: pad with zeros instead); layer-norm ones (the paper's) need it.
         pass_mask = getattr(self.config.audio_config, "feat_extract_norm", "layer") == "layer"
-        out = self.audio_model(
-            input_values, attention_mask=audio_attention_mask if pass_mask else None)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self._trainable(self.audio_model)):
+            out = self.audio_model(input_values, attention_mask=audio_attention_mask if pass_mask else None,
+                                   return_dict=True, **_tower_kwargs(kwargs))
         hidden = out.last_hidden_state
-        return mean_pool(hidden, self._frame_mask(hidden.shape[1], audio_attention_mask))
+        pooled = mean_pool(hidden, self._frame_mask(hidden.shape[1], audio_attention_mask))
+        return self._anchor(pooled, self.audio_model), out
+
+    def _run_text(self, input_ids, attention_mask=None, token_type_ids=None, **kwargs):
+        """([CLS] of the last layer (paper) or the masked token mean, the encoder's output)."""
+        if input_ids is None:
+            raise ValueError("No text: pass input_ids (from the processor or a tokenizer).")
+        extra = _tower_kwargs(kwargs)
+        if token_type_ids is not None:
+            extra["token_type_ids"] = token_type_ids
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self._trainable(self.text_model)):
+            out = self.text_model(input_ids, attention_mask=attention_mask, return_dict=True, **extra)
+        hidden = out.last_hidden_state
+        pooled = hidden[:, 0] if self.config.text_pooling == "cls" else mean_pool(hidden, attention_mask)
+        return self._anchor(pooled, self.text_model), out
+
+    def _check_pooled(self, pooled_audio_features):
+        expected = self.config.audio_config.hidden_size
+        if pooled_audio_features.dim() != 2 or pooled_audio_features.shape[-1] != expected:
+            raise ValueError(
+                f"pooled_audio_features must be (batch, {expected}) (the audio encoder's mean-pooled last "
+                f"hidden state, e.g. a cached SmoothClapOutput.audio_pooled_output); got "
+                f"{tuple(pooled_audio_features.shape)}.")
+        return pooled_audio_features
+
+    def pooled_audio(self, input_values, audio_attention_mask=None):
+        """Mean over valid frames of the audio encoder's last hidden state, (B, hidden): the
+        features to cache when the audio encoder is frozen (pass them back as
+        ``pooled_audio_features``)."""
+        return self._run_audio(input_values, audio_attention_mask)[0]
 
     def pooled_text(self, input_ids, attention_mask=None, token_type_ids=None):
         """[CLS] of the last layer (paper), or the masked token mean (``text_pooling="mean"``)."""
-        kwargs = {"attention_mask": attention_mask}
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        hidden = self.text_model(input_ids, **kwargs).last_hidden_state
-        if self.config.text_pooling == "cls":
-            return hidden[:, 0]
-        return mean_pool(hidden, attention_mask)
+        return self._run_text(input_ids, attention_mask, token_type_ids)[0]
 
-    def _audio_mask_from(self, input_values, audio_attention_mask, attention_mask):
+    @staticmethod
+    def _audio_mask_from(input_values, audio_attention_mask, attention_mask):
         # A bare Wav2Vec2FeatureExtractor output calls its mask `attention_mask`.
-        if audio_attention_mask is None and attention_mask is not None and attention_mask.shape == input_values.shape:
+        if (audio_attention_mask is None and attention_mask is not None and input_values is not None
+                and attention_mask.shape == input_values.shape):
             return attention_mask
         return audio_attention_mask
 
-    def get_audio_features(self, input_values, audio_attention_mask=None, attention_mask=None, **kwargs):
-        """L2-normalised audio embeddings (B, projection_dim).
-        ``model.get_audio_features(**processor(audio=clips, sampling_rate=sr))``."""
-        mask = self._audio_mask_from(input_values, audio_attention_mask, attention_mask)
-        return F.normalize(self.audio_projection(self.pooled_audio(input_values, mask)), dim=-1)
+    def _embed_audio(self, input_values, audio_attention_mask, pooled_audio_features, **kwargs):
+        if pooled_audio_features is not None:
+            pooled, out = self._check_pooled(pooled_audio_features), None
+        else:
+            pooled, out = self._run_audio(input_values, audio_attention_mask, **kwargs)
+        return pooled, F.normalize(self.audio_projection(pooled), dim=-1), out
 
-    def get_text_features(self, input_ids, attention_mask=None, token_type_ids=None, **kwargs):
-        """L2-normalised text embeddings (B, projection_dim).
-        ``model.get_text_features(**processor(text=texts))``."""
-        return F.normalize(self.text_projection(self.pooled_text(input_ids, attention_mask, token_type_ids)), dim=-1)
+    def _embed_text(self, input_ids, attention_mask, token_type_ids, **kwargs):
+        pooled, out = self._run_text(input_ids, attention_mask, token_type_ids, **kwargs)
+        return pooled, F.normalize(self.text_projection(pooled), dim=-1), out
+
+    @can_return_tuple
+    def get_audio_features(self, input_values=None, audio_attention_mask=None, attention_mask=None, *,
+                           pooled_audio_features=None, **kwargs) -> BaseModelOutputWithPooling:
+        """Audio embeddings, as transformers' CLAP: a `BaseModelOutputWithPooling` whose
+        ``pooler_output`` is the L2-normalised (B, projection_dim) embedding and whose other
+        fields are the audio encoder's (``output_hidden_states``/``output_attentions`` pass
+        through; ``return_dict=False`` gives a tuple).
+        ``model.get_audio_features(**processor(audio=clips, sampling_rate=sr)).pooler_output``.
+        ``pooled_audio_features`` (B, hidden) skips the encoder (cached features)."""
+        mask = self._audio_mask_from(input_values, audio_attention_mask, attention_mask)
+        _, embeds, out = self._embed_audio(input_values, mask, pooled_audio_features, **kwargs)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=None if out is None else out.last_hidden_state, pooler_output=embeds,
+            hidden_states=None if out is None else out.hidden_states,
+            attentions=None if out is None else out.attentions)
+
+    @can_return_tuple
+    def get_text_features(self, input_ids=None, attention_mask=None, token_type_ids=None,
+                          **kwargs) -> BaseModelOutputWithPooling:
+        """Text embeddings, as transformers' CLAP: a `BaseModelOutputWithPooling` whose
+        ``pooler_output`` is the L2-normalised (B, projection_dim) embedding and whose other
+        fields are the text encoder's.
+        ``model.get_text_features(**processor(text=texts)).pooler_output``."""
+        _, embeds, out = self._embed_text(input_ids, attention_mask, token_type_ids, **kwargs)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=out.last_hidden_state, pooler_output=embeds,
+            hidden_states=out.hidden_states, attentions=out.attentions)
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.text_model.get_input_embeddings()  # resize_token_embeddings acts on the text tower
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.text_model.set_input_embeddings(value)
 
     def scale(self) -> torch.Tensor:
         """The logit scale multiplier, exp of the stored log value, clamped to at most 100."""
-        return self.logit_scale.exp().clamp(max=100.0)
+        return self.logit_scale()
 
     # ------------------------------------------------------------------ forward
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -336,11 +542,11 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
         token_type_ids: torch.LongTensor | None = None,
         input_values: torch.FloatTensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
+        pooled_audio_features: torch.FloatTensor | None = None,
         local_audio_features: torch.FloatTensor | None = None,
         local_audio_mask: torch.Tensor | None = None,
         text_target_embeds: torch.FloatTensor | None = None,
         return_loss: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
     ) -> SmoothClapOutput | tuple:
         r"""
@@ -349,56 +555,74 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
                 the stock pipeline's tokenizer output).
             input_values, audio_attention_mask: audio batch from `SmoothClapProcessor`
                 (the stock pipeline passes `input_values` only, one clip at a time).
+            pooled_audio_features: (B, audio hidden) mean-pooled audio encoder outputs used
+                instead of `input_values` (a feature cache for a frozen audio encoder; the
+                same numbers as `SmoothClapOutput.audio_pooled_output`).
             local_audio_features: (B, D) or (B, T, D) features of a frozen local extractor
                 for the audio-to-audio target (Eq. 5); (B, T, D) is mean-pooled over
-                `local_audio_mask` (B, T) if given. Default: the detached mean-pooled
-                output of this model's own audio encoder (the paper uses the same frozen
-                wav2vec2 as encoder and local extractor).
+                `local_audio_mask` (B, T) if given. Default: the audio encoder's pooled
+                output in eval mode, without gradient (for a frozen encoder: the detached
+                pooled output of this forward; for a trainable one an extra no-grad pass,
+                so that dropout/SpecAugment noise never enters the targets).
             text_target_embeds: (B, D') text embeddings for the text-to-text target
                 (Eq. 6), e.g. of compact tag strings. Default: the (detached) caption
                 embeddings of this forward.
             return_loss: compute the soft-target loss (audio i pairs with text i).
-            kwargs: ignored (the pipeline and processors may pass extra keys).
+            output_hidden_states, output_attentions: passed to both encoders.
+            kwargs: other keys are ignored (the pipeline and processors may pass extra keys).
         """
-        if input_values is None or input_ids is None:
-            raise ValueError("forward needs both input_values (audio) and input_ids (text); use "
-                             "get_audio_features / get_text_features for one modality.")
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        audio_mask = self._audio_mask_from(input_values, audio_attention_mask, None)
-        pooled_audio = self.pooled_audio(input_values, audio_mask)
-        audio_embeds = F.normalize(self.audio_projection(pooled_audio), dim=-1)
-        text_embeds = self.get_text_features(input_ids, attention_mask, token_type_ids)
-        scale = self.scale()
-        logits_per_audio = (scale / self.config.tau_pred) * audio_embeds @ text_embeds.T
+        if input_ids is None or (input_values is None and pooled_audio_features is None):
+            raise ValueError("forward needs text (input_ids) and audio (input_values or pooled_audio_features); "
+                             "use get_audio_features / get_text_features for one modality.")
+        pooled_audio, audio_embeds, audio_out = self._embed_audio(
+            input_values, audio_attention_mask, pooled_audio_features, **kwargs)
+        pooled_text, text_embeds, text_out = self._embed_text(input_ids, attention_mask, token_type_ids, **kwargs)
+        logits_per_audio = (self.scale() / self.config.tau_pred) * audio_embeds @ text_embeds.T
         loss = None
         if return_loss:
-            loss = self.loss(audio_embeds, text_embeds, pooled_audio, local_audio_features,
-                             local_audio_mask, text_target_embeds)
-        output = SmoothClapOutput(loss=loss, logits_per_audio=logits_per_audio,
-                                  logits_per_text=logits_per_audio.T, audio_embeds=audio_embeds,
-                                  text_embeds=text_embeds)
-        return output if return_dict else output.to_tuple()
+            if local_audio_features is None:
+                local_audio_features = self._target_audio_features(pooled_audio, input_values, audio_attention_mask,
+                                                                   pooled_audio_features is not None)
+            elif local_audio_features.dim() == 3:
+                local_audio_features = mean_pool(local_audio_features, local_audio_mask)
+            loss = self.loss(audio_embeds, text_embeds, local_audio_features=local_audio_features,
+                             text_target_embeds=text_target_embeds)
+        return SmoothClapOutput(
+            loss=loss, logits_per_audio=logits_per_audio, logits_per_text=logits_per_audio.T,
+            audio_embeds=audio_embeds, text_embeds=text_embeds, audio_pooled_output=pooled_audio,
+            text_pooled_output=pooled_text, audio_model_output=audio_out, text_model_output=text_out)
 
-    def loss(self, audio_embeds, text_embeds, pooled_audio=None, local_audio_features=None,
-             local_audio_mask=None, text_target_embeds=None):
-        """The configured soft-target loss for one (already gathered) batch."""
-        if audio_embeds.shape[0] != text_embeds.shape[0]:
-            raise ValueError(f"return_loss needs one caption per clip; got {audio_embeds.shape[0]} "
-                             f"clips and {text_embeds.shape[0]} texts.")
+    def _target_audio_features(self, pooled_audio, input_values, audio_attention_mask, cached: bool):
+        """Default inputs of the audio-to-audio target: eval-mode, gradient-free features."""
         cfg = self.config
-        if local_audio_features is None:
-            local_audio_features = pooled_audio.detach() if pooled_audio is not None else None
-        elif local_audio_features.dim() == 3:
-            local_audio_features = mean_pool(local_audio_features, local_audio_mask)
+        if cfg.beta == 0.0 or cfg.gamma == 1.0:
+            return None  # no audio-to-audio target
+        if cached or not (self.audio_model.training and self._trainable(self.audio_model)):
+            return pooled_audio.detach()  # frozen/eval encoder (or cached): already clean
+        was_training = self.audio_model.training
+        self.audio_model.eval()
+        try:
+            with torch.no_grad():
+                return self._run_audio(input_values, audio_attention_mask)[0]
+        finally:
+            self.audio_model.train(was_training)
+
+    def loss(self, audio_embeds, text_embeds, *, local_audio_features=None, text_target_embeds=None):
+        """The configured soft-target loss for one (already gathered) batch.
+
+        ``local_audio_features`` (B, D): inputs of the audio-to-audio target (Eq. 5), needed
+        when beta > 0 and gamma < 1; ``text_target_embeds`` (B, D'): inputs of the
+        text-to-text target (Eq. 6), default ``text_embeds.detach()``. beta = 0 takes
+        soft_target_loss's exact InfoNCE path (ParaCLAP)."""
+        cfg = self.config
         if text_target_embeds is None:
             text_target_embeds = text_embeds.detach()
-        # beta = 0 takes soft_target_loss's exact InfoNCE path (ParaCLAP)
-        return soft_target_loss(audio_embeds, text_embeds, self.scale(), local_audio_features,
-                                text_target_embeds, cfg.beta, cfg.gamma, cfg.tau_a2a, cfg.tau_t2t,
-                                cfg.tau_pred)
+        return soft_target_loss(audio_embeds, text_embeds, self.scale(), local_audio_features, text_target_embeds,
+                                beta=cfg.beta, gamma=cfg.gamma, tau_a2a=cfg.tau_a2a, tau_t2t=cfg.tau_t2t,
+                                tau_pred=cfg.tau_pred)
 
 
 __all__ = ["SmoothClapModel", "SmoothClapPreTrainedModel", "SmoothClapOutput", "SmoothClapProjection",
-           "soft_target_loss", "clap_loss", "soft_targets", "mean_pool"]
+           "SmoothClapLogitScale", "soft_target_loss", "clap_loss", "soft_targets", "mean_pool"]
 
 SmoothClapModel.register_for_auto_class("AutoModel")  # auto_map + copies the .py files on save

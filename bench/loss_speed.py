@@ -44,7 +44,7 @@ def main(argv=None):
         clap_loss(a, t, log_scale.exp()).backward()
 
     def run_soft():
-        soft_target_loss(a, t, log_scale.exp(), local, t.detach(), 0.1, 0.5, 0.1, 0.1).backward()
+        soft_target_loss(a, t, log_scale.exp(), local, t.detach(), beta=0.1, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1).backward()
 
     for fn in (run_clap, run_soft):  # warm-up
         for _ in range(5):

@@ -11,7 +11,8 @@ Synthesises the clips (harmonic voices, WAV files in a temp dir), then, in one r
   how many CPUs the whole machine kept busy (from /proc/stat): about 1 for one worker
   and N for N workers on an otherwise idle machine; more means other processes competed
   and the ratio understates the speed-up.
-Also checks that both give identical features.
+Also checks that both give identical features and that no worker imported transformers,
+torch or datasets.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dataset_scripts.egemaps import FeatureExtractorPool  # noqa: E402
+
+
+# Never needed to decode audio and run openSMILE; each costs seconds and hundreds of MB per worker.
+HEAVY_MODULES = ("transformers", "torch", "datasets")
 
 
 def voice(seconds: float, f0: float, sr: int, seed: int) -> np.ndarray:
@@ -90,6 +95,8 @@ def main() -> None:
         parallel.warmup()
         startup = time.perf_counter() - t0
         print(f"cold start of {args.workers} workers (pool + forkserver + imports + Smile): {startup:.2f} s")
+        heavy = {pid: mods for pid, mods in parallel.worker_modules(HEAVY_MODULES).items() if mods}
+        print(f"workers importing any of {', '.join(HEAVY_MODULES)}: {heavy or 'none'}")
 
         t_serial, t_parallel = [], []
         with serial, parallel:
@@ -107,11 +114,15 @@ def main() -> None:
         print(f"warm, best of {args.repeats}: 1 worker {best_s:.2f} s ({1000 * best_s / args.clips:.0f} ms/clip), "
               f"{args.workers} workers {best_p:.2f} s -> speed-up {best_s / best_p:.2f}x")
         print(f"warm, median: speed-up {med_s / med_p:.2f}x")
-        print(f"including the cold start once: speed-up {best_s / (best_p + startup):.2f}x "
-              f"(start-up pays off after about {startup / max(best_s / args.clips - best_p / args.clips, 1e-9):.0f} clips)")
+        saved_per_clip = (best_s - best_p) / args.clips
+        payoff = (f"start-up pays off after about {startup / saved_per_clip:.0f} clips" if saved_per_clip > 0
+                  else "no warm speed-up, so the start-up never pays off")
+        print(f"including the cold start once: speed-up {best_s / (best_p + startup):.2f}x ({payoff})")
         print(f"load average after: {os.getloadavg()[0]:.2f}")
         if not same:
             sys.exit("parallel and serial features differ")
+        if heavy:
+            sys.exit(f"workers imported heavy modules: {heavy}")
 
 
 if __name__ == "__main__":

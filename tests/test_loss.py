@@ -49,7 +49,7 @@ def random_batch(B=5, d=8, dl=6, seed=0):
 def test_matches_slow_reference(beta, gamma, tau_pred):
     a, t, l, tt = random_batch(seed=int(beta * 10 + gamma * 100))
     scale = torch.tensor(7.0)
-    got = soft_target_loss(a, t, scale, l, tt, beta, gamma, 0.1, 0.2, tau_pred)
+    got = soft_target_loss(a, t, scale, l, tt, beta=beta, gamma=gamma, tau_a2a=0.1, tau_t2t=0.2, tau_pred=tau_pred)
     want = reference_loss(a, t, scale, l, tt, beta, gamma, 0.1, 0.2, tau_pred)
     assert got.dtype == torch.float32 and got.dim() == 0
     assert got.item() == pytest.approx(want, rel=1e-5, abs=1e-6)
@@ -58,7 +58,7 @@ def test_matches_slow_reference(beta, gamma, tau_pred):
 def test_beta_zero_is_infonce_exactly():
     a, t, l, tt = random_batch(B=7, seed=3)
     scale = torch.tensor(14.3)
-    soft = soft_target_loss(a, t, scale, l, tt, 0.0, 0.5, 0.1, 0.1)
+    soft = soft_target_loss(a, t, scale, l, tt, beta=0.0, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1)
     a_n, t_n = F.normalize(a, dim=-1), F.normalize(t, dim=-1)
     logits = scale * a_n @ t_n.T
     labels = torch.arange(7)
@@ -66,21 +66,21 @@ def test_beta_zero_is_infonce_exactly():
     assert torch.allclose(soft, infonce, rtol=1e-6, atol=1e-7)
     assert torch.allclose(clap_loss(a, t, scale), infonce, rtol=1e-6, atol=1e-7)
     # the targets are unused at beta = 0: None is accepted
-    assert torch.allclose(soft_target_loss(a, t, scale, None, None, 0.0, 0.5, 0.1, 0.1), infonce)
+    assert torch.allclose(soft_target_loss(a, t, scale, None, None, beta=0.0, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1), infonce)
 
 
 def test_small_beta_is_close_to_but_not_infonce():
     a, t, l, tt = random_batch(seed=4)
     scale = torch.tensor(10.0)
     base = clap_loss(a, t, scale)
-    soft = soft_target_loss(a, t, scale, l, tt, 0.05, 0.5, 0.1, 0.1)
+    soft = soft_target_loss(a, t, scale, l, tt, beta=0.05, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1)
     assert soft.item() != pytest.approx(base.item(), abs=1e-4)
 
 
 def test_finite_at_beta_one_and_tiny_temperatures():
     a, t, l, tt = random_batch(B=16, seed=5)
     for beta in (1.0, 1e-6, 0.5):
-        loss = soft_target_loss(a, t, torch.tensor(100.0), l, tt, beta, 0.5, 1e-3, 1e-3, 0.05)
+        loss = soft_target_loss(a, t, torch.tensor(100.0), l, tt, beta=beta, gamma=0.5, tau_a2a=1e-3, tau_t2t=1e-3, tau_pred=0.05)
         assert torch.isfinite(loss)
 
 
@@ -88,7 +88,7 @@ def test_finite_under_bfloat16_autocast_and_float32_result():
     a, t, l, tt = (x.requires_grad_(i < 2) for i, x in enumerate(random_batch(B=8, seed=6)))
     scale = torch.tensor(20.0, requires_grad=True)
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
-        loss = soft_target_loss(a.bfloat16(), t.bfloat16(), scale, l, tt, 0.5, 0.5, 0.1, 0.1)
+        loss = soft_target_loss(a.bfloat16(), t.bfloat16(), scale, l, tt, beta=0.5, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     loss.backward()
     assert torch.isfinite(a.grad).all() and torch.isfinite(scale.grad)
@@ -99,7 +99,7 @@ def test_gradients_reach_embeddings_and_scale_not_targets():
     for x in (a, t, l, tt):
         x.requires_grad_(True)
     scale = torch.tensor(5.0, requires_grad=True)
-    soft_target_loss(a, t, scale, l, tt, 0.5, 0.5, 0.1, 0.1).backward()
+    soft_target_loss(a, t, scale, l, tt, beta=0.5, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1).backward()
     assert a.grad.abs().sum() > 0 and t.grad.abs().sum() > 0 and scale.grad.abs() > 0
     assert l.grad is None and tt.grad is None
 
@@ -107,18 +107,18 @@ def test_gradients_reach_embeddings_and_scale_not_targets():
 def test_gradients_finite_at_beta_zero():
     a, t, l, tt = random_batch(seed=8)
     a.requires_grad_(True)
-    soft_target_loss(a, t, torch.tensor(5.0), l, tt, 0.0, 0.5, 0.1, 0.1).backward()
+    soft_target_loss(a, t, torch.tensor(5.0), l, tt, beta=0.0, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1).backward()
     assert torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
 
 
 def test_missing_targets_are_named():
     a, t, l, tt = random_batch()
     with pytest.raises(ValueError, match="local_audio_features"):
-        soft_target_loss(a, t, torch.tensor(5.0), None, tt, 0.5, 0.5, 0.1, 0.1)
+        soft_target_loss(a, t, torch.tensor(5.0), None, tt, beta=0.5, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1)
     with pytest.raises(ValueError, match="text_target_embeds"):
-        soft_target_loss(a, t, torch.tensor(5.0), l, None, 0.5, 0.5, 0.1, 0.1)
+        soft_target_loss(a, t, torch.tensor(5.0), l, None, beta=0.5, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1)
     with pytest.raises(ValueError, match="beta and gamma"):
-        soft_target_loss(a, t, torch.tensor(5.0), l, tt, 1.5, 0.5, 0.1, 0.1)
+        soft_target_loss(a, t, torch.tensor(5.0), l, tt, beta=1.5, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1)
 
 
 def test_model_loss_gradients_reach_both_heads_and_scale():
@@ -133,7 +133,7 @@ def test_model_loss_gradients_reach_both_heads_and_scale():
     out.loss.backward()
     for head in (model.audio_projection, model.text_projection):
         assert head.linear1.weight.grad is not None and head.linear1.weight.grad.abs().sum() > 0
-    assert model.logit_scale.grad is not None and model.logit_scale.grad.abs() > 0
+    assert model.logit_scale.log_scale.grad is not None and model.logit_scale.log_scale.grad.abs() > 0
 
 
 def test_symmetric_kl_gradient_matches_autograd():
@@ -158,3 +158,16 @@ def test_model_with_beta_zero_is_paraclap():
         out = model(**batch, return_loss=True)
         want = clap_loss(out.audio_embeds, out.text_embeds, model.scale())
     torch.testing.assert_close(out.loss, want)
+
+
+def test_hyper_parameters_are_keyword_only_and_batches_must_match():
+    a, t, l, tt = random_batch(B=4)
+    scale = torch.tensor(10.0)
+    with pytest.raises(TypeError):
+        soft_target_loss(a, t, scale, l, tt, 0.1, 0.5, 0.1, 0.1)  # beta/gamma positionally: refused
+    with pytest.raises(ValueError, match="local_audio_features has 8 rows but the batch has 4"):
+        soft_target_loss(a, t, scale, torch.cat([l, l]), tt, beta=0.1, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1)
+    with pytest.raises(ValueError, match="text_target_embeds has 2 rows but the batch has 4.*gather"):
+        soft_target_loss(a, t, scale, l, tt[:2], beta=0.1, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1)
+    with pytest.raises(ValueError, match="text_embeds has 3 rows"):
+        soft_target_loss(a, t[:3], scale, l, tt, beta=0.0, gamma=0.5, tau_a2a=0.1, tau_t2t=0.1)

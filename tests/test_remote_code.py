@@ -31,8 +31,8 @@ CHILD = textwrap.dedent(
     clip = np.load(folder + "/clip.npy")
     labels = json.load(open(folder + "/labels.json"))
     with torch.no_grad():
-        audio = model.get_audio_features(**processor(audio=clip, sampling_rate=16000))
-        text = model.get_text_features(**processor(text=labels))
+        audio = model.get_audio_features(**processor(audio=clip, sampling_rate=16000)).pooler_output
+        text = model.get_text_features(**processor(text=labels)).pooler_output
     clf = pipeline("zero-shot-audio-classification", model=folder, trust_remote_code=True)
     scores = clf(clip, candidate_labels=labels)
     print(json.dumps({
@@ -76,8 +76,8 @@ def test_auto_classes_and_pipeline_in_fresh_process(tmp_path):
     assert out["extractor"] == "Wav2Vec2FeatureExtractor"
 
     with torch.no_grad():
-        audio = model.get_audio_features(**processor(audio=clip, sampling_rate=16000))
-        text = model.get_text_features(**processor(text=LABELS))
+        audio = model.get_audio_features(**processor(audio=clip, sampling_rate=16000)).pooler_output
+        text = model.get_text_features(**processor(text=LABELS)).pooler_output
     np.testing.assert_allclose(np.array(out["audio"]), audio.numpy(), atol=1e-5)
     np.testing.assert_allclose(np.array(out["text"]), text.numpy(), atol=1e-5)
 
@@ -88,7 +88,7 @@ def test_auto_classes_and_pipeline_in_fresh_process(tmp_path):
     assert abs(sum(values) - 1.0) < 1e-5
     # the pipeline's ranking is the model's own (default template "This is a sound of {}.")
     with torch.no_grad():
-        templ = model.get_text_features(**processor(text=[f"This is a sound of {x}." for x in LABELS]))
+        templ = model.get_text_features(**processor(text=[f"This is a sound of {x}." for x in LABELS])).pooler_output
         probs = torch.softmax(model.scale() * audio @ templ.T, dim=-1)[0]
     assert scores[0]["label"] == LABELS[int(probs.argmax())]
     np.testing.assert_allclose(sorted(values, reverse=True), sorted(probs.tolist(), reverse=True), atol=1e-4)
