@@ -533,6 +533,17 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
         """The logit scale multiplier, exp of the stored log value, clamped to at most 100."""
         return self.logit_scale()
 
+    @staticmethod
+    def zero_shot_pipeline_class():
+        """The zero-shot pipeline shipped with the model (config.custom_pipelines). The import
+        below also makes save_pretrained copy pipeline_smoothclap.py (transformers copies the
+        files a model file imports relatively), so every saved folder has it."""
+        try:
+            from .pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline
+        except ImportError:
+            from pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline
+        return SmoothClapZeroShotAudioClassificationPipeline
+
     # ------------------------------------------------------------------ forward
     @can_return_tuple
     def forward(
