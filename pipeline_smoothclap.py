@@ -103,12 +103,6 @@ def window_bounds(num_samples: int, window: int | None, hop: int | None = None) 
 
 
 # --------------------------------------------------------------------------- embeddings
-def _embeds(output) -> torch.Tensor:
-    """The (B, d) embedding of get_*_features: a tensor (before the lead's change) or a
-    BaseModelOutputWithPooling with it in ``pooler_output`` (transformers 5 convention)."""
-    return output if isinstance(output, torch.Tensor) else output.pooler_output
-
-
 def _device_and_dtype(model):
     param = next(model.parameters())
     return param.device, param.dtype
@@ -130,7 +124,7 @@ def text_embeddings(model, processor, texts, templates=None, batch_size: int = 6
     chunks = []
     for start in range(0, len(sentences), batch_size):
         enc = processor(text=sentences[start:start + batch_size], return_tensors="pt").to(device)
-        chunks.append(_normalise(_embeds(model.get_text_features(**enc))))
+        chunks.append(_normalise(model.get_text_features(**enc).pooler_output))
     per_template = torch.cat(chunks).view(len(templates), len(texts), -1)
     return _normalise(per_template.mean(dim=0))
 
@@ -168,7 +162,7 @@ def audio_embeddings(model, processor, waves, window: float | None = None, hop: 
         batch = order[start:start + batch_size]
         enc = processor(audio=[segments[j] for j in batch], sampling_rate=sr, return_tensors="pt")
         enc = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in enc.items()}
-        out = _normalise(_embeds(model.get_audio_features(**enc)))
+        out = _normalise(model.get_audio_features(**enc).pooler_output)
         for j, row in zip(batch, out):
             seg_embeds[j] = row
     owner_t = torch.tensor(owner, device=device)

@@ -141,14 +141,10 @@ def test_zero_shot_predict_matches_the_pipeline_scores(controlled, corpus):
     with torch.no_grad():
         row = ds[5]
         enc = processor(audio=load_audio(row["audio"]), sampling_rate=16000)
-        a = torch.nn.functional.normalize(_pooler(model.get_audio_features(**enc)), dim=-1)
+        a = torch.nn.functional.normalize(model.get_audio_features(**enc).pooler_output, dim=-1)
         expected = (logit_multiplier(model) * a @ embeds.T)[0]
     np.testing.assert_allclose(preds.logits[5], expected.numpy(), atol=1e-5)
     assert preds.scored.all() and len(preds.predictions) == len(ds)
-
-
-def _pooler(out):
-    return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 
 def test_template_ensemble_is_mean_of_normalised_embeddings(controlled):
