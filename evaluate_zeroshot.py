@@ -416,24 +416,30 @@ def _label_indices(ds, labels, names, key):
 
 
 # --------------------------------------------------------------------------- model
+def check_model_source(name_or_path: str) -> str:
+    """The path or repo id to load; a local-looking path must be a saved SmoothCLAP folder."""
+    path = Path(name_or_path).expanduser()
+    looks_local = path.exists() or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+    if not looks_local:
+        return name_or_path  # a Hub repo id
+    if not path.is_dir():
+        raise EvaluationError(f"Model folder {name_or_path!r} not found.")
+    missing = [f for f in ("config.json",) + HF_FILES if not (path / f).is_file()]
+    if missing:
+        raise EvaluationError(
+            f"Model folder {name_or_path!r} lacks {missing}: save a SmoothCLAP with model.save_pretrained(DIR) "
+            "and processor.save_pretrained(DIR) (they copy the .py files), or train one with train_accelerate.py.")
+    return str(path)
+
+
 def load_model(name_or_path: str, device=None):
     """AutoModel + AutoProcessor with trust_remote_code, with clear errors for a bad folder."""
     from transformers import AutoModel, AutoProcessor
 
-    path = Path(name_or_path).expanduser()
-    looks_local = path.exists() or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
-    if looks_local:
-        if not path.is_dir():
-            raise EvaluationError(f"Model folder {name_or_path!r} not found.")
-        missing = [f for f in ("config.json",) + HF_FILES if not (path / f).is_file()]
-        if missing:
-            raise EvaluationError(
-                f"Model folder {name_or_path!r} lacks {missing}: save a SmoothCLAP with model.save_pretrained(DIR) "
-                "and processor.save_pretrained(DIR) (they copy the .py files), or train one with "
-                "train_accelerate.py.")
+    source = check_model_source(name_or_path)
     try:
-        model = AutoModel.from_pretrained(str(path) if looks_local else name_or_path, trust_remote_code=True)
-        processor = AutoProcessor.from_pretrained(str(path) if looks_local else name_or_path, trust_remote_code=True)
+        model = AutoModel.from_pretrained(source, trust_remote_code=True)
+        processor = AutoProcessor.from_pretrained(source, trust_remote_code=True)
     except OSError as err:
         raise EvaluationError(f"Could not load model {name_or_path!r}: {str(err).splitlines()[0]}") from None
     if device is not None:

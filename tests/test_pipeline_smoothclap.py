@@ -196,3 +196,44 @@ def test_loads_from_saved_folder_in_fresh_process(folder, tmp_path):
         assert all(got[x] == pytest.approx(ref[x], abs=1e-5) for x in LABELS), key
     assert len(out["multi"]) == 2 and out["multi"][0] == out["multi"][1]
     assert "pipeline_smoothclap.py" in out["resaved"] and "modeling_smoothclap.py" in out["resaved"]
+
+
+# --------------------------------------------------------------------------- smoothclap-classify
+def test_classify_command(folder, tmp_path, capsys):
+    import smoothclap_classify
+
+    a, b = tmp_path / "a.wav", tmp_path / "b.flac"
+    sf.write(a, tone(220, 1.3, seed=5), 16000)
+    sf.write(b, np.stack([tone(500, 0.9), tone(500, 0.9)], axis=1), 44100)  # stereo, 44.1 kHz
+    results = smoothclap_classify.main([str(a), str(b), "--labels", "happy, sad,angry", "--model", str(folder),
+                                        "--template", "speaker is {}", "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == results and list(printed) == [str(a), str(b)]
+    assert sorted(r["label"] for r in printed[str(a)]) == ["angry", "happy", "sad"]
+    smoothclap_classify.main([str(a), "--labels", "happy,sad,angry", "--model", str(folder), "--top", "2"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == str(a) and len(lines) == 3 and lines[1].strip().startswith("1. ")
+
+
+@pytest.mark.parametrize("args, match, code", [
+    (["--labels", ""], "Empty label list", 2),
+    (["--labels", "sad,sad"], "Duplicate labels", 2),
+    (["--labels", "sad", "--template", "no placeholder"], "must contain '{}'", 2),
+    (["--labels", "sad", "--model", "/nonexistent/model"], "not found", 2),
+    (["--labels", "sad", "FILE:broken.wav"], "Could not read audio", 1),
+])
+def test_classify_bad_input(folder, tmp_path, capsys, args, match, code):
+    import smoothclap_classify
+
+    clip = tmp_path / "ok.wav"
+    sf.write(clip, tone(220, 0.5), 16000)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF but not really a wav")
+    files = [str(clip)] + [str(tmp_path / a[5:]) for a in args if a.startswith("FILE:")]
+    args = [a for a in args if not a.startswith("FILE:")]
+    if "--model" not in args:
+        args += ["--model", str(folder)]
+    with pytest.raises(SystemExit) as info:
+        smoothclap_classify.main(files + args)
+    assert info.value.code == code
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
