@@ -614,6 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--paper", action="store_true", help="print the paper's Table 1 numbers beside the measured ones")
     p.add_argument("--update-model-card", metavar="CARD", help="write the results into this model card")
+    p.add_argument("--model-name", default=None, help="how the card names the model (default: --model)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -702,7 +703,7 @@ def run(args) -> dict:
         (out / "results.md").write_text(table + "\n", encoding="utf-8")
         print(table)
         if args.update_model_card:
-            update_model_card(args.update_model_card, results, args.model,
+            update_model_card(args.update_model_card, results, args.model_name or args.model,
                               command="python evaluate_zeroshot.py " + " ".join(args.argv))
     accelerator.wait_for_everyone()
     return results

@@ -229,22 +229,11 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
     # ---------------------------------------------------------------- parameters
     def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, multi_label=None,
                              negation_template=None, sampling_rate=None, window=None, hop=None, **kwargs):
-        preprocess, forward = {}, {}
-        if sampling_rate is not None:
-            preprocess["sampling_rate"] = sampling_rate
-        if candidate_labels is not None:
-            forward["candidate_labels"] = candidate_labels
-        if hypothesis_template is not None:
-            forward["hypothesis_template"] = hypothesis_template
-        if multi_label is not None:
-            forward["multi_label"] = bool(multi_label)
-        if negation_template is not None:
-            forward["negation_template"] = negation_template
-        if window is not None:
-            forward["window"] = window
-        if hop is not None:
-            forward["hop"] = hop
-        return preprocess, forward, {}
+        preprocess = {} if sampling_rate is None else {"sampling_rate": sampling_rate}
+        given = dict(candidate_labels=candidate_labels, hypothesis_template=hypothesis_template,
+                     multi_label=None if multi_label is None else bool(multi_label),
+                     negation_template=negation_template, window=window, hop=hop)
+        return preprocess, {k: v for k, v in given.items() if v is not None}, {}
 
     def __call__(self, audios, batch_size: int | None = None, **kwargs):
         """Classify one clip (returns a ranked list) or a list of clips (a list of those)."""
