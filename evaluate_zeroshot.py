@@ -45,6 +45,7 @@ import importlib.util
 import json
 import math
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline_smoothclap import audio_embeddings, check_labels, check_templates, logit_multiplier, text_embeddings
+from pipeline_smoothclap import audio_embeddings, check_templates, logit_multiplier, text_embeddings
 
 ROOT = Path(__file__).resolve().parent
 HF_FILES = ("configuration_smoothclap.py", "modeling_smoothclap.py", "processing_smoothclap.py")
@@ -253,9 +254,8 @@ def zero_shot_report(predictions: ZeroShotPredictions, references, labels, boots
         raise EvaluationError(f"No clip could be scored ({len(refs)} failed); first error: "
                               f"{predictions.failures[0]['error'] if predictions.failures else '?'}")
     preds, refs = predictions.predictions[scored].tolist(), refs[scored].tolist()
-    label_ids = list(range(len(labels)))
-    present = sorted(set(refs))
-    metrics = uar(preds, refs, labels=[i for i in label_ids if i in present], details=True)
+    present = sorted(set(refs))  # labels without a clip have no recall (metric convention)
+    metrics = uar(preds, refs, labels=present, details=True)
     core = _uar_core()
     low, high = core.bootstrap_uar(preds, refs, labels=present, n_resamples=bootstrap, seed=seed)
     square = np.zeros((len(labels), len(labels)), dtype=np.int64)  # every label, in label order
@@ -534,7 +534,7 @@ def update_model_card(card_path, results: dict, model_name: str, command: str = 
                               metric_args={"average": "macro"}, **common))
     kept = [e for e in (card.data.eval_results or []) if (e.dataset_type, e.dataset_config) not in keys]
     card.data.eval_results = kept + new
-    card.data.model_name = card.data.model_name or model_name
+    card.data.model_name = card.data.model_name or "SmoothCLAP"
     body = _results_section(results, model_name, command)
     text = str(card)
     if RESULTS_START in text and RESULTS_END in text:
@@ -704,7 +704,7 @@ def run(args) -> dict:
         print(table)
         if args.update_model_card:
             update_model_card(args.update_model_card, results, args.model_name or args.model,
-                              command="python evaluate_zeroshot.py " + " ".join(args.argv))
+                              command=shlex.join(["python", "evaluate_zeroshot.py"] + args.argv))
     accelerator.wait_for_everyone()
     return results
 
