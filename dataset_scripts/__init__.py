@@ -5,7 +5,8 @@ See ``dataset_scripts/README.md`` for the corpus-module contract and
 
 The stable entry points are importable from the package itself (lazily, so importing the
 package stays cheap): ``build``, ``export_captions``, ``label_texts``, ``push_to_hub``,
-``get_corpus``, ``CorpusConfig``, ``CorpusError``.
+``get_corpus``, ``list_corpora``, ``CorpusConfig``, ``CorpusError``, ``BuildReport``,
+``HubUploadError``. Which module defines what: ``dataset_scripts/README.md``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import importlib
 # public name -> module that defines it (kept in one place so the layout can change
 # without breaking `from dataset_scripts import build`)
 _EXPORTS = {
-    "build": "common",
-    "export_captions": "common",
-    "label_texts": "common",
-    "push_to_hub": "common",
-    "get_corpus": "common",
-    "CorpusConfig": "common",
-    "CorpusError": "common",
+    "build": "orchestrate",
+    "export_captions": "export",
+    "push_to_hub": "export",
+    "HubUploadError": "export",
+    "label_texts": "card",
+    "get_corpus": "corpus",
+    "list_corpora": "corpus",
+    "CorpusConfig": "corpus",
+    "CorpusError": "corpus",
+    "BuildReport": "report",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -2,10 +2,12 @@
 
     python -m dataset_scripts build msp_podcast --data-dir /data/MSP-PODCAST --output data/msp
     python -m dataset_scripts export-captions --input data/msp --output data/msp-captions
+    python -m dataset_scripts push-to-hub --input data/msp-captions --repo me/msp-captions
     python -m dataset_scripts list
 
-A corpus problem (missing folder or label file, unknown codes, ...) prints one line
-``error: ...`` and exits with status 2.
+A corpus problem (missing folder or label file, unknown codes or options, ...) prints one
+line ``error: ...`` and exits with status 2; a failed upload after a finished build prints
+the build summary, then one ``error:`` line saying how to upload later, and exits with 1.
 """
 
 from __future__ import annotations
@@ -51,14 +53,24 @@ def make_parser() -> argparse.ArgumentParser:
         default="emotion_plus",
         help="emotion_plus (default), emotion_only or no_emotion",
     )
-    b.add_argument("--max-tags", type=int, default=5, help="at most this many non-emotion tags per caption")
+    b.add_argument(
+        "--max-tags",
+        type=int,
+        default=None,
+        help="at most this many non-emotion sentences per caption (default: captions.DEFAULT_MAX_TAGS)",
+    )
     b.add_argument(
         "--thresholds",
-        help="thresholds.json to reuse (e.g. MSP-Podcast's for an evaluation corpus); default: fit on train",
+        help="thresholds.json to reuse (e.g. MSP-Podcast's for an evaluation corpus): its acoustic cut points, "
+        "and its arousal/valence/dominance ones only if the corpus rates on the same scale; default: fit on train",
     )
     b.add_argument("--paths-only", action="store_true", help="store absolute audio paths, no audio bytes")
     b.add_argument("--drop-unknown", action="store_true", help="drop rows with unknown codes/splits (counted)")
-    b.add_argument("--include-other", action="store_true", help="MSP-Podcast: keep EmoClass O (other)")
+    b.add_argument(
+        "--exclude-other",
+        action="store_true",
+        help="MSP-Podcast: also drop EmoClass O (other), counted (default: kept, as in the paper)",
+    )
     b.add_argument("--no-features", action="store_true", help="skip eGeMAPS (duration from the file header only)")
     b.add_argument("--cache-dir", help="keep the intermediate Arrow data here and reuse it on rebuilds")
     b.add_argument("--overwrite", action="store_true", help="replace an earlier build in --output")
@@ -68,32 +80,38 @@ def make_parser() -> argparse.ArgumentParser:
         default=[],
         type=_parse_option,
         metavar="KEY=VALUE",
-        help="extra scanner option (repeatable; VALUE parsed as JSON when possible)",
+        help="a corpus option (repeatable; VALUE parsed as JSON when possible); `list` shows each corpus' options",
     )
     b.add_argument("--progress", action="store_true", help="also show a per-clip eGeMAPS progress bar")
     b.add_argument("--push-to-hub", metavar="REPO", help="upload the result to this Hub dataset repo")
     b.add_argument("--public", action="store_true", help="with --push-to-hub: a public repo (default private)")
+
+    p = sub.add_parser("push-to-hub", help="upload a built (or captions-only) folder to a Hub dataset repo")
+    p.add_argument("--input", "-i", required=True, help="a folder written by `build` or `export-captions`")
+    p.add_argument("--repo", required=True, help="the Hub dataset repo, e.g. me/msp-captions")
+    p.add_argument("--public", action="store_true", help="a public repo (default private)")
 
     e = sub.add_parser("export-captions", help="copy a built dataset without its audio column")
     e.add_argument("--input", "-i", required=True, help="a folder written by `build`")
     e.add_argument("--output", "-o", required=True, help="output folder")
     e.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output")
 
-    sub.add_parser("list", help="list corpora and their configs")
+    sub.add_parser("list", help="list corpora, their configs and options")
     return parser
 
 
 def _cmd_build(args) -> int:
-    from .common import build
+    from .orchestrate import build
 
-    scan_options = dict(args.option)
-    if args.include_other:
-        scan_options["include_other"] = True
+    options = dict(args.option)
+    if args.exclude_other:
+        options["exclude_other"] = True
     result = build(
         args.corpus,
         args.data_dir,
         args.output,
         config_name=args.config,
+        options=options,
         num_workers=args.num_workers,
         seed=args.seed,
         caption_variant=args.caption_variant,
@@ -105,17 +123,28 @@ def _cmd_build(args) -> int:
         features=not args.no_features,
         overwrite=args.overwrite,
         progress=args.progress,
-        push_to_hub_repo=args.push_to_hub,
-        private=not args.public,
-        **scan_options,
     )
     print(result.build_report.summary())
     print(f"saved to {args.output} (datasets.load_from_disk); report: {os.path.join(args.output, 'build_report.json')}")
+    if args.push_to_hub:  # after the summary: a failed upload must not hide a finished build
+        _push(args.output, args.push_to_hub, private=not args.public)
+    return 0
+
+
+def _push(folder: str, repo: str, private: bool) -> None:
+    from .export import push_to_hub
+
+    push_to_hub(folder, repo, private=private)
+    print(f"uploaded {folder} to the Hub dataset repo {repo}" + (" (private)" if private else ""))
+
+
+def _cmd_push(args) -> int:
+    _push(args.input, args.repo, private=not args.public)
     return 0
 
 
 def _cmd_export(args) -> int:
-    from .common import export_captions
+    from .export import export_captions
 
     result = export_captions(args.input, args.output, overwrite=args.overwrite)
     counts = ", ".join(f"{split} {len(ds)}" for split, ds in result.items())
@@ -124,7 +153,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    from .common import list_corpora
+    from .corpus import list_corpora
 
     for entry in list_corpora():
         if "error" in entry:
@@ -133,25 +162,27 @@ def _cmd_list(args) -> int:
         print(entry["name"])
         for cname, cfg in entry["configs"].items():
             labels = ", ".join(cfg["labels"]) if cfg["labels"] else "no class labels"
+            scale = cfg["rating_scale"]
+            ratings = f"; ratings {scale[0]:g}-{scale[1]:g}" if scale else ""
             data = "" if cfg["needs_data_dir"] else " (no --data-dir needed)"
-            print(f"  {cname}: {labels}{data}")
+            print(f"  config {cname}: {labels}{ratings}{data}")
+        for key, help_text in entry["options"].items():
+            print(f"  --option {key}=...: {help_text}")
     return 0
 
 
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
-    from .common import CorpusError
+    from .corpus import CorpusError
+    from .export import HubUploadError
 
+    commands = {"build": _cmd_build, "export-captions": _cmd_export, "push-to-hub": _cmd_push, "list": _cmd_list}
     try:
-        if args.command == "build":
-            return _cmd_build(args)
-        if args.command == "export-captions":
-            return _cmd_export(args)
-        return _cmd_list(args)
-    except CorpusError as err:
+        return commands[args.command](args)
+    except (CorpusError, HubUploadError) as err:
         message = " ".join(str(err).split())
         print(f"error: {message}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(err, HubUploadError) else 2
 
 
 if __name__ == "__main__":

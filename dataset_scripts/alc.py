@@ -26,10 +26,14 @@ from __future__ import annotations
 import pathlib
 from typing import Iterator
 
-from . import _layout
-from .common import CorpusConfig
+from . import scanning
+from .corpus import CorpusConfig
 
 NAME = "alc"
+
+OPTIONS = {
+    "labels_file": "a label table to read instead of ALC.csv (CSV with file,label[,speaker][,split][,gender])",
+}
 
 _LABELS = ["intoxicated", "not_intoxicated"]
 
@@ -56,7 +60,7 @@ CONFIGS = {
     ),
 }
 
-_CODES = _layout.CodeTable(NAME, classes={
+_CODES = scanning.CodeTable(NAME, classes={
     "AL": ("intoxicated", None), "NAL": ("not_intoxicated", None),
     "intoxicated": ("intoxicated", None), "not_intoxicated": ("not_intoxicated", None),
     "not intoxicated": ("not_intoxicated", None)})
@@ -71,7 +75,7 @@ def _audio_for(data_dir: pathlib.Path, rid: str, split: str) -> pathlib.Path:
 
 def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iterator[dict]:
     """Yield one Record per row of the ALC label table."""
-    yield from _layout.label_table_records(
+    yield from scanning.label_table_records(
         data_dir, options, corpus=NAME, codes=_CODES,
         tables=["ALC.csv", "lab/ALC.csv", "labels/ALC.csv"],
         label_columns=["challenge_class", "label", "class"], audio_for=_audio_for)

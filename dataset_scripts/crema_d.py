@@ -18,10 +18,14 @@ import pathlib
 import re
 from typing import Iterator
 
-from . import _layout
-from .common import CorpusConfig, CorpusError
+from . import scanning
+from .corpus import CorpusConfig, CorpusError
 
 NAME = "crema_d"
+
+OPTIONS = {
+    "demographics_file": "VideoDemographics.csv at another path (gender per actor)",
+}
 
 # Reference order (ParaCLAP Data/cremad.py): SAD, ANG, DIS, FEA, HAP, NEU.
 _CLASSES = {"SAD": ("sad", "sad"), "ANG": ("angry", "angry"),
@@ -48,7 +52,7 @@ CONFIGS = {
     ),
 }
 
-_CODES = _layout.CodeTable(NAME, classes=_CLASSES)
+_CODES = scanning.CodeTable(NAME, classes=_CLASSES)
 _NAME = re.compile(r"^(?P<actor>\d+)_(?P<sentence>[A-Za-z]+)_(?P<emotion>[A-Za-z]+)_"
                    r"(?P<level>[A-Za-z]+)$")
 
@@ -56,24 +60,17 @@ _NAME = re.compile(r"^(?P<actor>\d+)_(?P<sentence>[A-Za-z]+)_(?P<emotion>[A-Za-z
 def _audio_dir(data_dir: pathlib.Path) -> pathlib.Path:
     if (data_dir / "AudioWAV").is_dir():
         return data_dir / "AudioWAV"
-    if data_dir.name == "AudioWAV" or _layout.audio_files(data_dir, recursive=False):
+    if data_dir.name == "AudioWAV" or scanning.audio_files(data_dir, recursive=False):
         return data_dir
     raise CorpusError(f"{NAME}: expected directory {data_dir / 'AudioWAV'} does not exist")
 
 
 def _genders(data_dir: pathlib.Path, audio_dir: pathlib.Path, options: dict) -> dict[str, str]:
     """ActorID -> 'male'/'female' from VideoDemographics.csv; {} when there is none."""
-    override = options.get("demographics_file")
-    if override:
-        path = pathlib.Path(override).expanduser()
-        if not path.is_file():
-            raise CorpusError(f"{NAME}: demographics file {path} does not exist")
-    else:
-        found = [p for p in (data_dir / "VideoDemographics.csv",
-                             audio_dir.parent / "VideoDemographics.csv") if p.is_file()]
-        if not found:
-            return {}
-        path = found[0]
+    path = scanning.find_file(data_dir, ("VideoDemographics.csv", audio_dir.parent / "VideoDemographics.csv"), NAME,
+                              override=options.get("demographics_file"), kind="demographics file", required=False)
+    if path is None:
+        return {}
     with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     if rows and not {"ActorID", "Sex"} <= set(rows[0]):
@@ -83,21 +80,21 @@ def _genders(data_dir: pathlib.Path, audio_dir: pathlib.Path, options: dict) -> 
             for row in rows if row["Sex"].strip().lower() in sex}
 
 
-def _candidates(audio_dir: pathlib.Path, genders: dict[str, str]) -> Iterator[_layout.Candidate]:
-    for path in _layout.audio_files(audio_dir, extensions=(".wav",), recursive=False):
-        rec = _layout.base_record(path.stem, path)
+def _candidates(audio_dir: pathlib.Path, genders: dict[str, str]) -> Iterator[scanning.Candidate]:
+    for path in scanning.audio_files(audio_dir, extensions=(".wav",), recursive=False):
+        rec = scanning.base_record(path.stem, path)
         fields = _NAME.match(path.stem)
         if fields is None:
-            yield _layout.Candidate(rec, None, problem="file name is not ACTOR_SEN_EMO_LVL")
+            yield scanning.Candidate(rec, None, problem="file name is not ACTOR_SEN_EMO_LVL")
             continue
         rec["speaker"] = fields["actor"]
         rec["gender"] = genders.get(fields["actor"])
-        yield _layout.Candidate(rec, fields["emotion"])
+        yield scanning.Candidate(rec, fields["emotion"])
 
 
 def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iterator[dict]:
     """Yield one Record per CREMA-D clip in AudioWAV/."""
-    data_dir = _layout.require_dir(data_dir, NAME)
+    data_dir = scanning.require_dir(data_dir, NAME)
     audio_dir = _audio_dir(data_dir)
     genders = _genders(data_dir, audio_dir, options)
     yield from _CODES.records(_candidates(audio_dir, genders), options, where=audio_dir)

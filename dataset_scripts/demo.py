@@ -26,10 +26,11 @@ default 12 speakers that is 8 train, 2 validation, 2 test speakers, each split w
 genders. ``num_speakers`` takes the first N speakers of the table (genders alternate;
 at least 6 gives every split both genders).
 
-Options (``scan(None, "default", options)``; CLI ``--option key=value`` if the CLI has
-it): ``num_speakers`` (1-16, default 12), ``sentences_per_speaker`` (1-36, default 20:
-each speaker reads a seeded subset of the sentences, each in all four emotions),
-``synthesis_seed`` (default 0; not ``seed``, which ``build()`` uses for the captions).
+Options (``OPTIONS``; ``build("demo", None, out, options={...})``, CLI
+``--option key=value``): ``num_speakers`` (1-16, default 12), ``sentences_per_speaker``
+(1-36, default 20: each speaker reads a seeded subset of the sentences, each in all four
+emotions), ``synthesis_seed`` (default 0; not ``seed``, which ``build()`` uses for the
+captions).
 Default: 12 x 20 x 4 = 960 clips of about 1.5-3 s. The same options give byte-identical
 WAV bytes and values (see ``espeak.py`` for why the synthesiser is reloaded for every
 clip); another synthesis_seed changes the sentence subsets and the jitter.
@@ -44,9 +45,15 @@ from typing import Iterator
 
 import numpy as np
 
-from .common import CorpusConfig, CorpusError
+from .corpus import CorpusConfig, CorpusError
 
 NAME = "demo"
+
+OPTIONS = {
+    "num_speakers": "how many of the 16 voices, 1-16 (default 12; at least 6 gives every split both genders)",
+    "sentences_per_speaker": "sentences each voice reads in all four emotions, 1-36 (default 20)",
+    "synthesis_seed": "seed of the sentence subsets and prosody jitter (default 0; not the caption --seed)",
+}
 
 LABELS = ["neutral", "happy", "angry", "sad"]
 
@@ -65,6 +72,7 @@ CONFIGS = {
         homepage="https://github.com/espeak-ng/espeak-ng",
         license="GPL-3.0-or-later (audio made with eSpeak NG; no third-party recordings)",
         needs_data_dir=False,
+        rating_scale=(1, 7),  # MSP-Podcast's scale, so its thresholds apply as they are
     ),
 }
 
@@ -225,7 +233,7 @@ def sentence_subset(seed: int, speaker_index: int, count: int) -> list[int]:
 def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iterator[dict]:
     """Yield the demo's records lazily, synthesising one clip at a time.
 
-    Builder hints (see common.py): ``options["discover"]`` yields the records with
+    Builder hints (see builder.py): ``options["discover"]`` yields the records with
     ``audio=None`` (no synthesis); ``options["split"]`` yields only that split's records.
     """
     if config_name not in CONFIGS:

@@ -27,10 +27,15 @@ from __future__ import annotations
 import pathlib
 from typing import Iterator
 
-from . import _layout
-from .common import CorpusConfig, CorpusError
+from . import scanning
+from .corpus import CorpusConfig, CorpusError
 
 NAME = "fau_aibo"
+
+OPTIONS = {
+    "labels_file": "a label file in the challenge format to read instead of chunk_labels_{5cl,2cl}_corpus.txt",
+    "audio_dir": "the folder holding the chunk wav files (default: DATA_DIR/wav)",
+}
 
 _CITATION = """@inproceedings{batliner2008releasing,
   title={Releasing a thoroughly annotated and processed spontaneous emotional database:
@@ -66,25 +71,25 @@ CONFIGS = {
 }
 
 _TABLES = {
-    "5class": ("chunk_labels_5cl_corpus.txt", _layout.CodeTable(NAME, classes={
+    "5class": ("chunk_labels_5cl_corpus.txt", scanning.CodeTable(NAME, classes={
         "A": ("angry", "angry"), "E": ("emphatic", None), "N": ("neutral", "neutral"),
         "P": ("positive", None), "R": ("rest", None)}, case_sensitive=True)),
-    "2class": ("chunk_labels_2cl_corpus.txt", _layout.CodeTable(NAME, classes={
+    "2class": ("chunk_labels_2cl_corpus.txt", scanning.CodeTable(NAME, classes={
         "IDL": ("non-negative", None), "NEG": ("negative", None)}, case_sensitive=True)),
 }
 _SCHOOLS = {"Ohm": "train", "Mont": "test"}
 
 
-def _candidates(rows: list[_layout.TableRow], index: _layout.AudioIndex,
-                audio_dir: pathlib.Path) -> Iterator[_layout.Candidate]:
+def _candidates(rows: list[scanning.TableRow], index: scanning.AudioIndex,
+                audio_dir: pathlib.Path) -> Iterator[scanning.Candidate]:
     for row in rows:
         chunk, code = row.fields["0"], row.fields["1"]
         parts = chunk.split("_")
-        rec = _layout.base_record(chunk, index.resolve(audio_dir / f"{chunk}.wav"),
+        rec = scanning.base_record(chunk, index.resolve(audio_dir / f"{chunk}.wav"),
                                   split=_SCHOOLS.get(parts[0]),
                                   speaker="_".join(parts[:2]) if len(parts) > 2 else None)
         rec["_raw_split"] = parts[0]
-        yield _layout.Candidate(rec, code)
+        yield scanning.Candidate(rec, code)
 
 
 def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iterator[dict]:
@@ -92,16 +97,16 @@ def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iter
     if config_name not in _TABLES:
         raise CorpusError(f"{NAME}: unknown config {config_name!r}; use one of {list(_TABLES)}")
     filename, codes = _TABLES[config_name]
-    data_dir = _layout.require_dir(data_dir, NAME)
-    label_file = _layout.find_file(
+    data_dir = scanning.require_dir(data_dir, NAME)
+    label_file = scanning.find_file(
         data_dir, [f"labels/IS2009EmotionChallenge/{filename}", f"labels/{filename}", filename],
         NAME, override=options.get("labels_file"))
     audio_dir = pathlib.Path(options.get("audio_dir") or data_dir / "wav")
     if not audio_dir.is_dir():
         raise CorpusError(f"{NAME}: expected audio directory {audio_dir} does not exist "
                           "(pass audio_dir=PATH for another location)")
-    rows = _layout.read_whitespace_table(label_file, 2, NAME)
-    records = codes.resolve(_candidates(rows, _layout.AudioIndex(audio_dir), audio_dir),
+    rows = scanning.read_whitespace_table(label_file, 2, NAME)
+    records = codes.resolve(_candidates(rows, scanning.AudioIndex(audio_dir), audio_dir),
                             options, where=label_file)
-    yield from _layout.unique_ids(
-        _layout.check_splits(records, NAME, options, known=_SCHOOLS), options)
+    yield from scanning.unique_ids(
+        scanning.check_splits(records, NAME, options, known=_SCHOOLS), options)

@@ -17,8 +17,8 @@ the label when it is an emotion word (angry/anger, sad/sadness, fear, ...), else
 
 The class set depends on the data, so `CONFIGS["default"]` is a placeholder (labels None)
 and `resolve_config(data_dir, config_name, options)` returns the real configuration;
-`corpus_module(data_dir, **options)` bundles it with `scan` into an object that
-`common.build` accepts in place of a corpus name.
+`corpus_module(data_dir, options)` bundles it with `scan` into an object that
+`orchestrate.build` accepts in place of a corpus name.
 """
 
 from __future__ import annotations
@@ -28,10 +28,15 @@ import re
 import types
 from typing import Iterator
 
-from . import _layout
-from .common import CorpusConfig, CorpusError, count_drop
+from . import scanning
+from .corpus import CorpusConfig, CorpusError, count_drop
 
 NAME = "folder"
+
+OPTIONS = {
+    "template": "query text per label, with one '{}' (default: \"this person is feeling {}.\")",
+    "speaker_regex": "regex on the file name (no extension); group 'speaker', else group 1, else the match",
+}
 DEFAULT_TEMPLATE = "this person is feeling {}."
 
 _DESCRIPTION = ("Folder-per-label corpus: <root>/<label>/*.wav|flac|ogg, optionally under "
@@ -54,9 +59,9 @@ def _dirs(path: pathlib.Path) -> list[pathlib.Path]:
 
 def _layout_of(data_dir: pathlib.Path | None) -> tuple[pathlib.Path, dict[str, pathlib.Path]]:
     """(root, {split: folder holding the label folders})."""
-    root = _layout.require_dir(data_dir, NAME)
+    root = scanning.require_dir(data_dir, NAME)
     tops = _dirs(root)
-    splits = {d.name: _layout.normalise_split(d.name) for d in tops}
+    splits = {d.name: scanning.normalise_split(d.name) for d in tops}
     if tops and all(splits.values()):
         normalised = list(splits.values())
         if len(set(normalised)) != len(normalised):
@@ -67,7 +72,7 @@ def _layout_of(data_dir: pathlib.Path | None) -> tuple[pathlib.Path, dict[str, p
 
 
 def _label_dirs(split_dir: pathlib.Path) -> list[pathlib.Path]:
-    return [d for d in _dirs(split_dir) if _layout.audio_files(d)]
+    return [d for d in _dirs(split_dir) if scanning.audio_files(d)]
 
 
 def labels_of(data_dir: pathlib.Path | None) -> list[str]:
@@ -98,10 +103,10 @@ def resolve_config(data_dir: pathlib.Path | None, config_name: str = "default",
                         needs_data_dir=True)
 
 
-def corpus_module(data_dir: pathlib.Path | str, **options) -> types.SimpleNamespace:
-    """A corpus-module object for `common.build(corpus_module(d), d, out, **options)`."""
+def corpus_module(data_dir: pathlib.Path | str, options: dict | None = None) -> types.SimpleNamespace:
+    """A corpus-module object for `build(corpus_module(d, options), d, out, options=options)`."""
     config = resolve_config(pathlib.Path(data_dir), "default", options)
-    return types.SimpleNamespace(NAME=NAME, CONFIGS={"default": config}, scan=scan,
+    return types.SimpleNamespace(NAME=NAME, CONFIGS={"default": config}, OPTIONS=OPTIONS, scan=scan,
                                  resolve_config=resolve_config)
 
 
@@ -129,17 +134,17 @@ def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iter
     root, split_dirs = _layout_of(data_dir)
     speaker_of = _speaker_getter(options.get("speaker_regex"))
     # Audio directly under the root of a split layout belongs to no split and no label.
-    outside = 0 if "all" in split_dirs else len(_layout.audio_files(root, recursive=False))
+    outside = 0 if "all" in split_dirs else len(scanning.audio_files(root, recursive=False))
     for split, split_dir in split_dirs.items():
         label_dirs = _label_dirs(split_dir)
-        inside = {p for d in label_dirs for p in _layout.audio_files(d)}
-        outside += sum(1 for p in _layout.audio_files(split_dir) if p not in inside)
+        inside = {p for d in label_dirs for p in scanning.audio_files(d)}
+        outside += sum(1 for p in scanning.audio_files(split_dir) if p not in inside)
         for label_dir in label_dirs:
-            for path in _layout.audio_files(label_dir):
+            for path in scanning.audio_files(label_dir):
                 rid = path.relative_to(root).with_suffix("").as_posix()
-                rec = _layout.base_record(rid, path, split=split, speaker=speaker_of(path.stem))
+                rec = scanning.base_record(rid, path, split=split, speaker=speaker_of(path.stem))
                 rec["label"] = label_dir.name
-                rec["emotion"] = _layout.emotion_adjective(label_dir.name)
+                rec["emotion"] = scanning.emotion_adjective(label_dir.name)
                 yield rec
     if outside:
         count_drop(options, "audio file outside a label folder", outside)

@@ -31,10 +31,12 @@ import pathlib
 import re
 from typing import Iterator
 
-from . import _layout
-from .common import CorpusConfig, CorpusError
+from . import scanning
+from .corpus import CorpusConfig, CorpusError
 
 NAME = "iemocap"
+
+OPTIONS: dict[str, str] = {}  # no scanner options
 
 _CITATION = """@article{busso2008iemocap,
   title={IEMOCAP: Interactive emotional dyadic motion capture database},
@@ -58,10 +60,11 @@ CONFIGS = {
         homepage="https://sail.usc.edu/iemocap/",
         license="IEMOCAP release agreement (USC SAIL; research use, no redistribution)",
         needs_data_dir=True,
+        rating_scale=(1, 5),  # mean [valence, activation, dominance] of 1-5 ratings
     ),
 }
 
-_CODES = _layout.CodeTable(
+_CODES = scanning.CodeTable(
     NAME,
     classes={"neu": ("neutral", "neutral"), "hap": ("happy", "happy"),
              "exc": ("happy", "happy"), "ang": ("angry", "angry"), "sad": ("sad", "sad")},
@@ -75,7 +78,7 @@ _UTT = re.compile(r"^(?P<session>Ses\d\d)[FM]_.*_(?P<gender>[FM])\d+$")
 
 
 def _root(data_dir: pathlib.Path | None) -> pathlib.Path:
-    data_dir = _layout.require_dir(data_dir, NAME)
+    data_dir = scanning.require_dir(data_dir, NAME)
     for root in (data_dir, data_dir / "IEMOCAP_full_release", data_dir / "IEMOCAP"):
         if any(root.glob("Session[1-5]/dialog/EmoEvaluation")):
             return root
@@ -91,7 +94,7 @@ def _vad(text: str, utt: str) -> tuple[float, float, float]:
     return valence, arousal, dominance
 
 
-def _candidates(root: pathlib.Path) -> Iterator[_layout.Candidate]:
+def _candidates(root: pathlib.Path) -> Iterator[scanning.Candidate]:
     for session_dir in sorted(root.glob("Session[1-5]")):
         split = "session" + session_dir.name[-1]
         eval_dir = session_dir / "dialog" / "EmoEvaluation"
@@ -102,15 +105,15 @@ def _candidates(root: pathlib.Path) -> Iterator[_layout.Candidate]:
                     continue
                 utt = match["utt"]
                 wav = session_dir / "sentences" / "wav" / txt.stem / f"{utt}.wav"
-                rec = _layout.base_record(utt, wav, split=split)
+                rec = scanning.base_record(utt, wav, split=split)
                 ids = _UTT.match(utt)
                 if ids is None:
-                    yield _layout.Candidate(rec, None, problem="unparsable utterance id")
+                    yield scanning.Candidate(rec, None, problem="unparsable utterance id")
                     continue
                 rec["speaker"] = ids["session"] + ids["gender"]
                 rec["gender"] = "female" if ids["gender"] == "F" else "male"
                 rec["valence"], rec["arousal"], rec["dominance"] = _vad(match["vad"], utt)
-                yield _layout.Candidate(rec, match["code"])
+                yield scanning.Candidate(rec, match["code"])
 
 
 def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iterator[dict]:

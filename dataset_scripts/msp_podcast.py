@@ -10,26 +10,31 @@ Label columns: FileName, EmoClass, EmoAct, EmoVal, EmoDom, SpkrID, Gender, Split
 JSON file maps each FileName to an object with the other keys). Only FileName, EmoClass
 and Split_Set are required; a missing rating / speaker / gender column gives None.
 
+Selection, as in the paper: every row except EmoClass X (no agreement among annotators).
+Release 1.9 has 55 283 labelled utterances; without the X rows (17.5 %) that leaves the
+paper's 45 619, "other" (O) included. The ``exclude_other`` option (CLI
+``--exclude-other``) also drops O rows, counted in the report like the X rows.
+
 Mapping:
 
 * EmoClass codes A anger, H happiness, S sadness, N neutral, U surprise, F fear,
   D disgust, C contempt, O other, X no agreement. ``label`` is the category noun
-  (``anger``), ``emotion`` the adjective the captions use (``angry``). X rows are
-  excluded (counted in the report as dropped); O rows too unless ``include_other``.
-  An empty EmoClass (unlabelled rows, e.g. a withheld test set) is kept with
-  label/emotion None.
+  (``anger``), ``emotion`` the adjective the captions use (``angry``). O rows have label
+  ``other`` and emotion None: "other" is not an emotion, so their captions carry no
+  emotion sentence (never "speaker is other"). X rows are dropped and counted. An empty
+  EmoClass (unlabelled rows, e.g. a withheld test set) is kept with label/emotion None.
 * Split_Set: Train -> train, Development / Validation -> validation, Test -> test,
   Test1 / Test2 / Test3 -> test1 / test2 / test3; every split the release has is kept.
 * SpkrID ``Unknown`` (or empty) -> None; Gender Male / Female -> male / female,
-  ``Unknown`` -> None.
+  ``Unknown`` -> None. Ratings EmoAct/EmoVal/EmoDom on the 1-7 scale.
 * Unknown EmoClass codes, split names, genders or non-numeric ratings: CorpusError listing
   every one of them, or with ``drop_unknown`` the rows are dropped and counted.
 * A labels row whose audio file is missing is still yielded (with the expected path): the
   builder skips it with the reason "Audio file not found" and lists it in the report.
 
-Options (``options`` dict): ``include_other`` (bool), ``drop_unknown`` (bool),
-``labels_file`` (path overriding the label-file search), plus the builder's ``report``,
-``split`` and ``discover`` hints (see common.py).
+Options (``OPTIONS``): ``exclude_other`` (bool), ``labels_file`` (path overriding the
+label-file search); the builder adds ``drop_unknown`` and its ``report``, ``split`` and
+``discover`` hints (see builder.py).
 
 The CSV is streamed twice (a validation pass, then the yielding pass); the JSON label file
 is loaded whole (the json module cannot stream; it is a few MB for a full release).
@@ -40,14 +45,19 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from .common import CorpusConfig, CorpusError, count_drop, normalise_split
+from . import scanning
+from .corpus import CorpusConfig, CorpusError, count_drop, normalise_split
 
 NAME = "msp_podcast"
+
+OPTIONS = {
+    "exclude_other": "also drop EmoClass O (other) rows, counted (CLI: --exclude-other); default: kept, as in the paper",
+    "labels_file": "the consensus label file (CSV or JSON) to read instead of Labels/labels_consensus.csv",
+}
 
 # code -> (label: category noun, emotion: caption adjective)
 EMOTION_CODES = {
@@ -59,7 +69,7 @@ EMOTION_CODES = {
     "F": ("fear", "fearful"),
     "D": ("disgust", "disgusted"),
     "C": ("contempt", "contemptuous"),
-    "O": ("other", "other"),
+    "O": ("other", None),  # not an emotion: no emotion sentence in captions
 }
 NO_AGREEMENT = "X"
 OTHER = "O"
@@ -77,7 +87,7 @@ _MISSING = ("", "unknown", "none", "nan", "na", "n/a")
 _GENDERS = {"male": "male", "m": "male", "female": "female", "f": "female"}
 
 DROP_NO_AGREEMENT = "EmoClass X (no agreement among annotators), excluded as in the paper"
-DROP_OTHER = "EmoClass O (other), excluded (include_other / --include-other keeps it)"
+DROP_OTHER = "EmoClass O (other), excluded by the exclude_other option (--exclude-other)"
 
 CITATION = """@article{lotfian2019building,
   title   = {Building Naturalistic Emotionally Balanced Speech Corpus by Retrieving Emotional Speech from Existing Podcast Recordings},
@@ -97,36 +107,28 @@ CONFIGS = {
             "MSP-Podcast: naturalistic English speech from podcast recordings, annotated by "
             "crowd-sourcing with a primary emotion category (consensus EmoClass) and "
             "arousal/valence/dominance ratings (1-7). No-agreement (X) utterances excluded; "
-            "'other' (O) excluded unless include_other. Training corpus of SmoothCLAP "
-            "(release 1.9: 45 619 utterances after excluding X)."
+            "'other' (O) kept with label 'other' and no emotion sentence in its captions "
+            "(unless exclude_other). Training corpus of SmoothCLAP (release 1.9: 55 283 "
+            "utterances, 45 619 after excluding X, as in the paper)."
         ),
         citation=CITATION,
         homepage="https://ecs.utdallas.edu/research/researchlabs/msp-lab/MSP-Podcast.html",
         license="MSP-Podcast academic licence agreement (the audio may not be redistributed)",
         needs_data_dir=True,
         redistribute_audio=False,
+        rating_scale=(1, 7),
     ),
 }
 
 
 # --------------------------------------------------------------------------- files
+# Labels/<name> as distributed; <name> at the root as a fallback for flattened copies
+_LABEL_FILE_SEARCH = LABEL_FILE_CANDIDATES + tuple(Path(rel).name for rel in LABEL_FILE_CANDIDATES)
+
+
 def find_label_file(root: Path, options: Mapping | None = None) -> Path:
     """The consensus label file, or CorpusError naming every path looked at."""
-    override = (options or {}).get("labels_file")
-    if override:
-        path = Path(override).expanduser()
-        if not path.is_absolute() and not path.exists():
-            path = root / path
-        if not path.is_file():
-            raise CorpusError(f"MSP-Podcast label file not found: {path} (labels_file option).")
-        return path
-    # Labels/<name> as distributed; <name> at the root as a fallback for flattened copies
-    candidates = [root / rel for rel in LABEL_FILE_CANDIDATES] + [root / Path(rel).name for rel in LABEL_FILE_CANDIDATES]
-    for cand in candidates:
-        if cand.is_file():
-            return cand
-    expected = ", ".join(str(root / rel) for rel in LABEL_FILE_CANDIDATES)
-    raise CorpusError(f"MSP-Podcast label file not found; expected one of: {expected}.")
+    return scanning.find_file(root, _LABEL_FILE_SEARCH, "MSP-Podcast", override=(options or {}).get("labels_file"))
 
 
 def check_root(data_dir) -> tuple[Path, Path]:
@@ -242,26 +244,6 @@ def _interpret(row: Mapping) -> tuple[dict | None, list[tuple[str, str]], str | 
     return fields, [], drop
 
 
-class _AudioIndex:
-    """FileName -> path: ``Audios/<FileName>`` first; on the first miss, one walk of
-    Audios/ indexes files in subfolders (by file name)."""
-
-    def __init__(self, audios: Path):
-        self.audios = audios
-        self._index: dict[str, str] | None = None
-
-    def resolve(self, filename: str) -> str:
-        flat = self.audios / filename
-        if flat.is_file():
-            return str(flat)
-        if self._index is None:
-            self._index = {}
-            for dirpath, _dirs, files in os.walk(self.audios):
-                for name in files:
-                    self._index.setdefault(name, os.path.join(dirpath, name))
-        return self._index.get(Path(filename).name, str(flat))
-
-
 # --------------------------------------------------------------------------- scan
 def scan(data_dir, config_name: str = "default", options: Mapping | None = None) -> Iterator[dict]:
     """Yield one Record per usable labels row (see the module docstring).
@@ -271,7 +253,7 @@ def scan(data_dir, config_name: str = "default", options: Mapping | None = None)
     options = dict(options or {})
     root, audios = check_root(data_dir)
     label_file = find_label_file(root, options)
-    include_other = bool(options.get("include_other"))
+    exclude_other = bool(options.get("exclude_other"))
     drop_unknown = bool(options.get("drop_unknown"))
 
     # pass 1: validate everything, so an unknown code fails before any audio work
@@ -288,7 +270,7 @@ def scan(data_dir, config_name: str = "default", options: Mapping | None = None)
             drops[f"unknown {kind} {value!r} (drop_unknown)"] += 1
         elif drop == "X":
             drops[DROP_NO_AGREEMENT] += 1
-        elif drop == "O" and not include_other:
+        elif drop == "O" and exclude_other:
             drops[DROP_OTHER] += 1
     if n_rows == 0:
         raise CorpusError(f"MSP-Podcast label file {label_file} has no rows.")
@@ -307,18 +289,18 @@ def scan(data_dir, config_name: str = "default", options: Mapping | None = None)
         count_drop(options, reason, n)
 
     # pass 2: yield
-    index = _AudioIndex(audios)
+    index = scanning.AudioIndex(audios)
     only_split = options.get("split")
     discover = bool(options.get("discover"))
     for row in _iter_label_rows(label_file):
         fields, unknowns, drop = _interpret(row)
-        if unknowns or drop == "X" or (drop == "O" and not include_other):
+        if unknowns or drop == "X" or (drop == "O" and exclude_other):
             continue
         if only_split and fields["split"] != only_split:
             continue
         yield {
             "id": fields["id"],
-            "audio": None if discover else index.resolve(fields["file"]),
+            "audio": None if discover else str(index.resolve(audios / fields["file"])),
             "split": fields["split"],
             "speaker": fields["speaker"],
             "gender": fields["gender"],

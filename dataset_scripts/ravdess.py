@@ -20,10 +20,12 @@ import pathlib
 import re
 from typing import Iterator
 
-from . import _layout
-from .common import CorpusConfig
+from . import scanning
+from .corpus import CorpusConfig
 
 NAME = "ravdess"
+
+OPTIONS: dict[str, str] = {}  # no scanner options
 
 _LABELS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 _ADJECTIVES = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted", "surprised"]
@@ -46,7 +48,7 @@ CONFIGS = {
     ),
 }
 
-_CODES = _layout.CodeTable(
+_CODES = scanning.CodeTable(
     NAME,
     classes={f"{i:02d}": (label, adj)
              for i, (label, adj) in enumerate(zip(_LABELS, _ADJECTIVES), start=1)},
@@ -57,13 +59,13 @@ _CODES = _layout.CodeTable(
 _NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
 
-def _candidates(root: pathlib.Path) -> Iterator[_layout.Candidate]:
-    media = _layout.audio_files(root, extensions=(".wav", ".mp4"))
+def _candidates(root: pathlib.Path) -> Iterator[scanning.Candidate]:
+    media = scanning.audio_files(root, extensions=(".wav", ".mp4"))
     for path in media:
-        rec = _layout.base_record(path.stem, path)
+        rec = scanning.base_record(path.stem, path)
         fields = _NAME.match(path.stem)
         if fields is None:
-            yield _layout.Candidate(rec, None, problem="file name is not MM-VV-EE-II-SS-RR-AA")
+            yield scanning.Candidate(rec, None, problem="file name is not MM-VV-EE-II-SS-RR-AA")
             continue
         modality, channel, emotion, _, _, _, actor = fields.groups()
         rec["speaker"] = f"Actor_{actor}"
@@ -74,10 +76,10 @@ def _candidates(root: pathlib.Path) -> Iterator[_layout.Candidate]:
             code = "song"
         else:
             code = emotion if channel == "01" else f"vocal channel {channel}"
-        yield _layout.Candidate(rec, code)
+        yield scanning.Candidate(rec, code)
 
 
 def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iterator[dict]:
     """Yield one Record per RAVDESS audio-only speech file."""
-    root = _layout.require_dir(data_dir, NAME)
+    root = scanning.require_dir(data_dir, NAME)
     yield from _CODES.records(_candidates(root), options, where=root)

@@ -24,10 +24,14 @@ from __future__ import annotations
 import pathlib
 from typing import Iterator
 
-from . import _layout
-from .common import CorpusConfig
+from . import scanning
+from .corpus import CorpusConfig
 
 NAME = "sld"
+
+OPTIONS = {
+    "labels_file": "a label table to read instead of LSC_final_geheim.csv (CSV with file,label[,speaker][,split][,gender])",
+}
 
 CONFIGS = {
     "default": CorpusConfig(
@@ -54,7 +58,7 @@ CONFIGS = {
     ),
 }
 
-_CODES = _layout.CodeTable(NAME, classes={
+_CODES = scanning.CodeTable(NAME, classes={
     "L": ("likeable", None), "NL": ("not_likeable", None),
     "likeable": ("likeable", None), "likable": ("likeable", None),
     "not_likeable": ("not_likeable", None), "not likeable": ("not_likeable", None)})
@@ -66,7 +70,7 @@ def _audio_for(data_dir: pathlib.Path, rid: str, split: str) -> pathlib.Path:
 
 def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iterator[dict]:
     """Yield one Record per row of the SLD label table."""
-    yield from _layout.label_table_records(
+    yield from scanning.label_table_records(
         data_dir, options, corpus=NAME, codes=_CODES,
         tables=["LSC_final_geheim.csv", "lab/LSC_final_geheim.csv",
                 "labels/LSC_final_geheim.csv"],

@@ -24,10 +24,12 @@ from __future__ import annotations
 import pathlib
 from typing import Iterator
 
-from . import _layout
-from .common import CorpusConfig
+from . import scanning
+from .corpus import CorpusConfig
 
 NAME = "tess"
+
+OPTIONS: dict[str, str] = {}  # no scanner options
 
 # Reference order and texts (ParaCLAP Data/tess.py emo_list).
 _LABELS = ["neutral", "happy", "sad", "angry", "fear", "disgust", "pleasant_surprise"]
@@ -61,9 +63,9 @@ _VARIANTS = {
     "pleasant_surprised": "pleasant_surprise", "pleasantsurprise": "pleasant_surprise",
     "surprise": "pleasant_surprise", "surprised": "pleasant_surprise",
 }
-_CODES = _layout.CodeTable(
+_CODES = scanning.CodeTable(
     NAME,
-    classes={variant: (label, _layout.emotion_adjective(label))
+    classes={variant: (label, scanning.emotion_adjective(label))
              for variant, label in _VARIANTS.items()},
 )
 _SPEAKERS = {"OAF", "YAF"}
@@ -75,19 +77,19 @@ def _emotion_part(name: str, skip: int) -> str:
     return "_".join(parts[skip:]).lower()
 
 
-def _candidates(root: pathlib.Path) -> Iterator[_layout.Candidate]:
-    for path in _layout.audio_files(root, extensions=(".wav",)):
+def _candidates(root: pathlib.Path) -> Iterator[scanning.Candidate]:
+    for path in scanning.audio_files(root, extensions=(".wav",)):
         speaker = path.stem.split("_")[0].upper()
-        rec = _layout.base_record(path.stem, path, speaker=speaker,
+        rec = scanning.base_record(path.stem, path, speaker=speaker,
                                   gender="female" if speaker in _SPEAKERS else None)
         code = _emotion_part(path.stem, 2)
         if code not in _VARIANTS:
             from_folder = _emotion_part(path.parent.name, 1)
             code = from_folder if from_folder in _VARIANTS else code
-        yield _layout.Candidate(rec, code)
+        yield scanning.Candidate(rec, code)
 
 
 def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iterator[dict]:
     """Yield one Record per TESS clip."""
-    root = _layout.require_dir(data_dir, NAME)
+    root = scanning.require_dir(data_dir, NAME)
     yield from _CODES.records(_candidates(root), options, where=root)

@@ -3,7 +3,7 @@
 Every test builds a small tree in tmp_path that imitates the corpus' published layout, with
 short generated tones as audio (no corpus data is checked in), and checks what the scanner
 makes of it: labels, counts, speakers, genders, splits, excluded/unknown accounting and the
-error messages. Two tests run the whole `common.build` on such trees.
+error messages. Two tests run the whole `build()` on such trees.
 """
 
 import collections
@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dataset_scripts import alc, common, crema_d, fau_aibo, folder, iemocap, ravdess, sld, tess
-from dataset_scripts.common import CorpusError
+from dataset_scripts import alc, build, crema_d, fau_aibo, folder, iemocap, label_texts, ravdess, sld, tess
+from dataset_scripts.corpus import FULL_SPLIT, CorpusError, get_corpus, validate_record
+from dataset_scripts.report import BuildReport
 
 ALL = [iemocap, ravdess, crema_d, tess, fau_aibo, alc, sld]
 
@@ -39,12 +40,12 @@ def _wav(path, data: bytes = _WAV):
 
 
 def _scan(module, root, config="default", **options):
-    report = common.BuildReport(module.NAME, config)
+    report = BuildReport(module.NAME, config)
     records = list(module.scan(root, config, dict(options, report=report)))
     for rec in records:  # every record honours the contract
         cfg = module.CONFIGS[config] if config in module.CONFIGS else None
         if cfg is not None:
-            common.validate_record(rec, cfg, module.NAME)
+            validate_record(rec, cfg, module.NAME)
     return records, report
 
 
@@ -75,7 +76,7 @@ def test_configs_carry_reference_query_texts_in_label_order(module, config):
     assert cfg.query_texts == REFERENCE_TEXTS[(module, config)]
     assert len(cfg.labels) == len(cfg.query_texts) == len(set(cfg.labels))
     assert cfg.needs_data_dir and cfg.citation and cfg.homepage and cfg.license
-    assert common.get_corpus(module.NAME) is module
+    assert get_corpus(module.NAME) is module
 
 
 @pytest.mark.parametrize("module", ALL + [folder], ids=lambda m: m.NAME)
@@ -405,11 +406,11 @@ def test_folder_label_layout_template_and_speaker_regex(tmp_path):
     assert cfg.query_texts == ["the speaker sounds angry.", "the speaker sounds calm.",
                                "the speaker sounds pleasant surprise."]
     assert folder.resolve_config(tmp_path).query_texts[0] == "this person is feeling angry."
-    report = common.BuildReport("folder", "default")
+    report = BuildReport("folder", "default")
     records = list(folder.scan(tmp_path, "default", {"speaker_regex": r"^(s\d+)_",
                                                      "report": report}))
     for rec in records:
-        common.validate_record(rec, cfg, "folder")
+        validate_record(rec, cfg, "folder")
     recs = _by_id(records)
     assert len(records) == 6
     assert recs["calm/s02_take1"]["speaker"] == "s02"
@@ -439,7 +440,7 @@ def test_build_fau_aibo_end_to_end_without_features(tmp_path):
     data = tmp_path / "aibo"
     _fau_tree(data)
     out = tmp_path / "out"
-    dd = common.build("fau_aibo", data, out, config_name="5class", features=False)
+    dd = build("fau_aibo", data, out, config_name="5class", features=False)
     assert sorted(dd) == ["test", "train"]
     names = fau_aibo.CONFIGS["5class"].labels
     assert dd["train"].features["label"].names == names
@@ -450,13 +451,13 @@ def test_build_fau_aibo_end_to_end_without_features(tmp_path):
     report = json.loads((out / "build_report.json").read_text())
     assert report["input_rows"] == 6 and report["built_rows"] == 5
     assert [s["id"] for s in report["skipped"]] == ["Mont_02_004_00"]
-    assert common.label_texts(out) == (names, fau_aibo.CONFIGS["5class"].query_texts)
+    assert label_texts(out) == (names, fau_aibo.CONFIGS["5class"].query_texts)
 
 
 def test_build_iemocap_end_to_end_with_features(tmp_path):
     data = _iemocap_tree(tmp_path / "iemocap")
     out = tmp_path / "out"
-    dd = common.build("iemocap", data, out, features=True)
+    dd = build("iemocap", data, out, features=True)
     assert sorted(dd) == ["session1", "session2"]
     names = dd["session1"].features["label"].names
     assert names == ["neutral", "happy", "angry", "sad"]
@@ -468,7 +469,7 @@ def test_build_iemocap_end_to_end_with_features(tmp_path):
     row = dd["session2"][0]
     assert len(row["egemaps"]) == 88 and row["duration"] == pytest.approx(0.6, abs=0.05)
     assert "emotion is" in " ".join(row["tag_sentences"])
-    labels, texts = common.label_texts(out)
+    labels, texts = label_texts(out)
     assert texts == iemocap.CONFIGS["default"].query_texts
     report = json.loads((out / "build_report.json").read_text())
     assert report["dropped"] == {"category 'fru' is not in the 4-class selection": 1,
@@ -481,11 +482,11 @@ def test_build_folder_corpus_module_stores_data_dependent_labels(tmp_path):
         for label in ("happy", "sad"):
             _wav(data / split / label / f"spk1_{split}.wav")
     out = tmp_path / "out"
-    module = folder.corpus_module(data, template="a {} voice.")
-    dd = common.build(module, data, out, features=False, template="a {} voice.")
+    module = folder.corpus_module(data, {"template": "a {} voice."})
+    dd = build(module, data, out, features=False, options={"template": "a {} voice."})
     assert dd["train"].features["label"].names == ["happy", "sad"]
     assert sorted(dd["test"]["id"]) == ["test/happy/spk1_test", "test/sad/spk1_test"]
-    assert common.label_texts(out) == (["happy", "sad"], ["a happy voice.", "a sad voice."])
+    assert label_texts(out) == (["happy", "sad"], ["a happy voice.", "a sad voice."])
 
 
 def test_build_corpus_without_splits_end_to_end(tmp_path):
@@ -495,13 +496,13 @@ def test_build_corpus_without_splits_end_to_end(tmp_path):
                 "YAF_sad/YAF_back_sad.wav"):
         _wav(data / rel)
     out = tmp_path / "out"
-    dd = common.build("tess", data, out, features=False)
-    assert list(dd) == [common.FULL_SPLIT]
+    dd = build("tess", data, out, features=False)
+    assert list(dd) == [FULL_SPLIT]
     (ds,) = dd.values()
     names = ds.features["label"].names
     assert names == tess.CONFIGS["default"].labels
     assert sorted(names[x] for x in ds["label"]) == ["angry", "pleasant_surprise", "sad"]
-    assert common.label_texts(out)[1] == tess.CONFIGS["default"].query_texts
+    assert label_texts(out)[1] == tess.CONFIGS["default"].query_texts
 
 
 def test_cli_builds_folder_corpus_with_its_own_labels(tmp_path):
@@ -515,6 +516,6 @@ def test_cli_builds_folder_corpus_with_its_own_labels(tmp_path):
     out = tmp_path / "out"
     assert main(["build", "folder", "--data-dir", str(data), "--output", str(out), "--no-features",
                  "--num-workers", "1", "--option", "template=the speaker sounds {}."]) in (0, None)
-    labels, texts = common.label_texts(out)
+    labels, texts = label_texts(out)
     assert labels == ["bored", "excited"]
     assert texts == ["the speaker sounds bored.", "the speaker sounds excited."]

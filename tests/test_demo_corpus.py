@@ -1,5 +1,5 @@
 """The offline demo corpus: eSpeak NG synthesis, scanner contract, determinism, splits,
-the full build through common.build, and that the acted prosody shows in eGeMAPS."""
+the full build through build(), and that the acted prosody shows in eGeMAPS."""
 
 import io
 import itertools
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from dataset_scripts import common, demo, espeak
+from dataset_scripts import build, demo, espeak, label_texts
+from dataset_scripts.corpus import RECORD_KEYS, CorpusError
 
 SENTENCE = "The train leaves at seven in the morning."
 
@@ -114,7 +115,7 @@ def test_same_seed_identical_records_other_seed_differs():
         assert x["audio"] != y["audio"] and x["arousal"] != y["arousal"]
     assert demo.sentence_subset(0, 0, 5) != demo.sentence_subset(1, 0, 5)
     rec = a[0]
-    assert set(rec) == set(common.RECORD_KEYS)
+    assert set(rec) == set(RECORD_KEYS)
     wave, sr = soundfile.read(io.BytesIO(rec["audio"]))
     assert sr == 22050 and len(wave) > sr
     assert rec["label"] == rec["emotion"] and rec["id"].endswith("_" + rec["emotion"])
@@ -159,9 +160,9 @@ def test_split_hint_yields_only_that_split():
 def test_bad_options_raise_corpus_error():
     for bad in ({"num_speakers": 0}, {"num_speakers": 17}, {"sentences_per_speaker": "many"},
                 {"sentences_per_speaker": 2.5}):
-        with pytest.raises(common.CorpusError):
+        with pytest.raises(CorpusError):
             next(demo.scan(None, "default", bad))
-    with pytest.raises(common.CorpusError):
+    with pytest.raises(CorpusError):
         next(demo.scan(None, "nope", {}))
 
 
@@ -169,16 +170,16 @@ def test_bad_options_raise_corpus_error():
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "ds"
-    dd = common.build("demo", None, out, num_workers=1, num_speakers=8, sentences_per_speaker=2)
+    dd = build("demo", None, out, num_workers=1, options={"num_speakers": 8, "sentences_per_speaker": 2})
     return out, dd
 
 
-def test_build_through_common_build(built):
+def test_build_through_build(built):
     out, dd = built
     assert set(dd) == {"train", "validation", "test"}
     assert {s: len(d) for s, d in dd.items()} == {"train": 32, "validation": 16, "test": 16}
     assert dd.build_report.skipped_rows == 0
-    labels, texts = common.label_texts(out)
+    labels, texts = label_texts(out)
     assert labels == demo.CONFIGS["default"].labels and texts == demo.CONFIGS["default"].query_texts
     for split, ds in dd.items():
         assert list(ds.column_names) == DOCUMENTED_COLUMNS
@@ -188,7 +189,7 @@ def test_build_through_common_build(built):
             assert row["tags"].startswith(f"emotion: {row['emotion']}, gender: {row['gender']}, arousal: ")
             assert "pitch: " in row["tags"] and "loudness: " in row["tags"]
             parts = row["caption"].split(" and ")
-            assert parts[0] == row["tag_sentences"][0] and set(parts) <= set(row["tag_sentences"])
+            assert parts[-1] == row["tag_sentences"][0] and set(parts) <= set(row["tag_sentences"])  # emotion last (reference)
             assert len(row["egemaps"]) == 88 and row["duration"] > 0.8
     audio = dd["test"][0]["audio"]
     assert audio["path"].endswith(".wav") and soundfile.info(io.BytesIO(audio["bytes"])).samplerate == 22050

@@ -3,7 +3,7 @@
 The scanner tests read label files only. The build tests share one module-scoped fixture
 tree (one-second harmonic tones; some stereo, some 44.1 kHz; a missing, a corrupt, a
 zero-length and a too-short file) built twice: through the CLI with one worker and
-through ``common.build`` with two workers; the two datasets must be identical.
+through ``build()`` with two workers; the two datasets must be identical.
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dataset_scripts import common, msp_podcast  # noqa: E402
-from dataset_scripts.common import BuildReport, CorpusError  # noqa: E402
+from dataset_scripts import build, label_texts, msp_podcast  # noqa: E402
+from dataset_scripts.builder import TAG_COLUMNS  # noqa: E402
+from dataset_scripts.corpus import CorpusError, validate_record  # noqa: E402
+from dataset_scripts.report import BuildReport  # noqa: E402
+from dataset_scripts.writer import add_tags  # noqa: E402
 
 COLUMNS = ["FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set"]
 
@@ -104,10 +107,11 @@ def test_scan_rows_labels_speakers_splits(tmp_path, fmt):
         (root / "Audios" / r["FileName"]).write_bytes(b"")
     records, report = scan(root)
     by_id = {r["id"]: r for r in records}
-    assert list(by_id) == [
+    assert list(by_id) == [  # every row but the two X (no agreement) rows, O included (the paper's selection)
         "MSP-PODCAST_0001_0000",
         "MSP-PODCAST_0001_0001",
         "MSP-PODCAST_0001_0002",
+        "MSP-PODCAST_0001_0004",
         "MSP-PODCAST_0001_0005",
         "MSP-PODCAST_0001_0006",
     ]
@@ -122,17 +126,19 @@ def test_scan_rows_labels_speakers_splits(tmp_path, fmt):
     assert by_id["MSP-PODCAST_0001_0005"]["split"] == "test1"
     assert by_id["MSP-PODCAST_0001_0006"]["emotion"] == "contemptuous"
     assert by_id["MSP-PODCAST_0001_0006"]["split"] == "test2"
-    assert report.dropped == {msp_podcast.DROP_NO_AGREEMENT: 2, msp_podcast.DROP_OTHER: 1}
-    for record in records:  # every record satisfies the contract
-        common.validate_record(record, msp_podcast.CONFIGS["default"])
-
-
-def test_include_other_keeps_o(tmp_path):
-    root = make_tree(tmp_path / "msp", SCAN_ROWS, audio=False)
-    records, report = scan(root, include_other=True)
-    other = [r for r in records if r["label"] == "other"]
-    assert [r["id"] for r in other] == ["MSP-PODCAST_0001_0004"] and other[0]["emotion"] == "other"
+    other = by_id["MSP-PODCAST_0001_0004"]  # "other" is a label, not an emotion word for captions
+    assert (other["label"], other["emotion"], other["split"]) == ("other", None, "test1")
     assert report.dropped == {msp_podcast.DROP_NO_AGREEMENT: 2}
+    for record in records:  # every record satisfies the contract
+        validate_record(record, msp_podcast.CONFIGS["default"])
+
+
+def test_exclude_other_drops_and_counts_o_rows(tmp_path):
+    root = make_tree(tmp_path / "msp", SCAN_ROWS, audio=False)
+    records, report = scan(root, exclude_other=True)
+    assert "MSP-PODCAST_0001_0004" not in {r["id"] for r in records} and len(records) == 5
+    assert report.dropped == {msp_podcast.DROP_NO_AGREEMENT: 2, msp_podcast.DROP_OTHER: 1}
+    assert "exclude_other" in msp_podcast.DROP_OTHER
 
 
 @pytest.mark.parametrize(
@@ -159,11 +165,11 @@ def test_unknown_codes_and_splits_error_or_drop(tmp_path):
     assert "labels_consensus.csv" in message and "drop" in message
 
     records, report = scan(root, drop_unknown=True)
-    assert len(records) == 5  # the known rows are untouched
+    assert len(records) == 6  # the known rows are untouched
     assert report.dropped["unknown EmoClass 'Z' (drop_unknown)"] == 2
     assert report.dropped["unknown EmoClass 'Q' (drop_unknown)"] == 1
     assert report.dropped["unknown Split_Set 'Holdout' (drop_unknown)"] == 1
-    assert report.dropped_rows == 3 + 4  # X, X, O + the four unknown rows, each counted once
+    assert report.dropped_rows == 2 + 4  # X, X + the four unknown rows, each counted once
 
 
 def test_missing_root_audios_or_labels_name_the_paths(tmp_path):
@@ -205,7 +211,7 @@ BUILD_ROWS = [
     row(5, "F", "Train", spk="5", gender="Female", act=4.5, val=3.0, dom=3.0),
     row(6, "D", "Train", spk="6", gender="Male", act=3.5, val=3.5, dom=5.0),
     row(7, "X", "Train"),  # no agreement: dropped
-    row(8, "O", "Train"),  # other: dropped by default
+    row(8, "O", "Train", spk="10", gender="Male", act=4.2, val=3.9, dom=4.1),  # other: kept, no emotion sentence
     row(9, "N", "Train"),  # labels row without audio file: skipped
     row(10, "A", "Train"),  # corrupt file: skipped
     row(11, "H", "Development", spk="7", gender="Female", act=6.8, val=6.8, dom=6.8),
@@ -240,7 +246,7 @@ SKIPPED = {
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """One tree, built by the CLI (1 worker) and by common.build (2 workers)."""
+    """One tree, built by the CLI (1 worker) and by build() (2 workers)."""
     from dataset_scripts.__main__ import main
 
     base = tmp_path_factory.mktemp("msp_build")
@@ -258,7 +264,7 @@ def built(tmp_path_factory):
     assert rc == 0
     # fork: the workers inherit the imported decoder (the default forkserver re-imports
     # torch + transformers once, ~10 s; bench/builder_memory.py runs that default path)
-    dd2 = common.build("msp_podcast", root, out2, num_workers=2, seed=0, start_method="fork")
+    dd2 = build("msp_podcast", root, out2, num_workers=2, seed=0, start_method="fork")
     return {"root": root, "out1": out1, "out2": out2, "dd2": dd2, "base": base}
 
 
@@ -267,7 +273,7 @@ def test_build_rows_columns_and_report(built, capsys):
 
     dd = datasets.load_from_disk(str(built["out1"]))
     assert list(dd) == ["train", "validation", "test1"]
-    assert {s: len(d) for s, d in dd.items()} == {"train": 7, "validation": 2, "test1": 1}
+    assert {s: len(d) for s, d in dd.items()} == {"train": 8, "validation": 2, "test1": 1}
     expected = [
         "id", "audio", "split", "speaker", "gender", "label", "emotion", "arousal", "valence", "dominance",
         "duration", "pitch_mean", "pitch_variation", "loudness", "jitter", "shimmer", "egemaps",
@@ -279,6 +285,10 @@ def test_build_rows_columns_and_report(built, capsys):
     assert (r0["label"], r0["emotion"], r0["speaker"], r0["gender"], r0["split"]) == ("anger", "angry", "1", "male", "train")
     assert r0["arousal"] == pytest.approx(6.5) and len(r0["egemaps"]) == 88
     assert r0["audio"]["path"] == "Audios/MSP-PODCAST_0001_0000.wav"
+    o_row = train["MSP-PODCAST_0001_0008"]  # EmoClass O: kept, captioned without an emotion sentence
+    assert (o_row["label"], o_row["emotion"]) == ("other", None) and o_row["caption"]
+    assert "other" not in o_row["caption"] and "emotion" not in o_row["tags"]
+    assert not any("other" in sentence for sentence in o_row["tag_sentences"])
     assert r0["audio"]["bytes"] == (built["root"] / "Audios" / "MSP-PODCAST_0001_0000.wav").read_bytes()
     assert train["MSP-PODCAST_0001_0006"]["audio"]["path"] == "Audios/part2/MSP-PODCAST_0001_0006.wav"
     assert train["MSP-PODCAST_0001_0003"]["speaker"] is None  # "Unknown"
@@ -292,20 +302,21 @@ def test_build_rows_columns_and_report(built, capsys):
     dd["validation"].cast_column("audio", Audio(decode=False))
 
     report = json.loads((built["out1"] / "build_report.json").read_text())
-    assert report["input_rows"] == report["built_rows"] + report["skipped_rows"] == 14
+    assert report["input_rows"] == report["built_rows"] + report["skipped_rows"] == 15
     assert report["input_equals_built_plus_skipped"] is True
-    assert report["built_rows"] == 10 and report["skipped_rows"] == 4
+    assert report["built_rows"] == 11 and report["skipped_rows"] == 4
     assert {s["id"]: s for s in report["skipped"]}.keys() == SKIPPED.keys()
     for skipped in report["skipped"]:
         assert SKIPPED[skipped["id"]] in skipped["reason"], skipped
         assert skipped["path"].endswith(skipped["id"] + ".wav")
-    assert report["dropped"] == {msp_podcast.DROP_NO_AGREEMENT: 1, msp_podcast.DROP_OTHER: 1}
+    assert report["dropped"] == {msp_podcast.DROP_NO_AGREEMENT: 1}
     assert report["splits"]["test1"] == {"input": 3, "built": 1, "skipped": 2}
 
     card = (built["out1"] / "README.md").read_text()
-    assert "built 10 + skipped 4" in card and "may not be redistributed" in card
-    assert "| train | 7 |" in card
-    assert common.label_texts(built["out1"]) == (None, None)
+    assert "built 11 + skipped 4" in card and "may not be redistributed" in card
+    assert "| train | 8 |" in card
+    assert "'other' class" in card and "no emotion sentence" in card
+    assert label_texts(built["out1"]) == (None, None)
 
 
 def test_thresholds_fitted_on_train_only_and_reused(built):
@@ -315,11 +326,10 @@ def test_thresholds_fitted_on_train_only_and_reused(built):
 
     dd = datasets.load_from_disk(str(built["out1"]))
     saved = captions.load_thresholds(built["out1"] / "thresholds.json")
-    train_only = captions.fit_thresholds({a: dd["train"][a] for a in captions.BINNED_ATTRIBUTES})
-    everything = captions.fit_thresholds(
-        {a: [v for d in dd.values() for v in d[a]] for a in captions.BINNED_ATTRIBUTES}
-    )
-    assert saved.keys() == set(captions.BINNED_ATTRIBUTES)
+    columns = [*captions.BINNED_ATTRIBUTES, "egemaps"]  # sound_level comes from the eGeMAPS vector
+    train_only = captions.fit_thresholds_from_columns({c: dd["train"][c] for c in columns})
+    everything = captions.fit_thresholds_from_columns({c: [v for d in dd.values() for v in d[c]] for c in columns})
+    assert saved.keys() == set(captions.THRESHOLD_ATTRIBUTES)
     for attr in saved:
         assert saved[attr] == pytest.approx(train_only[attr], rel=1e-6)
     assert saved["pitch_mean"] != pytest.approx(everything["pitch_mean"])  # the outliers were not used
@@ -342,8 +352,8 @@ def test_two_workers_give_the_same_dataset_and_captions_are_seeded(built):
     )
     # another seed gives other captions (same tags), deterministically
     thr = json.loads((built["out1"] / "thresholds.json").read_text())["thresholds"]
-    a = common.add_tags(dd1["train"].remove_columns(list(common.TAG_COLUMNS)), thr, seed=1)
-    b = common.add_tags(dd1["train"].remove_columns(list(common.TAG_COLUMNS)), thr, seed=1)
+    a = add_tags(dd1["train"].remove_columns(list(TAG_COLUMNS)), thr, seed=1)
+    b = add_tags(dd1["train"].remove_columns(list(TAG_COLUMNS)), thr, seed=1)
     assert a["caption"] == b["caption"]
     assert a["caption"] != dd1["train"]["caption"] and a["tags"] == dd1["train"]["tags"]
 
@@ -375,6 +385,7 @@ def test_cli_errors_exit_2_with_one_line(tmp_path, capsys):
     rc = main(["build", "msp_podcast", "--data-dir", str(tmp_path / "missing"), "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: MSP-Podcast root not found") and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()  # a failed build leaves no output folder behind
 
     root = make_tree(tmp_path / "msp", [row(0, "Z", "Train"), row(1, "N", "Train")], audio=False)
     rc = main(["build", "msp_podcast", "--data-dir", str(root), "--output", str(tmp_path / "o2")])
@@ -396,3 +407,23 @@ def test_cli_subprocess_error_exit_code(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [f"error: MSP-Podcast root not found: {tmp_path / 'none'} "
                                                "(expected a folder with Audios/ and Labels/)."]
+
+
+def test_cli_exclude_other_counts_o_rows_and_only_msp_podcast_has_it(tmp_path, capsys):
+    from dataset_scripts.__main__ import main
+
+    root = make_tree(tmp_path / "msp", [row(0, "O", "Train"), row(1, "N", "Train"), row(2, "X", "Train")])
+    out = tmp_path / "out"
+    rc = main(["build", "msp_podcast", "--data-dir", str(root), "--output", str(out), "--no-features",
+               "--exclude-other"])
+    assert rc == 0
+    assert f"dropped 1: {msp_podcast.DROP_OTHER}" in capsys.readouterr().out
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["dropped"] == {msp_podcast.DROP_NO_AGREEMENT: 1, msp_podcast.DROP_OTHER: 1}
+    assert report["input_rows"] == report["built_rows"] == 1
+
+    rc = main(["build", "demo", "--output", str(tmp_path / "demo"), "--exclude-other"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith("error: Unknown option 'exclude_other' for corpus 'demo'") and "num_speakers" in err
+    assert not (tmp_path / "demo").exists()

@@ -1,9 +1,10 @@
-"""Shared helpers for the benchmark-corpus scanners (IEMOCAP, RAVDESS, CREMA-D, TESS,
-FAU-Aibo, ALC, SLD, folder).
+"""Scanner helpers: the file-layout chores every corpus module shares.
 
-Only file-layout chores live here: checking that the expected root and label files exist,
-walking audio files, reading label tables, mapping corpus codes to class labels with
-accounting for excluded and unknown codes, and making record ids unique. Audio is never
+Next to the record contract (``corpus.py``): checking that the expected root and label
+files exist (``require_dir``, ``find_file``: the one label-file lookup), walking audio
+files and resolving label-table file names to audio paths (``AudioIndex``: the one audio
+index), reading label tables, mapping corpus codes to class labels with accounting for
+excluded and unknown codes (``CodeTable``), and making record ids unique. Audio is never
 read here: a scanner collects small metadata dicts (a path and a few strings per
 utterance), validates all label codes before yielding the first record (so an unknown
 code fails fast, before the builder spends time on features), and then yields them.
@@ -18,8 +19,7 @@ import pathlib
 import re
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from .common import CorpusError, count_drop, reject_unknown
-from .common import normalise_split as _common_split
+from .corpus import CorpusError, count_drop, normalise_split, reject_unknown
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 
@@ -38,18 +38,10 @@ EMOTION_ADJECTIVES = {
     "contempt": "contemptuous", "contemptuous": "contemptuous",
 }
 
-# Partition prefixes of challenge file names (ALC: TR_/DE_/TE_), beyond the spellings
-# common.normalise_split knows (train, devel, Development, test, Test1, ...).
-_SPLIT_PREFIXES = {"tr": "train", "de": "validation", "te": "test"}
+# Partition names of label tables and challenge file-name prefixes (ALC: TR_/DE_/TE_),
+# listed in error messages; corpus.normalise_split maps them.
 KNOWN_SPLITS = ("train", "training", "devel", "dev", "development", "validation", "val",
                 "test", "test1", "all", "TR", "DE", "TE")
-
-
-def normalise_split(name: str | None) -> str | None:
-    """'Devel' -> 'validation', 'TE' -> 'test'; None for unrecognised names."""
-    if name is None:
-        return None
-    return _common_split(name) or _SPLIT_PREFIXES.get(name.strip().lower())
 
 
 def emotion_adjective(word: str | None) -> str | None:
@@ -72,29 +64,33 @@ def require_dir(path: pathlib.Path | None, what: str) -> pathlib.Path:
     return path
 
 
-def find_file(data_dir: pathlib.Path, candidates: Sequence[str], what: str,
-              override: str | pathlib.Path | None = None) -> pathlib.Path:
+def find_file(data_dir: pathlib.Path, candidates: Sequence[str | pathlib.Path], what: str,
+              override: str | pathlib.Path | None = None, kind: str = "label file",
+              required: bool = True) -> pathlib.Path | None:
     """The first existing file among `candidates` (relative to data_dir), or `override`.
 
     An override (the `labels_file=` scan option) may be absolute or relative to
-    data_dir. Raises CorpusError naming the expected path(s) when nothing exists.
+    data_dir. Raises CorpusError naming the expected path(s) when nothing exists (a
+    missing override always; a missing candidate only when `required`, else None).
     """
     if override:
         path = pathlib.Path(override).expanduser()
         if not path.is_absolute() and not path.exists():
             path = data_dir / path
         if not path.is_file():
-            raise CorpusError(f"{what}: label file {path} does not exist")
+            raise CorpusError(f"{what}: {kind} {path} does not exist")
         return path
     for rel in candidates:
         if (data_dir / rel).is_file():
             return data_dir / rel
+    if not required:
+        return None
     expected = data_dir / candidates[0]
     others = ", ".join(str(data_dir / rel) for rel in candidates[1:])
     raise CorpusError(
-        f"{what}: expected label file {expected} does not exist"
+        f"{what}: expected {kind} {expected} does not exist"
         + (f" (also looked for {others})" if others else "")
-        + "; pass labels_file=PATH to use a differently named table"
+        + "; pass labels_file=PATH (CLI: --option labels_file=PATH) to use a differently named table"
     )
 
 
