@@ -323,8 +323,9 @@ def _open_built(path: Path, meta: dict, split: str) -> tuple:
     return ds, splits, names
 
 
-def _open_folder(path: Path) -> tuple:
-    """A folder-per-label corpus read in place (no eGeMAPS, no build)."""
+def _open_folder(path: Path, split: str) -> tuple:
+    """A folder-per-label corpus read in place (no eGeMAPS, no build); ``<root>/<split>/<label>``
+    layouts keep their splits."""
     import datasets
     import soundfile
 
@@ -336,19 +337,19 @@ def _open_folder(path: Path) -> tuple:
         records = list(folder_corpus.scan(path, "default", {}))
     except CorpusError as err:
         raise EvaluationError(str(err)) from None
-    durations = []
+    by_split: dict = {}
     for rec in records:
         try:
-            durations.append(float(soundfile.info(str(rec["audio"])).duration))
+            duration = float(soundfile.info(str(rec["audio"])).duration)
         except Exception:
-            durations.append(0.0)  # unreadable: decoding will fail and be reported
-    ds = datasets.Dataset.from_dict({
-        "id": [rec["id"] for rec in records],
-        "audio": [{"bytes": None, "path": str(rec["audio"])} for rec in records],
-        "label": [rec["label"] for rec in records],
-        "duration": durations,
-    })
-    return ds, ["full"], config.labels, config.query_texts
+            duration = 0.0  # unreadable: decoding will fail and be reported
+        rows = by_split.setdefault("full" if rec["split"] == "all" else rec["split"], [])
+        rows.append({"id": rec["id"], "audio": {"bytes": None, "path": str(rec["audio"])}, "label": rec["label"],
+                     "duration": duration})
+    dd = datasets.DatasetDict({name: datasets.Dataset.from_list(rows) for name, rows in by_split.items()})
+    splits = _choose_splits(dd, "folder", split)
+    ds = datasets.concatenate_datasets([dd[s] for s in splits])
+    return ds, splits, config.labels, config.query_texts
 
 
 def _text_map(value: str) -> dict:
@@ -385,7 +386,7 @@ def load_eval_set(path, split: str = "auto", texts: dict | None = None) -> EvalS
         raise EvaluationError(f"{path} is a datasets folder without smoothclap.json (labels and query texts); "
                               "build it with python -m dataset_scripts build, or restore that file.")
     else:
-        ds, splits, labels, query_texts = _open_folder(path)
+        ds, splits, labels, query_texts = _open_folder(path, split)
         names, corpus, config = None, "folder", path.name
     if texts is not None:
         labels = labels or list(texts)
