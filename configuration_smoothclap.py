@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import field
 
@@ -21,11 +20,14 @@ if int(transformers.__version__.split(".")[0]) < 5:
 from transformers import AutoConfig, PreTrainedConfig  # noqa: E402
 from transformers.configuration_utils import SubConfigSpec  # noqa: E402
 
-# The zero-shot pipeline shipped with the model (pipeline_smoothclap.py, copied by save_pretrained):
-# pipeline("zero-shot-audio-classification", model=folder, trust_remote_code=True) loads it.
-ZERO_SHOT_PIPELINE = {"zero-shot-audio-classification": {
-    "impl": "pipeline_smoothclap.SmoothClapZeroShotAudioClassificationPipeline", "pt": ["AutoModel"],
-    "type": "multimodal"}}
+
+def zero_shot_pipeline() -> dict:
+    """config.custom_pipelines: the zero-shot pipeline shipped with the model
+    (pipeline_smoothclap.py, copied by save_pretrained), which
+    pipeline("zero-shot-audio-classification", model=folder, trust_remote_code=True) loads."""
+    return {"zero-shot-audio-classification": {
+        "impl": "pipeline_smoothclap.SmoothClapZeroShotAudioClassificationPipeline", "pt": ["AutoModel"],
+        "type": "multimodal"}}
 
 
 class SmoothClapConfig(PreTrainedConfig):
@@ -104,7 +106,7 @@ class SmoothClapConfig(PreTrainedConfig):
     tau_t2t: float = 0.1
     tau_pred: float = 1.0
     text_pooling: str = "cls"
-    custom_pipelines: dict = field(default_factory=lambda: copy.deepcopy(ZERO_SHOT_PIPELINE))
+    custom_pipelines: dict = field(default_factory=zero_shot_pipeline)
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)

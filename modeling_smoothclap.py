@@ -533,17 +533,6 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
         """The logit scale multiplier, exp of the stored log value, clamped to at most 100."""
         return self.logit_scale()
 
-    @staticmethod
-    def zero_shot_pipeline_class():
-        """The zero-shot pipeline shipped with the model (config.custom_pipelines). The import
-        below also makes save_pretrained copy pipeline_smoothclap.py (transformers copies the
-        files a model file imports relatively), so every saved folder has it."""
-        try:
-            from .pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline
-        except ImportError:
-            from pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline
-        return SmoothClapZeroShotAudioClassificationPipeline
-
     # ------------------------------------------------------------------ forward
     @can_return_tuple
     def forward(
@@ -637,3 +626,9 @@ __all__ = ["SmoothClapModel", "SmoothClapPreTrainedModel", "SmoothClapOutput", "
            "SmoothClapLogitScale", "soft_target_loss", "clap_loss", "soft_targets", "mean_pool"]
 
 SmoothClapModel.register_for_auto_class("AutoModel")  # auto_map + copies the .py files on save
+
+if __package__:  # remote code. transformers copies the files a model file imports relatively, so this
+    # line makes every save_pretrained (of this copy too) ship the zero-shot pipeline that
+    # config.custom_pipelines names. At the repository root it is not run, but save_pretrained
+    # still reads it and copies pipeline_smoothclap.py from next to this file.
+    from .pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline  # noqa: F401
