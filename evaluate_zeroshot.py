@@ -12,8 +12,8 @@ the paper's Fig. 2). ``--paper`` adds the paper's numbers; ``--update-model-card
 writes the results into the card's ``model-index`` metadata and its results section.
 
 Functions for other scripts (the trainer's validation UAR, the demo's table); importing
-this module loads torch and transformers but not datasets, evaluate, accelerate or
-matplotlib:
+this module loads torch and transformers (as any model use does) but not datasets,
+evaluate or matplotlib, and has no side effects:
 
     label_embeddings(model, processor, texts, templates=None, batch_size=64) -> (n_labels, d) tensor
         L2-normalised; several templates = their normalised mean, renormalised.

@@ -247,7 +247,8 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
         preprocess = {**self._preprocess_params, **preprocess}
         forward = {**self._forward_params, **forward}
         inputs = {"waves": [self.preprocess(clip, **preprocess)["waves"][0] for clip in clips]}
-        outputs = self._forward(inputs, batch_size=batch_size or 1, **forward)
+        batch_size = batch_size or getattr(self, "_batch_size", None) or 1  # pipeline(..., batch_size=N) too
+        outputs = self._forward(inputs, batch_size=batch_size, **forward)
         results = self.postprocess(outputs)
         return results[0] if single else results
 
