@@ -84,3 +84,26 @@ def model():
 @pytest.fixture(scope="session")
 def processor():
     return tiny_processor()
+
+
+def save_pretrained_encoders(folder) -> tuple[str, str]:
+    """Two local "pretrained" encoder folders like the paper's (tiny, random weights): a
+    Wav2Vec2 model with its feature extractor, and a BERT model with the real MiniLM
+    (BERT-uncased) tokenizer. Returns (audio_dir, text_dir)."""
+    import torch
+    from transformers import AutoTokenizer, BertModel, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    audio_dir, text_dir = os.path.join(folder, "audio-encoder"), os.path.join(folder, "text-encoder")
+    torch.manual_seed(0)
+    Wav2Vec2Model(tiny_audio_config()).save_pretrained(audio_dir)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                             return_attention_mask=True).save_pretrained(audio_dir)
+    BertModel(tiny_text_config()).save_pretrained(text_dir)
+    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(text_dir)
+    return audio_dir, text_dir
+
+
+@pytest.fixture(scope="session")
+def pretrained_encoders(tmp_path_factory):
+    """(audio_dir, text_dir): see save_pretrained_encoders."""
+    return save_pretrained_encoders(str(tmp_path_factory.mktemp("pretrained-encoders")))

@@ -383,10 +383,11 @@ def test_transformers_4_gets_a_clear_error(tmp_path):
 
     from conftest import ROOT
 
-    code = ("import transformers; transformers.__version__ = '4.57.1'\n"
-            f"import sys; sys.path.insert(0, {ROOT!r})\n"
-            "import configuration_smoothclap\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0
-    assert "SmoothCLAP needs transformers >= 5.23 (found 4.57.1)" in proc.stderr
-    assert "pip install -U 'transformers>=5.23,<6'" in proc.stderr
+    for module in ("configuration_smoothclap", "modeling_smoothclap", "processing_smoothclap"):
+        code = ("import transformers; transformers.__version__ = '4.57.1'\n"
+                f"import sys; sys.path.insert(0, {ROOT!r})\n"
+                f"import {module}\n")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0
+        assert "SmoothCLAP needs transformers >= 5.23 (found 4.57.1)" in proc.stderr, module
+        assert "pip install -U 'transformers>=5.23,<6'" in proc.stderr
