@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import field
 
 import transformers
 
@@ -18,6 +19,15 @@ if int(transformers.__version__.split(".")[0]) < 5:
 
 from transformers import AutoConfig, PreTrainedConfig  # noqa: E402
 from transformers.configuration_utils import SubConfigSpec  # noqa: E402
+
+
+def zero_shot_pipeline() -> dict:
+    """config.custom_pipelines: the zero-shot pipeline shipped with the model
+    (pipeline_smoothclap.py, copied by save_pretrained), which
+    pipeline("zero-shot-audio-classification", model=folder, trust_remote_code=True) loads."""
+    return {"zero-shot-audio-classification": {
+        "impl": "pipeline_smoothclap.SmoothClapZeroShotAudioClassificationPipeline", "pt": ["AutoModel"],
+        "type": "multimodal"}}
 
 
 class SmoothClapConfig(PreTrainedConfig):
@@ -96,6 +106,7 @@ class SmoothClapConfig(PreTrainedConfig):
     tau_t2t: float = 0.1
     tau_pred: float = 1.0
     text_pooling: str = "cls"
+    custom_pipelines: dict = field(default_factory=zero_shot_pipeline)
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)

@@ -626,3 +626,9 @@ __all__ = ["SmoothClapModel", "SmoothClapPreTrainedModel", "SmoothClapOutput", "
            "SmoothClapLogitScale", "soft_target_loss", "clap_loss", "soft_targets", "mean_pool"]
 
 SmoothClapModel.register_for_auto_class("AutoModel")  # auto_map + copies the .py files on save
+
+if __package__:  # remote code. transformers copies the files a model file imports relatively, so this
+    # line makes every save_pretrained (of this copy too) ship the zero-shot pipeline that
+    # config.custom_pipelines names. At the repository root it is not run, but save_pretrained
+    # still reads it and copies pipeline_smoothclap.py from next to this file.
+    from .pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline  # noqa: F401

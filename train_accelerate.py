@@ -264,7 +264,6 @@ class Run:
     extractor: object
     policy: CropPolicy
     val_cache: object
-    eval_length: int | None
     steps_per_epoch: int
     total_steps: int
     num_epochs: int
@@ -307,7 +306,6 @@ def setup(args, accelerator, log=print) -> Run:
             ("LoRA on the audio encoder" if "audio" in lora_towers(args) else "--train-audio-encoder") + ")")
     crops = args.crops_per_clip or (DEFAULT_CROPS_PER_CLIP if use_cache else None)
     policy = CropPolicy(length=int(round(args.max_duration * SAMPLING_RATE)), seed=args.seed, crops_per_clip=crops)
-    eval_length = None if args.eval_max_duration is None else int(round(args.eval_max_duration * SAMPLING_RATE))
     os.makedirs(args.output_dir, exist_ok=True)
 
     # ---- model, caches, data, optimizer
@@ -326,7 +324,7 @@ def setup(args, accelerator, log=print) -> Run:
                                                   data.train_split, policy, cache_dir, **common)
         if data.validation is not None:
             val_cache = feature_cache.build_or_load(accelerator, core, None, processor, data.validation,
-                                                    data.validation_split, None, cache_dir, eval_length, **common)
+                                                    data.validation_split, None, cache_dir, **common)
     log(f"crops: {policy.describe()}")
     stats = egemaps_statistics(data.train) if args.local_features == "egemaps" else None
     collator = Collator(data.train, RowTable(data.train, args, data.thresholds, stats), processor, policy, args,
@@ -345,7 +343,7 @@ def setup(args, accelerator, log=print) -> Run:
     steps_per_epoch, total_steps = num_update_steps(args, len(loader))
     references = validation_references(data) if data.validation is not None else None
     return Run(args, accelerator, data, model, core, processor, optimizer, scheduler, loader, collator, extractor,
-               policy, val_cache, eval_length, steps_per_epoch, total_steps,
+               policy, val_cache, steps_per_epoch, total_steps,
                epochs_needed(total_steps, steps_per_epoch), references, resume_path)
 
 
@@ -473,7 +471,7 @@ def end_epoch(run: Run, state, log) -> None:
 
         core = accelerator.unwrap_model(run.model)
         value = validation_uar(accelerator, core, run.processor, run.data, run.references, args.batch_size,
-                               run.val_cache, run.eval_length)
+                               run.val_cache)
         entry["validation_uar"] = value
         accelerator.log({"validation/uar": value}, step=state.global_step)
         if state.best_uar is None or value > state.best_uar:

@@ -9,7 +9,7 @@ Crop policy (``data.CropPolicy`` with K = ``--crops-per-clip``, default 5): K ra
 windows of ``--max-duration`` seconds per clip, drawn once from (seed, row); epoch e uses
 window ``perm(seed, row)[e % K]``. Windows with the same offset are computed once, so a
 clip not longer than the window (one zero-padded window) costs one forward whatever K is.
-Validation uses the whole clip (start crop at ``--eval-max-duration``), one window.
+Validation uses the whole clip, one window (the reference evaluation).
 
 On disk: ``<cache dir>/<key>/<split>.safetensors`` with
   ``index``    (rows, K) int64, row/window -> feature row,
@@ -92,7 +92,7 @@ class FeatureCache:
         return out
 
 
-def cache_key(model, extractor, processor, split, policy: CropPolicy | None, eval_seconds) -> tuple[str, dict]:
+def cache_key(model, extractor, processor, split, policy: CropPolicy | None) -> tuple[str, dict]:
     fe = processor.feature_extractor
     inputs = {
         "format": CACHE_FORMAT,
@@ -103,7 +103,7 @@ def cache_key(model, extractor, processor, split, policy: CropPolicy | None, eva
         "dataset": getattr(split, "_fingerprint", None),
         "rows": len(split),
         "crop": ({"length": policy.length, "seed": policy.seed, "crops_per_clip": policy.crops_per_clip}
-                 if policy is not None else {"eval_max_seconds": eval_seconds}),
+                 if policy is not None else "whole clip"),
     }
     digest = hashlib.sha1(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:20]
     return digest, inputs
@@ -118,7 +118,7 @@ def _row_windows(num_samples, row, policy):
 
 
 @torch.no_grad()
-def _compute_shard(model, extractor, processor, split, rows, policy, eval_length, device, batch_size,
+def _compute_shard(model, extractor, processor, split, rows, policy, device, batch_size,
                    progress=None):
     K = 1 if policy is None else policy.crops_per_clip
     index = torch.full((len(rows), K), -1, dtype=torch.long)
@@ -132,8 +132,7 @@ def _compute_shard(model, extractor, processor, split, rows, policy, eval_length
             feats = processor(audio=waves, sampling_rate=SAMPLING_RATE, max_duration=policy.seconds,
                               pad_to_max_duration=True, crop_offsets=offs)
         else:
-            seconds = None if eval_length is None else eval_length / SAMPLING_RATE
-            feats = processor(audio=waves, sampling_rate=SAMPLING_RATE, max_duration=seconds)
+            feats = processor(audio=waves, sampling_rate=SAMPLING_RATE)
         values, mask = feats["input_values"].to(device), feats["audio_attention_mask"].to(device)
         audio_out.append(model.pooled_audio(values, mask).float().cpu())
         if extractor is not None:
@@ -184,15 +183,14 @@ def _merge(shards: list[dict], num_rows: int) -> dict:
 
 
 def build_or_load(accelerator, model, extractor, processor, split, split_name, policy, cache_dir,
-                  eval_length=None, batch_size=8, log=print, show_progress=True) -> FeatureCache:
+                  batch_size=8, log=print, show_progress=True) -> FeatureCache:
     """The split's cache: loaded from ``cache_dir`` when present, else computed (each process
     its shard of the rows) and written. ``model`` is the unwrapped SmoothClapModel (its
     audio encoder frozen, in eval mode); ``policy`` None means validation windows."""
     from safetensors.torch import load_file, save_file
     from tqdm.auto import tqdm
 
-    key, inputs = cache_key(model, extractor, processor, split, policy,
-                            None if eval_length is None else eval_length / SAMPLING_RATE)
+    key, inputs = cache_key(model, extractor, processor, split, policy)
     folder = os.path.join(cache_dir, key)
     path = os.path.join(folder, f"{split_name}.safetensors")
     if os.path.isfile(path):
@@ -206,7 +204,7 @@ def build_or_load(accelerator, model, extractor, processor, split, split_name, p
     bar = tqdm(total=len(rows), desc=f"cache {split_name}", disable=not (show_progress and accelerator.is_main_process))
     was_training = model.audio_model.training
     model.audio_model.eval()
-    shard = _compute_shard(model, extractor, processor, split, rows, policy, eval_length,
+    shard = _compute_shard(model, extractor, processor, split, rows, policy,
                            accelerator.device, batch_size, bar)
     model.audio_model.train(was_training)
     bar.close()

@@ -43,8 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "Never a test split")
     g.add_argument("--max-duration", type=float, default=5.0,
                    help="seconds: training audio is randomly cropped or zero-padded to this length")
-    g.add_argument("--eval-max-duration", type=float, default=None,
-                   help="seconds: validation clips are cut to their first N seconds (default: whole clip)")
     g.add_argument("--caption-variant", choices=("emotion_plus", "no_emotion", "emotion_only"), default=None,
                    help="caption variant re-drawn every epoch (default: the dataset's build setting)")
     g.add_argument("--max-tags", type=int, default=None,
@@ -207,8 +205,6 @@ def _problems(args) -> list[str]:
         value = getattr(args, name)
         if not (math.isfinite(value) and value > 0):
             bad.append(f"--{name.replace('_', '-')} must be > 0, got {value}.")
-    if args.eval_max_duration is not None and not args.eval_max_duration > 0:
-        bad.append(f"--eval-max-duration must be > 0, got {args.eval_max_duration}.")
     for name in ("batch_size", "epochs", "gradient_accumulation_steps", "lora_rank", "log_every",
                  "projection_dim"):
         if getattr(args, name) < 1:

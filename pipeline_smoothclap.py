@@ -1,0 +1,306 @@
+"""Zero-shot audio classification with SmoothCLAP: the shared functions and a custom pipeline.
+
+A flat file shipped with the model (``save_pretrained`` copies it; ``config.json`` names
+it in ``custom_pipelines``), so that
+
+    clf = pipeline("zero-shot-audio-classification", model=folder_or_repo, trust_remote_code=True)
+
+gives `SmoothClapZeroShotAudioClassificationPipeline`. Next to the stock pipeline it takes
+file paths, ``{"array", "sampling_rate"}`` dicts (datasets rows), arrays with
+``sampling_rate=`` (resampled), stereo (downmixed), a list of clips (batched), a template
+or a list of templates (an ensemble), ``multi_label=True`` (independent scores for tags
+that can co-occur), long audio in windows, and it embeds the labels once per label set.
+On a 16 kHz mono clip with one template its scores are the stock pipeline's.
+
+The functions below are also what the project's benchmark runner (evaluate_zeroshot.py)
+and training loop call, so there is one implementation of zero-shot scoring:
+
+    text_embeddings(model, processor, texts, templates=None, batch_size=64) -> (n, d)
+    audio_embeddings(model, processor, waves, window=None, hop=None, batch_size=1) -> (n, d)
+    logit_multiplier(model) -> scalar tensor        # logits = multiplier * audio @ text.T
+    window_bounds(num_samples, window, hop) -> [(start, end), ...]
+    check_labels(labels), check_templates(templates)
+
+Imports only torch, numpy, transformers and the other flat files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+from transformers import Pipeline
+from transformers.utils import logging
+
+try:  # remote code (transformers copies the flat files, and these relative imports, into one package)
+    from .audio_smoothclap import load_audio
+    from .processing_smoothclap import SmoothClapProcessor
+except ImportError:  # plain module from the repository root
+    from audio_smoothclap import load_audio
+    from processing_smoothclap import SmoothClapProcessor
+
+logger = logging.get_logger(__name__)
+
+DEFAULT_TEMPLATE = "This is a sound of {}."  # the stock pipeline's default
+DEFAULT_NEGATION = "not {}"  # multi_label: each label is scored against its negation
+LABEL_CACHE_SIZE = 16  # label sets kept per pipeline
+
+
+# --------------------------------------------------------------------------- checks
+def check_labels(labels) -> list[str]:
+    """A non-empty list of distinct, non-empty strings (one string is one label)."""
+    if isinstance(labels, str):
+        labels = [labels]
+    labels = list(labels) if labels is not None else []
+    if not labels:
+        raise ValueError("Empty label list: pass candidate_labels=[...] with at least one label.")
+    bad = [x for x in labels if not isinstance(x, str) or not x.strip()]
+    if bad:
+        raise ValueError(f"Labels must be non-empty strings; got {bad[:3]!r}.")
+    seen, dup = set(), []
+    for x in labels:
+        if x in seen and x not in dup:
+            dup.append(x)
+        seen.add(x)
+    if dup:
+        raise ValueError(f"Duplicate labels {dup}: each label must appear once (its score would be split).")
+    return labels
+
+
+def check_templates(templates) -> list[str]:
+    """One template or a list (an ensemble); each must contain one ``{}`` for the label."""
+    if templates is None:
+        return ["{}"]
+    if isinstance(templates, str):
+        templates = [templates]
+    templates = list(templates)
+    if not templates:
+        raise ValueError("Empty template list: pass a template such as 'this person is feeling {}.'.")
+    for template in templates:
+        if not isinstance(template, str) or template.count("{}") != 1:
+            raise ValueError(f"Template {template!r} must contain '{{}}' exactly once, where the label goes "
+                             "(e.g. 'this person is feeling {}.'; '{}' alone uses the label as is).")
+    return templates
+
+
+def window_bounds(num_samples: int, window: int | None, hop: int | None = None) -> list[tuple[int, int]]:
+    """Sample ranges of fixed windows over a clip: starts 0, hop, 2 hop, ... plus one window
+    ending at the clip's end when the last start leaves a tail uncovered. A clip no longer
+    than the window is one window. Deterministic (no randomness anywhere)."""
+    if window is None or num_samples <= window:
+        return [(0, num_samples)]
+    hop = window if hop is None else hop
+    if window <= 0 or hop <= 0 or hop > window:
+        raise ValueError(f"Need 0 < hop <= window (in samples), got window={window}, hop={hop}: a hop "
+                         "longer than the window would skip audio.")
+    bounds = [(start, start + window) for start in range(0, num_samples - window + 1, hop)]
+    if bounds[-1][1] < num_samples:
+        bounds.append((num_samples - window, num_samples))
+    return bounds
+
+
+# --------------------------------------------------------------------------- embeddings
+def _device_and_dtype(model):
+    param = next(model.parameters())
+    return param.device, param.dtype
+
+
+def _normalise(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(x.float(), dim=-1)
+
+
+@torch.no_grad()
+def text_embeddings(model, processor, texts, templates=None, batch_size: int = 64) -> torch.Tensor:
+    """L2-normalised (n_texts, d) float32 embeddings of ``texts``. With several templates,
+    each text's embedding is the mean of its normalised template embeddings, renormalised
+    (the CLIP prompt-ensemble recipe). ``templates=None`` uses the texts as they are."""
+    texts = check_labels(texts)
+    templates = check_templates(templates)
+    sentences = [template.format(text) for template in templates for text in texts]
+    device, _ = _device_and_dtype(model)
+    chunks = []
+    for start in range(0, len(sentences), batch_size):
+        enc = processor(text=sentences[start:start + batch_size], return_tensors="pt").to(device)
+        chunks.append(_normalise(model.get_text_features(**enc).pooler_output))
+    per_template = torch.cat(chunks).view(len(templates), len(texts), -1)
+    return _normalise(per_template.mean(dim=0))
+
+
+def _sampling_rate(processor) -> int:
+    return int(getattr(processor, "sampling_rate", None) or processor.feature_extractor.sampling_rate)
+
+
+@torch.no_grad()
+def audio_embeddings(model, processor, waves, window: float | None = None, hop: float | None = None,
+                     batch_size: int = 1) -> torch.Tensor:
+    """L2-normalised (n_clips, d) float32 embeddings of decoded clips.
+
+    ``waves``: 1-D float32 arrays at the processor's rate (`audio_smoothclap.load_audio`).
+    ``window``/``hop`` (seconds): clips longer than ``window`` are cut by `window_bounds`, each
+    window embedded, and the clip's embedding is the mean of its windows' normalised
+    embeddings, renormalised. Segments are embedded ``batch_size`` at a time, longest
+    first, so padding is small; padding does not change an embedding (the model pools over
+    valid frames only).
+    """
+    sr = _sampling_rate(processor)
+    win = None if window is None else int(round(window * sr))
+    hop_n = None if hop is None else int(round(hop * sr))
+    segments, owner = [], []
+    for i, wave in enumerate(waves):
+        for start, end in window_bounds(len(wave), win, hop_n):
+            segments.append(wave[start:end])
+            owner.append(i)
+    if not segments:
+        raise ValueError("No audio: pass at least one clip.")
+    device, dtype = _device_and_dtype(model)
+    order = sorted(range(len(segments)), key=lambda j: -len(segments[j]))
+    seg_embeds = [None] * len(segments)
+    for start in range(0, len(order), max(1, int(batch_size))):
+        batch = order[start:start + batch_size]
+        enc = processor(audio=[segments[j] for j in batch], sampling_rate=sr, return_tensors="pt")
+        enc = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in enc.items()}
+        out = _normalise(model.get_audio_features(**enc).pooler_output)
+        for j, row in zip(batch, out):
+            seg_embeds[j] = row
+    owner_t = torch.tensor(owner, device=device)
+    stacked = torch.stack(seg_embeds)
+    pooled = torch.zeros(len(waves), stacked.shape[1], device=device).index_add_(0, owner_t, stacked)
+    return _normalise(pooled)
+
+
+def logit_multiplier(model) -> torch.Tensor:
+    """What the model's forward multiplies cosine similarities by: scale / tau_pred."""
+    return model.scale().float() / float(getattr(model.config, "tau_pred", 1.0))
+
+
+def scores_from_logits(logits: torch.Tensor, multi_label: bool = False) -> torch.Tensor:
+    """(n_audio, n_labels) probabilities: softmax over labels, or with ``multi_label`` the
+    logits are (n_audio, 2 * n_labels), labels then their negations, and each label's
+    score is the two-way softmax of label against its negation (independent per label)."""
+    if not multi_label:
+        return logits.softmax(dim=-1)
+    n = logits.shape[-1] // 2
+    return torch.sigmoid(logits[:, :n] - logits[:, n:])
+
+
+# --------------------------------------------------------------------------- pipeline
+class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
+    """Zero-shot audio classification for SmoothCLAP (a drop-in for the stock pipeline).
+
+    ``clf(audio, candidate_labels=[...], hypothesis_template="This is a sound of {}.",
+    multi_label=False, sampling_rate=None, window=None, hop=None, batch_size=1)``
+
+    - ``audio``: a file path, encoded bytes, a ``{"array", "sampling_rate"}`` or
+      ``{"bytes", "path"}`` dict, a 1-D array/tensor (pass ``sampling_rate=``; without it
+      the array is taken to be at the model's rate, as the stock pipeline does, with a
+      warning), or a list of those (batched; a list of results comes back). A 2-D array is
+      a batch of mono clips (the HF convention); give stereo as a file or a dict.
+    - ``hypothesis_template``: a string with ``{}``, or a list of them (prompt ensemble).
+    - ``multi_label=True``: independent scores (label vs ``negation_template`` of it,
+      default "not {}"), for tags that can co-occur; scores then do not sum to 1.
+    - ``window``/``hop`` (seconds): long clips are embedded in windows and pooled.
+
+    Returns per clip a list of ``{"score", "label"}``, best first. Label embeddings are
+    cached per (labels, templates, multi_label, negation): call `clear_cache()` after
+    changing the model's weights.
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = True
+    _load_tokenizer = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        given = self.processor
+        if given is None or not hasattr(given, "feature_extractor") or not hasattr(given, "tokenizer"):
+            given = SmoothClapProcessor(feature_extractor=self.feature_extractor, tokenizer=self.tokenizer)
+        self.smoothclap_processor = given
+        self._label_cache: OrderedDict = OrderedDict()
+        self._warned_rate = False
+
+    def clear_cache(self) -> None:
+        """Forget cached label embeddings (needed only if the model's weights changed)."""
+        self._label_cache.clear()
+
+    # ---------------------------------------------------------------- parameters
+    def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, multi_label=None,
+                             negation_template=None, sampling_rate=None, window=None, hop=None, **kwargs):
+        preprocess = {} if sampling_rate is None else {"sampling_rate": sampling_rate}
+        given = dict(candidate_labels=candidate_labels, hypothesis_template=hypothesis_template,
+                     multi_label=None if multi_label is None else bool(multi_label),
+                     negation_template=negation_template, window=window, hop=hop)
+        return preprocess, {k: v for k, v in given.items() if v is not None}, {}
+
+    def __call__(self, audios, batch_size: int | None = None, **kwargs):
+        """Classify one clip (returns a ranked list) or a list of clips (a list of those)."""
+        if isinstance(audios, np.ndarray) and audios.ndim == 2:
+            audios = list(audios)  # HF convention: a 2-D array is a batch of mono clips
+        single = not isinstance(audios, (list, tuple))
+        clips = [audios] if single else list(audios)
+        if not clips:
+            raise ValueError("No audio: pass a clip or a non-empty list of clips.")
+        preprocess, forward, _ = self._sanitize_parameters(**kwargs)
+        preprocess = {**self._preprocess_params, **preprocess}
+        forward = {**self._forward_params, **forward}
+        inputs = {"waves": [self.preprocess(clip, **preprocess)["waves"][0] for clip in clips]}
+        batch_size = batch_size or getattr(self, "_batch_size", None) or 1  # pipeline(..., batch_size=N) too
+        outputs = self._forward(inputs, batch_size=batch_size, **forward)
+        results = self.postprocess(outputs)
+        return results[0] if single else results
+
+    # ---------------------------------------------------------------- steps
+    def preprocess(self, audio, sampling_rate=None):
+        rate = _sampling_rate(self.smoothclap_processor)
+        is_raw = not isinstance(audio, (dict, str, os.PathLike, bytes, bytearray))
+        if is_raw and sampling_rate is None:
+            if not self._warned_rate:
+                logger.warning(f"No sampling_rate given for a raw array: taking it as {rate} Hz (the model's "
+                               "rate), as the stock pipeline does. Pass sampling_rate=... to resample.")
+                self._warned_rate = True
+            sampling_rate = rate
+        return {"waves": [load_audio(audio, sampling_rate, rate)]}
+
+    def _label_embeddings(self, labels, templates, multi_label, negation):
+        key = (tuple(labels), tuple(templates), multi_label, negation if multi_label else None)
+        if key in self._label_cache:
+            self._label_cache.move_to_end(key)
+            return self._label_cache[key]
+        texts = list(labels)
+        if multi_label:
+            check_templates(negation)
+            texts += [negation.format(label) for label in labels]
+        embeds = text_embeddings(self.model, self.smoothclap_processor, texts, templates)
+        self._label_cache[key] = embeds
+        if len(self._label_cache) > LABEL_CACHE_SIZE:
+            self._label_cache.popitem(last=False)
+        return embeds
+
+    def _forward(self, model_inputs, candidate_labels=None, hypothesis_template=DEFAULT_TEMPLATE,
+                 multi_label=False, negation_template=DEFAULT_NEGATION, window=None, hop=None, batch_size=1):
+        labels = check_labels(candidate_labels)
+        templates = check_templates(hypothesis_template)
+        label_embeds = self._label_embeddings(labels, templates, multi_label, negation_template)
+        audio_embeds = audio_embeddings(self.model, self.smoothclap_processor, model_inputs["waves"],
+                                        window=window, hop=hop, batch_size=batch_size)
+        with torch.no_grad():
+            logits = logit_multiplier(self.model) * audio_embeds @ label_embeds.T
+        return {"labels": labels, "scores": scores_from_logits(logits, multi_label).cpu()}
+
+    def postprocess(self, model_outputs):
+        labels = model_outputs["labels"]
+        results = []
+        for row in model_outputs["scores"].tolist():
+            ranked = sorted(zip(row, labels), key=lambda pair: -pair[0])
+            results.append([{"score": score, "label": label} for score, label in ranked])
+        return results
+
+
+__all__ = [
+    "DEFAULT_TEMPLATE", "SmoothClapZeroShotAudioClassificationPipeline", "audio_embeddings",
+    "check_labels", "check_templates", "logit_multiplier", "scores_from_logits", "text_embeddings",
+    "window_bounds",
+]
