@@ -76,7 +76,7 @@ def prepare_towers(model, args, log):
     if not audio_is_trainable(args):
         model.freeze_encoder("audio")  # no grad, and kept in eval mode (no SpecAugment/dropout)
     if args.gradient_checkpointing:
-        model.text_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.text_model.activation_checkpointing_enable({"use_reentrant": False})  # transformers >= 5.23
     towers = lora_towers(args)
     if not towers:
         return model
