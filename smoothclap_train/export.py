@@ -1,0 +1,133 @@
+"""The exported, Hub-ready folder: model + processor + code, safetensors, auto_map, card.
+
+``model/`` under ``--output-dir`` holds ``config.json`` (with ``auto_map``),
+``model.safetensors``, the processor files, the flat ``*_smoothclap.py`` files
+(``save_pretrained`` copies them) and ``README.md``, a model card filled with the run's
+options and results. It loads with ``AutoModel.from_pretrained(folder,
+trust_remote_code=True)`` and in the stock zero-shot audio pipeline. LoRA adapters are
+merged into the weights; with ``--export-adapters`` they are also written unmerged to
+``adapter/`` (a peft folder: ``PeftModel.from_pretrained(base, "<output-dir>/adapter")``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_CARD_TEMPLATE = os.path.join(ROOT, "model_card.md")
+
+
+def _split_front_matter(text: str) -> tuple[str, str]:
+    if text.startswith("---\n"):
+        end = text.index("\n---", 4)
+        return text[4:end], text[end + 4:].lstrip("\n")
+    return "", text
+
+
+RESULTS_START, RESULTS_END = "<!-- evaluate_zeroshot:results:start -->", "<!-- evaluate_zeroshot:results:end -->"
+
+
+def _front_matter(template_front: str, config: dict, results: dict) -> str:
+    """The template's card metadata with this run's model-index (validation UAR) instead of
+    the template's: the repository card's numbers belong to another model."""
+    import yaml
+
+    meta = yaml.safe_load(template_front) if template_front.strip() else {}
+    meta = meta if isinstance(meta, dict) else {}
+    meta.setdefault("library_name", "transformers")
+    meta.setdefault("pipeline_tag", "zero-shot-audio-classification")
+    meta.pop("model-index", None)
+    if results.get("validation_uar") is not None:
+        corpus = os.path.basename(os.path.normpath(str(config.get("dataset", "dataset"))))
+        meta["model-index"] = [{"name": "SmoothCLAP", "results": [{
+            "task": {"type": "zero-shot-audio-classification", "name": "Zero-shot audio classification"},
+            "dataset": {"name": corpus, "type": corpus, "split": config.get("validation_split")},
+            "metrics": [{"type": "uar", "value": round(float(results["validation_uar"]), 4),
+                         "name": "validation UAR (model selection)"}]}]}]
+    return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+
+
+def _without_template_results(body: str) -> str:
+    """Empty the repository card's results block (evaluate_zeroshot.py fills it per model)."""
+    if RESULTS_START in body and RESULTS_END in body:
+        head, rest = body.split(RESULTS_START, 1)
+        tail = rest.split(RESULTS_END, 1)[1]
+        note = ("## Zero-shot results\n\nNot evaluated yet: run `python evaluate_zeroshot.py --model <this folder> "
+                "--dataset DIR --update-model-card <this folder>/README.md`.\n")
+        body = head + RESULTS_START + "\n" + note + RESULTS_END + tail
+    return body
+
+
+def model_card(config: dict, results: dict, base: str) -> str:
+    """README.md of the exported folder: the repository's model card, headed by this run."""
+    front, body = "", "# SmoothCLAP\n"
+    if os.path.isfile(MODEL_CARD_TEMPLATE):
+        front, body = _split_front_matter(open(MODEL_CARD_TEMPLATE, encoding="utf-8").read())
+    uar = results.get("validation_uar")
+    lines = ["## This checkpoint", "",
+             f"Trained with `train_accelerate.py` from `{base}` on `{config.get('dataset')}` "
+             f"(train split `{config.get('train_split')}`, {results.get('global_step')} optimizer steps, "
+             f"{results.get('epochs_trained')} epoch(s), {results.get('num_processes')} process(es), "
+             f"global batch {results.get('global_batch_size')}).", ""]
+    if uar is not None:
+        lines += [f"Selected on **validation** zero-shot UAR = {uar:.4f} (epoch {results.get('best_epoch')}; "
+                  f"queries: {', '.join(repr(q) for q in results.get('query_texts') or [])}). "
+                  "Never selected on a test split.", ""]
+    else:
+        lines += ["No validation split: this is the model of the last epoch (no selection).", ""]
+    if results.get("history"):
+        lines += ["| epoch | mean train loss | validation UAR |", "|---|---|---|"]
+        for h in results["history"]:
+            v = h.get("validation_uar")
+            lines.append(f"| {h['epoch']} | {h['train_loss']:.4f} | {'-' if v is None else f'{v:.4f}'} |")
+        lines.append("")
+    lines += ["Run options (`training_args.json` holds them as JSON):", "", "| option | value |", "|---|---|"]
+    lines += [f"| `{k}` | `{v}` |" for k, v in sorted(config.items()) if v is not None]
+    return ("---\n" + _front_matter(front, config, results) + "---\n\n" + "\n".join(lines) + "\n\n"
+            + _without_template_results(body))
+
+
+def export_model(model, processor, out_dir, config: dict, results: dict, base: str,
+                 adapters_dir: str | None = None) -> str:
+    """Write the Hub-ready folder (main process only). ``model`` is the unwrapped model,
+    a SmoothClapModel or a peft model (merged here; its adapters saved first if asked)."""
+    if hasattr(model, "merge_and_unload"):
+        if adapters_dir is not None:
+            model.save_pretrained(adapters_dir)
+        model = model.merge_and_unload()
+    tmp = out_dir.rstrip("/") + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    processor.save_pretrained(tmp)
+    with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as fh:
+        fh.write(model_card(config, results, base))
+    with open(os.path.join(tmp, "training_args.json"), "w", encoding="utf-8") as fh:
+        json.dump(config, fh, indent=2, sort_keys=True)
+    with open(os.path.join(tmp, "training_results.json"), "w", encoding="utf-8") as fh:
+        json.dump(results, fh, indent=2, sort_keys=True)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    return out_dir
+
+
+class PushError(RuntimeError):
+    """The upload failed; the exported folder is complete on disk."""
+
+
+def push_to_hub(folder: str, repo_id: str, private: bool, log=print) -> str:
+    """Upload the exported folder; a clear error (the folder stays on disk) when it fails."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        api.upload_folder(folder_path=folder, repo_id=repo_id, commit_message="Upload SmoothCLAP (train_accelerate.py)")
+    except Exception as err:  # network, auth, permissions
+        raise PushError(
+            f"--push-to-hub {repo_id!r} failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
+            f"The trained model is complete in {folder}; upload it later with "
+            f"`huggingface-cli upload {repo_id} {folder}`.") from None
+    log(f"uploaded {folder} to https://huggingface.co/{repo_id}")
+    return repo_id

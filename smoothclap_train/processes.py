@@ -1,0 +1,33 @@
+"""Starting training code several times in one Python process, or as forked gloo workers.
+
+Used by the tests and the benchmarks (``accelerate launch``/``torchrun`` do this for real
+runs): accelerate keeps its state in process-wide singletons, so a second ``main()`` in the
+same process, or a forked child that should join a process group, starts from fresh state.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def reset_accelerate_state() -> None:
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    PartialState._reset_state()
+
+
+def join_cpu_group(rank: int, world: int, port: int) -> None:
+    """Make this (forked) process rank ``rank`` of a ``world``-process gloo group on 127.0.0.1."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), ACCELERATE_USE_CPU="true",
+                      GLOO_SOCKET_IFNAME="lo")
+    reset_accelerate_state()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,526 @@
+"""Train SmoothCLAP (or the ParaCLAP baseline, ``--beta 0``) with Hugging Face accelerate.
+
+One script from one CPU to many GPUs and nodes:
+
+    python train_accelerate.py --dataset data/demo --model path/to/smoothclap --output-dir runs/demo
+    accelerate launch train_accelerate.py --config configs/msp_podcast.yaml         # any accelerate setup
+
+The defaults are the paper's recipe (SmoothCLAP, section 3.1): audio encoder and local
+feature extractor frozen, text encoder lr 1e-5, heads and logit scale lr 1e-3, Adam,
+batch 32, 10 epochs, 5 s random crops, captions re-drawn every epoch.
+
+The loss sees the GLOBAL batch: every process gathers all processes' embeddings (with
+gradient, ``torch.distributed.nn.functional.all_gather``) and the soft targets' inputs,
+and computes the same loss; N processes of batch b give exactly the loss and gradients of
+one process with batch N*b. ``python train_accelerate.py --help`` lists every option;
+``smoothclap_train/`` holds the parts that are not the loop (options, data, feature cache,
+checkpoints, export, validation UAR). From Python: ``train_accelerate.main([...flags])``
+returns a dict of results (``model_dir``, ``validation_uar``, ``history``, ...).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+
+from smoothclap_train import checkpoints as ckpt
+from smoothclap_train.config import TrainingConfigError, lora_towers, parse_args, run_config, validate_args
+from smoothclap_train.data import (Collator, CropPolicy, EpochSampler, IndexDataset, RowTable, SAMPLING_RATE,
+                                   caption_defaults, egemaps_statistics, epochs_needed, load_train_data,
+                                   num_update_steps, validation_references)
+from smoothclap_train.export import PushError
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "input_values", "audio_attention_mask",
+                "pooled_audio_features")
+DEFAULT_CROPS_PER_CLIP = 5
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or Inf; the message names the step and the batch's rows."""
+
+
+# --------------------------------------------------------------------------- model
+def build_model_and_processor(args):
+    """(model, processor) from --model, or from --audio-encoder + --text-encoder."""
+    from modeling_smoothclap import SmoothClapModel
+    from processing_smoothclap import SmoothClapProcessor
+
+    if args.model:
+        model = SmoothClapModel.from_pretrained(args.model)
+        # trust_remote_code: the saved tokenizer config carries the processor's auto_map, so
+        # AutoTokenizer would otherwise stop at an interactive prompt; the classes used are this
+        # repository's SmoothClapProcessor and stock transformers ones (no code runs from the folder)
+        processor = SmoothClapProcessor.from_pretrained(args.model, trust_remote_code=True)
+    else:
+        model = SmoothClapModel.from_audio_text_pretrained(
+            args.audio_encoder, args.text_encoder, projection_dim=args.projection_dim, text_pooling=args.text_pooling)
+        processor = SmoothClapProcessor.from_audio_text_pretrained(args.audio_encoder, args.text_encoder)
+    for name in ("beta", "gamma", "tau_a2a", "tau_t2t", "tau_pred"):  # flags override the config
+        if getattr(args, name) is not None:
+            setattr(model.config, name, float(getattr(args, name)))
+    return model, processor
+
+
+def audio_is_trainable(args) -> bool:
+    return args.train_audio_encoder or "audio" in lora_towers(args)
+
+
+def prepare_towers(model, args, log):
+    """Freeze what the recipe freezes, add LoRA adapters; returns the (maybe peft) model."""
+    if not audio_is_trainable(args):
+        model.freeze_encoder("audio")  # no grad, and kept in eval mode (no SpecAugment/dropout)
+    if args.gradient_checkpointing:
+        model.text_model.activation_checkpointing_enable({"use_reentrant": False})  # transformers >= 5.23
+    towers = lora_towers(args)
+    if not towers:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    from smoothclap_train.config import DEFAULT_LORA_TARGETS
+
+    patterns = []
+    for tower in towers:
+        names = args.lora_targets.split(",") if args.lora_targets else DEFAULT_LORA_TARGETS[tower]
+        patterns.append(rf".*{tower}_model\..*\.({'|'.join(n.strip() for n in names)})")
+    config = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                        target_modules="|".join(f"({p})" for p in patterns),
+                        modules_to_save=["audio_projection", "text_projection", "logit_scale"])
+    model = get_peft_model(model, config)
+    if "text" not in towers:  # the text encoder is still fully fine-tuned (the paper's recipe)
+        model.get_base_model().text_model.requires_grad_(True)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log(f"LoRA on {', '.join(towers)} (rank {args.lora_rank}): {trainable:,} trainable parameters")
+    return model
+
+
+def parameter_groups(model, args):
+    """Adam groups: heads + logit scale (--head-lr), adapters (--lora-lr), text encoder
+    (--text-lr), audio encoder (--audio-lr). Every trainable parameter is in exactly one."""
+    groups = {"heads": [], "lora": [], "text": [], "audio": []}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if "lora_" in name:
+            groups["lora"].append(param)
+        elif "projection" in name or "logit_scale" in name:
+            groups["heads"].append(param)
+        elif "text_model" in name:
+            groups["text"].append(param)
+        elif "audio_model" in name:
+            groups["audio"].append(param)
+        else:
+            raise RuntimeError(f"no learning rate for trainable parameter {name}")
+    lrs = {"heads": args.head_lr, "lora": args.lora_lr, "text": args.text_lr, "audio": args.audio_lr}
+    return [{"params": p, "lr": lrs[k], "name": k} for k, p in groups.items() if p]
+
+
+def load_local_extractor(args, device):
+    """A separate frozen local feature extractor (--local-features NAME_OR_PATH), or None."""
+    if args.local_features in ("encoder", "egemaps"):
+        return None
+    from transformers import AutoModel
+
+    extractor = AutoModel.from_pretrained(args.local_features).to(device).eval()
+    return extractor.requires_grad_(False)
+
+
+# --------------------------------------------------------------------------- global-batch loss
+def gather_with_grad(accelerator, x):
+    """Concatenate every process's ``x`` (rank order); gradients flow back to each process's
+    own slice (accelerate's ``gather`` would cut them)."""
+    if accelerator.num_processes == 1:
+        return x
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(x.contiguous()), dim=0)
+
+
+def compute_loss(accelerator, model, batch, extractor=None):
+    """The soft-target loss over the global batch (the same value on every process).
+
+    ``model`` is the prepared (maybe DDP-wrapped) model: its forward runs the towers on
+    this process's rows; embeddings are gathered with gradient, the targets' inputs
+    (local audio features, text-target embeddings) without; ``model.loss`` then sees the
+    whole batch. With N processes of batch b this equals one process of batch N*b.
+    """
+    core = accelerator.unwrap_model(model)
+    out = model(**{k: v for k, v in batch.items() if k in MODEL_INPUTS})
+    config = core.config
+    local = text_target = None
+    if config.beta > 0 and config.gamma < 1:  # inputs of the audio-to-audio target (Eq. 5)
+        local = batch.get("local_audio_features", batch.get("cached_local_features"))
+        if local is None and extractor is not None:
+            with torch.no_grad():
+                from smoothclap_train.cache import pooled_output
+
+                local = pooled_output(extractor, batch["input_values"], batch["audio_attention_mask"])
+        if local is None:  # the model's own rule: eval-mode, gradient-free encoder features
+            # (the pooled output as is when frozen or cached; a no-grad eval pass when trained)
+            local = core._target_audio_features(out.audio_pooled_output, batch.get("input_values"),
+                                                batch.get("audio_attention_mask"), "pooled_audio_features" in batch)
+        local = accelerator.gather(local.detach().float().contiguous())
+    if config.beta > 0 and config.gamma > 0 and "tags_input_ids" in batch:  # Eq. 6 from compact tags
+        with torch.no_grad():
+            tags = {k[len("tags_"):]: v for k, v in batch.items() if k.startswith("tags_")}
+            text_target = accelerator.gather(core.get_text_features(**tags).pooler_output.float().contiguous())
+    audio = gather_with_grad(accelerator, out.audio_embeds)
+    text = gather_with_grad(accelerator, out.text_embeds)
+    return core.loss(audio, text, local_audio_features=local, text_target_embeds=text_target)
+
+
+def check_finite(accelerator, loss, batch, state, last_checkpoint):
+    if torch.isfinite(loss.detach()).item():
+        return
+    from accelerate.utils import gather_object
+
+    ids = gather_object(list(batch["ids"]))
+    where = f"the last good checkpoint, untouched: {last_checkpoint}" if last_checkpoint else "no checkpoint was written"
+    raise NonFiniteLossError(
+        f"loss is {loss.item()} at step {state.global_step + 1} (epoch {state.epoch}, batch "
+        f"{state.batches_done} of the epoch); rows of the global batch: {', '.join(map(str, ids))}. "
+        f"Stopped without saving; {where}. Lower the learning rates, check these rows, or use "
+        "--mixed-precision no.")
+
+
+# --------------------------------------------------------------------------- helpers
+def step_seed(args, accelerator, epoch: int, batch_index: int) -> None:
+    """Seed dropout etc. from (seed, epoch, batch, rank): a resumed run draws the same masks."""
+    torch.manual_seed(((args.seed * 1_000_003 + epoch) * 1_000_033 + batch_index) * 4096 + accelerator.process_index)
+
+
+class StopFlag:
+    """Ctrl-C (SIGINT) and SIGTERM ask the loop to save a checkpoint and stop at the next step.
+    A second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        if threading_is_main():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def agreed(self, accelerator) -> bool:
+        """True on every process as soon as any process was asked to stop."""
+        if accelerator.num_processes == 1:
+            return self.requested
+        flag = torch.tensor([1.0 if self.requested else 0.0], device=accelerator.device)
+        return bool(accelerator.reduce(flag, reduction="sum").item() > 0)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def clamp_logit_scale(model) -> None:
+    """Keep the stored log scale where the model's clamp (scale <= max_scale) still passes
+    gradient (every copy: a peft model holds the trained one and the original)."""
+    from modeling_smoothclap import SmoothClapLogitScale
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, SmoothClapLogitScale):
+                module.log_scale.clamp_(max=math.log(module.max_scale))
+
+
+def current_scale(model) -> float:
+    return float(model.scale().detach()) if hasattr(model, "scale") else float("nan")
+
+
+# --------------------------------------------------------------------------- setup
+@dataclass
+class Run:
+    """Everything a training run holds after `setup` (prepared by accelerate)."""
+
+    args: object
+    accelerator: object
+    data: object
+    model: object  # prepared (DDP-wrapped on several processes; a peft model with --lora)
+    core: object  # the SmoothClapModel itself
+    processor: object
+    optimizer: object
+    scheduler: object
+    loader: object
+    collator: object
+    extractor: object
+    policy: CropPolicy
+    val_cache: object
+    steps_per_epoch: int
+    total_steps: int
+    num_epochs: int
+    references: list | None
+    resume_path: str | None
+
+
+def make_accelerator(args):
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
+    if args.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise TrainingConfigError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no.")
+    trackers = [t.strip() for t in args.report_to.split(",") if t.strip() and t.strip() != "none"]
+    return Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
+        log_with=trackers or None,
+        project_config=ProjectConfiguration(project_dir=args.output_dir,
+                                            logging_dir=os.path.join(args.output_dir, "logs")))
+
+
+def setup(args, accelerator, log=print) -> Run:
+    """Check the dataset and options, build model, caches, loader and optimizer, prepare them."""
+    from accelerate.utils import set_seed
+
+    # CPU kernels are deterministic for this model (tests/test_train_accelerate.py checks a
+    # resumed run against an uninterrupted one bit for bit); `torch.use_deterministic_algorithms`
+    # is left to GPU users (it costs CUDA kernels speed and pulls in torch._dynamo at import).
+    set_seed(args.seed)
+    # ---- every check before any real work
+    data = load_train_data(args, accelerator.num_processes, log)
+    caption_defaults(args, data.meta)
+    if data.thresholds is None:
+        log("captions: the stored `caption` column every epoch" + ("" if args.fixed_captions else
+            " (the dataset has no thresholds.json/tag columns to re-draw them)"))
+    resume_path = ckpt.resolve_resume(args.output_dir, args.resume_from_checkpoint)
+    use_cache = not args.no_feature_cache and not audio_is_trainable(args)
+    if not use_cache and not args.no_feature_cache:
+        log("feature cache: off, the audio encoder is trained (" +
+            ("LoRA on the audio encoder" if "audio" in lora_towers(args) else "--train-audio-encoder") + ")")
+    crops = args.crops_per_clip or (DEFAULT_CROPS_PER_CLIP if use_cache else None)
+    policy = CropPolicy(length=int(round(args.max_duration * SAMPLING_RATE)), seed=args.seed, crops_per_clip=crops)
+    os.makedirs(args.output_dir, exist_ok=True)
+
+    # ---- model, caches, data, optimizer
+    model, processor = build_model_and_processor(args)
+    model = prepare_towers(model, args, log)
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    core.to(accelerator.device)
+    extractor = load_local_extractor(args, accelerator.device)
+    train_cache = val_cache = None
+    if use_cache:
+        from smoothclap_train import cache as feature_cache
+
+        cache_dir = args.feature_cache_dir or feature_cache.default_cache_dir()
+        common = dict(batch_size=args.batch_size, log=log, show_progress=not args.no_progress_bar)
+        train_cache = feature_cache.build_or_load(accelerator, core, extractor, processor, data.train,
+                                                  data.train_split, policy, cache_dir, **common)
+        if data.validation is not None:
+            val_cache = feature_cache.build_or_load(accelerator, core, None, processor, data.validation,
+                                                    data.validation_split, None, cache_dir, **common)
+    log(f"crops: {policy.describe()}")
+    stats = egemaps_statistics(data.train) if args.local_features == "egemaps" else None
+    collator = Collator(data.train, RowTable(data.train, args, data.thresholds, stats), processor, policy, args,
+                        cache=train_cache)
+    loader = torch.utils.data.DataLoader(IndexDataset(len(data.train)), batch_size=args.batch_size,
+                                         sampler=EpochSampler(len(data.train), args.seed), collate_fn=collator,
+                                         drop_last=True, num_workers=args.num_workers)
+    # fused Adam: one pass per tensor (3x faster than the default on CPU, where it is not
+    # the default); the text tower's embedding table alone is 12-23M parameters
+    fused = accelerator.device.type in ("cpu", "cuda")
+    optimizer = torch.optim.Adam(parameter_groups(model, args), weight_decay=args.weight_decay, fused=fused or None)
+    warmup = args.warmup_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    accelerator.register_for_checkpointing(scheduler)  # stepped once per optimizer step, by the loop
+    steps_per_epoch, total_steps = num_update_steps(args, len(loader))
+    references = validation_references(data) if data.validation is not None else None
+    return Run(args, accelerator, data, model, core, processor, optimizer, scheduler, loader, collator, extractor,
+               policy, val_cache, steps_per_epoch, total_steps,
+               epochs_needed(total_steps, steps_per_epoch), references, resume_path)
+
+
+# --------------------------------------------------------------------------- main
+def main(argv=None) -> dict:
+    """Train, select on validation UAR, export. Returns the run's results (see `finish`)."""
+    args = parse_args(argv)
+    validate_args(args)
+    accelerator = make_accelerator(args)
+    log = accelerator.print
+    run = setup(args, accelerator, log)
+    state, last_checkpoint = ckpt.TrainerState(), None
+    if run.resume_path:
+        accelerator.load_state(run.resume_path)
+        state, last_checkpoint = ckpt.read_state(run.resume_path), run.resume_path
+        log(f"resumed from {run.resume_path}: step {state.global_step}, epoch {state.epoch}, "
+            f"{state.batches_done} batches into it")
+    elif accelerator.is_main_process:
+        import shutil
+
+        shutil.rmtree(ckpt.best_dir(args.output_dir), ignore_errors=True)  # a stale best of another run
+    config = run_config(args)
+    config.update(num_processes=accelerator.num_processes, global_batch_size=args.batch_size * accelerator.num_processes)
+    accelerator.init_trackers(args.project_name, config={k: v for k, v in config.items() if v is not None})
+    log(f"training: {len(run.data.train)} clips, {accelerator.num_processes} process(es) x batch {args.batch_size} "
+        f"(global {args.batch_size * accelerator.num_processes}), {run.steps_per_epoch} steps/epoch, "
+        f"{run.total_steps} steps, beta={run.core.config.beta} gamma={run.core.config.gamma}")
+    started = time.time()
+    interrupted, last_checkpoint = train_loop(run, state, last_checkpoint, log)
+    results = {"interrupted": interrupted, "global_step": state.global_step, "checkpoint": last_checkpoint}
+    if not interrupted:
+        results.update(finish(run, state, config, log))
+    results["seconds"] = round(time.time() - started, 2)
+    accelerator.end_training()
+    if results.get("push_error"):
+        from smoothclap_train.export import PushError
+
+        raise PushError(results["push_error"])
+    return results
+
+
+def train_step(run: Run, batch, state, last_checkpoint=None) -> torch.Tensor:
+    """One forward/backward on ``batch`` (an optimizer step when accumulation is complete)."""
+    accelerator, model = run.accelerator, run.model
+    with accelerator.accumulate(model):
+        step_seed(run.args, accelerator, state.epoch, state.batches_done)
+        loss = compute_loss(accelerator, model, batch, run.extractor)
+        check_finite(accelerator, loss, batch, state, last_checkpoint)
+        accelerator.backward(loss)
+        if accelerator.sync_gradients and run.args.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(model.parameters(), run.args.max_grad_norm)
+        run.optimizer.step()
+        run.optimizer.zero_grad()
+    return loss
+
+
+def train_loop(run: Run, state, last_checkpoint, log):
+    """Epochs of optimizer steps from ``state`` on; returns (interrupted, last checkpoint)."""
+    from tqdm.auto import tqdm
+
+    args, accelerator, model = run.args, run.accelerator, run.model
+    bar = tqdm(total=run.total_steps, initial=state.global_step, desc="train",
+               disable=args.no_progress_bar or not accelerator.is_local_main_process)
+    window = {"loss": 0.0, "n": 0, "t": time.time(), "samples": 0}
+    interrupted = False
+    with StopFlag() as stop:
+        while state.global_step < run.total_steps and state.epoch < run.num_epochs:
+            epoch = state.epoch
+            run.collator.epoch = epoch
+            run.loader.set_epoch(epoch)
+            loader = accelerator.skip_first_batches(run.loader, state.batches_done) if state.batches_done else run.loader
+            model.train()
+            for batch in loader:
+                loss = train_step(run, batch, state, last_checkpoint)
+                state.batches_done += 1
+                state.epoch_loss_sum += loss.item()
+                window["loss"] += loss.item()
+                window["n"] += 1
+                window["samples"] += len(batch["ids"]) * accelerator.num_processes
+                if not accelerator.sync_gradients:
+                    continue
+                run.scheduler.step()
+                clamp_logit_scale(model)
+                state.global_step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
+                if state.global_step % args.log_every == 0 or state.global_step == run.total_steps:
+                    log_window(accelerator, run.core, run.scheduler, state, window)
+                done = state.global_step >= run.total_steps
+                if stop.agreed(accelerator):
+                    last_checkpoint = ckpt.save_checkpoint(accelerator, args.output_dir, state, args.keep_checkpoints)
+                    log(f"interrupted: checkpoint saved to {last_checkpoint}; continue with "
+                        "--resume-from-checkpoint latest")
+                    interrupted = True
+                    break
+                if args.checkpoint_every and state.global_step % args.checkpoint_every == 0 and not done:
+                    last_checkpoint = ckpt.save_checkpoint(accelerator, args.output_dir, state, args.keep_checkpoints)
+                if done:
+                    break
+            if interrupted:
+                break
+            end_epoch(run, state, log)
+            last_checkpoint = ckpt.save_checkpoint(accelerator, args.output_dir, state, args.keep_checkpoints)
+    bar.close()
+    return interrupted, last_checkpoint
+
+
+def log_window(accelerator, core, scheduler, state, window) -> None:
+    elapsed = max(time.time() - window["t"], 1e-9)
+    values = {"train/loss": window["loss"] / max(window["n"], 1), "train/logit_scale": current_scale(core),
+              "train/samples_per_second": window["samples"] / elapsed, "train/epoch": state.epoch}
+    for i, lr in enumerate(scheduler.get_last_lr()):
+        values[f"train/lr_{scheduler.optimizer.param_groups[i].get('name', i)}"] = lr
+    accelerator.log(values, step=state.global_step)
+    window.update(loss=0.0, n=0, t=time.time(), samples=0)
+
+
+def end_epoch(run: Run, state, log) -> None:
+    """Validation UAR, best-model bookkeeping, history; then the epoch counter moves on."""
+    args, accelerator = run.args, run.accelerator
+    entry = {"epoch": state.epoch, "step": state.global_step,
+             "train_loss": state.epoch_loss_sum / max(state.batches_done, 1), "validation_uar": None}
+    if run.data.validation is not None:
+        from smoothclap_train.zeroshot import validation_uar
+
+        core = accelerator.unwrap_model(run.model)
+        value = validation_uar(accelerator, core, run.processor, run.data, run.references, args.batch_size,
+                               run.val_cache)
+        entry["validation_uar"] = value
+        accelerator.log({"validation/uar": value}, step=state.global_step)
+        if state.best_uar is None or value > state.best_uar:
+            state.best_uar, state.best_epoch = value, state.epoch
+            ckpt.save_best(accelerator, run.model, args.output_dir,
+                           {"epoch": state.epoch, "step": state.global_step, "validation_uar": value})
+        log(f"epoch {state.epoch}: validation UAR {value:.4f} (best {state.best_uar:.4f}, epoch {state.best_epoch})")
+    log(f"epoch {state.epoch}: mean train loss {entry['train_loss']:.4f}")
+    state.history.append(entry)
+    state.epoch += 1
+    state.batches_done, state.epoch_loss_sum = 0, 0.0
+
+
+def finish(run: Run, state, config, log) -> dict:
+    """Load the best epoch (by validation UAR), export the Hub-ready folder, push if asked."""
+    from smoothclap_train import export
+
+    args, accelerator, data = run.args, run.accelerator, run.data
+    core = accelerator.unwrap_model(run.model)
+    best = ckpt.load_best(core, args.output_dir) if data.validation is not None else None
+    results = {"validation_uar": state.best_uar, "best_epoch": state.best_epoch, "history": state.history,
+               "epochs_trained": state.epoch, "num_processes": accelerator.num_processes,
+               "global_batch_size": args.batch_size * accelerator.num_processes, "query_texts": data.query_texts,
+               "labels": data.labels}
+    model_dir = os.path.join(args.output_dir, "model")
+    if accelerator.is_main_process:
+        base = args.model or f"{args.audio_encoder} + {args.text_encoder}"
+        adapters = os.path.join(args.output_dir, "adapter") if args.export_adapters else None
+        export.export_model(core, run.processor, model_dir, config, dict(results, global_step=state.global_step),
+                            base, adapters_dir=adapters)
+        log(f"exported {'the best epoch (' + str(best['epoch']) + ')' if best else 'the last epoch'} to {model_dir}")
+        if args.push_to_hub:
+            try:
+                export.push_to_hub(model_dir, args.push_to_hub, args.hub_private, log)
+            except export.PushError as err:
+                results["push_error"] = str(err)  # raised by main() once the run is closed
+    accelerator.wait_for_everyone()
+    results["model_dir"] = model_dir
+    return results
+
+
+def cli(argv=None) -> int:
+    try:
+        results = main(argv)
+    except (TrainingConfigError, NonFiniteLossError, PushError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, TrainingConfigError) else 1
+    return 130 if results.get("interrupted") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
