@@ -129,3 +129,11 @@ class SmoothClapConfig(PreTrainedConfig):
 __all__ = ["SmoothClapConfig"]
 
 SmoothClapConfig.register_for_auto_class()  # writes auto_map + copies this file on save
+
+if not __package__:
+    # Imported as a plain module (repository root, pip install): register the class with
+    # AutoConfig here, so loading a saved folder from this process (e.g.
+    # SmoothClapProcessor.from_pretrained(folder), whose tokenizer loader reads config.json)
+    # uses this code instead of stopping at an interactive trust_remote_code prompt. Never
+    # done for a remote-code copy: that would make one repository's code serve others.
+    AutoConfig.register("smoothclap", SmoothClapConfig, exist_ok=True)

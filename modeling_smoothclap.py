@@ -626,6 +626,8 @@ __all__ = ["SmoothClapModel", "SmoothClapPreTrainedModel", "SmoothClapOutput", "
            "SmoothClapLogitScale", "soft_target_loss", "clap_loss", "soft_targets", "mean_pool"]
 
 SmoothClapModel.register_for_auto_class("AutoModel")  # auto_map + copies the .py files on save
+if not __package__:  # a plain module: AutoModel knows it locally (see configuration_smoothclap.py)
+    AutoModel.register(SmoothClapConfig, SmoothClapModel, exist_ok=True)
 
 if __package__:  # remote code. transformers copies the files a model file imports relatively, so this
     # line makes every save_pretrained (of this copy too) ship the zero-shot pipeline that

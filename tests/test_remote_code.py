@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from conftest import ROOT, tone
+from conftest import ROOT, tiny_model, tiny_processor, tone
 
 HUB_ENCODERS = ("audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim", "bert-base-uncased")
 TEMPLATE = "this person is feeling {}."  # the README pipeline snippet's hypothesis_template
@@ -121,3 +121,25 @@ def test_readme_snippets_and_remote_code_in_fresh_process(tmp_path, pretrained_e
         templ = model.get_text_features(**processor(text=[TEMPLATE.format(x) for x in labels])).pooler_output
         probs = torch.softmax(model.scale() * one @ templ.T, dim=-1)[0]
     np.testing.assert_allclose(values, probs.tolist(), atol=1e-4)
+
+
+def test_plain_import_loads_a_saved_folder_without_a_prompt(tmp_path):
+    """With the flat files imported as plain modules (repository root, pip install), loading a
+    saved model folder must not stop at transformers' interactive trust_remote_code prompt
+    (the tokenizer loader reads config.json, whose auto_map names remote code)."""
+    folder = tmp_path / "model"
+    tiny_model().save_pretrained(folder)
+    tiny_processor().save_pretrained(folder)
+    code = (f"import sys; sys.path.insert(0, {ROOT!r})\n"
+            "from processing_smoothclap import SmoothClapProcessor\n"
+            "import modeling_smoothclap\n"
+            "from transformers import AutoModel\n"
+            f"p = SmoothClapProcessor.from_pretrained({str(folder)!r})\n"
+            f"m = AutoModel.from_pretrained({str(folder)!r})\n"
+            "print('OK', type(p.tokenizer).__name__, type(m).__module__)\n")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Do you wish to run the custom code" not in proc.stdout + proc.stderr
+    assert proc.stdout.split()[-3:] == ["OK", "BertTokenizer", "modeling_smoothclap"]
