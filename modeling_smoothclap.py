@@ -288,6 +288,28 @@ def _layer_classes(encoder: nn.Module) -> set[str]:
     return {type(layer).__name__ for layer in layers}
 
 
+def pool_audio_encoder(encoder, input_values, audio_attention_mask=None, **kwargs):
+    """(mean over valid frames of ``encoder``'s last hidden state (B, hidden), its output).
+
+    The one pooling rule for the audio tower and for any separate local feature extractor
+    (Wav2Vec2, HuBERT, WavLM). Encoders with group-norm feature extractors (wav2vec2-base)
+    must not get a mask (their docs: pad with zeros instead); layer-norm ones (the paper's)
+    need it. Padded frames never enter the mean.
+    """
+    pass_mask = getattr(encoder.config, "feat_extract_norm", "layer") == "layer"
+    out = encoder(input_values, attention_mask=audio_attention_mask if pass_mask else None, return_dict=True,
+                  **kwargs)
+    hidden = out.last_hidden_state
+    frame_mask = None
+    if audio_attention_mask is not None:
+        if not hasattr(encoder, "_get_feature_vector_attention_mask"):
+            raise ValueError(
+                f"{type(encoder).__name__} cannot map a sample mask to frames; pass clips of equal length "
+                "(no audio_attention_mask) or use a Wav2Vec2/HuBERT/WavLM encoder.")
+        frame_mask = encoder._get_feature_vector_attention_mask(hidden.shape[1], audio_attention_mask)
+    return mean_pool(hidden, frame_mask), out
+
+
 # --------------------------------------------------------------------------- model
 class SmoothClapPreTrainedModel(PreTrainedModel):
     config_class = SmoothClapConfig
@@ -420,28 +442,14 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
             return x
         return x + 0.0 * sum(p.reshape(-1)[0].to(x.dtype) for p in params)
 
-    def _frame_mask(self, hidden_len: int, audio_attention_mask):
-        if audio_attention_mask is None:
-            return None
-        if hasattr(self.audio_model, "_get_feature_vector_attention_mask"):
-            return self.audio_model._get_feature_vector_attention_mask(hidden_len, audio_attention_mask)
-        raise ValueError(
-            f"{type(self.audio_model).__name__} cannot map a sample mask to frames; pass clips of "
-            "equal length (no audio_attention_mask) or use a Wav2Vec2/HuBERT/WavLM encoder.")
-
     def _run_audio(self, input_values, audio_attention_mask=None, **kwargs):
         """(mean-pooled last hidden state (B, hidden), the encoder's output)."""
         if input_values is None:
             raise ValueError("No audio: pass input_values (from the processor) or pooled_audio_features "
                              "(cached mean-pooled encoder outputs, (batch, audio hidden size)).")
-        # Encoders with group-norm feature extractors (wav2vec2-base) must not get a mask
-        # (their docs: pad with zeros instead); layer-norm ones (the paper's) need it.
-        pass_mask = getattr(self.config.audio_config, "feat_extract_norm", "layer") == "layer"
         with torch.set_grad_enabled(torch.is_grad_enabled() and self._trainable(self.audio_model)):
-            out = self.audio_model(input_values, attention_mask=audio_attention_mask if pass_mask else None,
-                                   return_dict=True, **_tower_kwargs(kwargs))
-        hidden = out.last_hidden_state
-        pooled = mean_pool(hidden, self._frame_mask(hidden.shape[1], audio_attention_mask))
+            pooled, out = pool_audio_encoder(self.audio_model, input_values, audio_attention_mask,
+                                             **_tower_kwargs(kwargs))
         return self._anchor(pooled, self.audio_model), out
 
     def _run_text(self, input_ids, attention_mask=None, token_type_ids=None, **kwargs):
@@ -581,7 +589,7 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
         loss = None
         if return_loss:
             if local_audio_features is None:
-                local_audio_features = self._target_audio_features(pooled_audio, input_values, audio_attention_mask,
+                local_audio_features = self.target_audio_features(pooled_audio, input_values, audio_attention_mask,
                                                                    pooled_audio_features is not None)
             elif local_audio_features.dim() == 3:
                 local_audio_features = mean_pool(local_audio_features, local_audio_mask)
@@ -592,8 +600,11 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
             audio_embeds=audio_embeds, text_embeds=text_embeds, audio_pooled_output=pooled_audio,
             text_pooled_output=pooled_text, audio_model_output=audio_out, text_model_output=text_out)
 
-    def _target_audio_features(self, pooled_audio, input_values, audio_attention_mask, cached: bool):
-        """Default inputs of the audio-to-audio target: eval-mode, gradient-free features."""
+    def target_audio_features(self, pooled_audio, input_values, audio_attention_mask=None, cached: bool = False):
+        """Default inputs of the audio-to-audio target (Eq. 5): eval-mode, gradient-free
+        features of the audio encoder. ``pooled_audio`` is the forward's
+        ``audio_pooled_output``; ``cached=True`` when it came from ``pooled_audio_features``.
+        None when the loss has no audio-to-audio term (beta = 0 or gamma = 1)."""
         cfg = self.config
         if cfg.beta == 0.0 or cfg.gamma == 1.0:
             return None  # no audio-to-audio target
@@ -623,7 +634,7 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
 
 
 __all__ = ["SmoothClapModel", "SmoothClapPreTrainedModel", "SmoothClapOutput", "SmoothClapProjection",
-           "SmoothClapLogitScale", "soft_target_loss", "clap_loss", "soft_targets", "mean_pool"]
+           "SmoothClapLogitScale", "soft_target_loss", "clap_loss", "soft_targets", "mean_pool", "pool_audio_encoder"]
 
 SmoothClapModel.register_for_auto_class("AutoModel")  # auto_map + copies the .py files on save
 if not __package__:  # a plain module: AutoModel knows it locally (see configuration_smoothclap.py)

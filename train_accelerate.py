@@ -162,8 +162,8 @@ def compute_loss(accelerator, model, batch, extractor=None):
                 local = pooled_output(extractor, batch["input_values"], batch["audio_attention_mask"])
         if local is None:  # the model's own rule: eval-mode, gradient-free encoder features
             # (the pooled output as is when frozen or cached; a no-grad eval pass when trained)
-            local = core._target_audio_features(out.audio_pooled_output, batch.get("input_values"),
-                                                batch.get("audio_attention_mask"), "pooled_audio_features" in batch)
+            local = core.target_audio_features(out.audio_pooled_output, batch.get("input_values"),
+                                               batch.get("audio_attention_mask"), "pooled_audio_features" in batch)
         local = accelerator.gather(local.detach().float().contiguous())
     if config.beta > 0 and config.gamma > 0 and "tags_input_ids" in batch:  # Eq. 6 from compact tags
         with torch.no_grad():

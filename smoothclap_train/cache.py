@@ -56,16 +56,11 @@ def module_fingerprint(module: torch.nn.Module | None) -> str:
 
 
 def pooled_output(encoder, input_values, audio_attention_mask):
-    """Mean over valid frames of an encoder's last hidden state (a separate local extractor).
-    Same rule as SmoothClapModel.pooled_audio: layer-norm extractors get the mask."""
-    from modeling_smoothclap import mean_pool
+    """Mean over valid frames of an encoder's last hidden state (a separate local extractor),
+    by the model's own pooling rule."""
+    from modeling_smoothclap import pool_audio_encoder
 
-    pass_mask = getattr(encoder.config, "feat_extract_norm", "layer") == "layer"
-    hidden = encoder(input_values, attention_mask=audio_attention_mask if pass_mask else None).last_hidden_state
-    frame_mask = None
-    if audio_attention_mask is not None and hasattr(encoder, "_get_feature_vector_attention_mask"):
-        frame_mask = encoder._get_feature_vector_attention_mask(hidden.shape[1], audio_attention_mask)
-    return mean_pool(hidden, frame_mask)
+    return pool_audio_encoder(encoder, input_values, audio_attention_mask)[0]
 
 
 class FeatureCache:

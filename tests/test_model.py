@@ -245,7 +245,7 @@ def test_trainable_encoder_targets_come_from_eval_mode(processor):
     torch.manual_seed(3)
     out = model(**batch, return_loss=True)
     assert out.audio_pooled_output.requires_grad
-    targets = model._target_audio_features(out.audio_pooled_output, batch["input_values"],
+    targets = model.target_audio_features(out.audio_pooled_output, batch["input_values"],
                                            batch["audio_attention_mask"], cached=False)
     assert model.audio_model.training  # restored
     with torch.no_grad():
