@@ -98,8 +98,8 @@ def parse_args(argv=None):
     return args
 
 
-def step(number: int, text: str) -> None:
-    print(f"\n[{number}/5] {text}", flush=True)
+def step(number: int, text: str, started: float) -> None:
+    print(f"\n[{number}/5, {time.time() - started:.0f} s] {text}", flush=True)
 
 
 def minilm_dir() -> str:
@@ -308,8 +308,9 @@ def classify_one_clip(model_dir: str, corpus_dir: str) -> None:
     scores = classifier(load_audio(row["audio"]), sampling_rate=SAMPLING_RATE, candidate_labels=meta["labels"],
                         hypothesis_template="this person is feeling {}.")
     print(f'   pipeline("zero-shot-audio-classification", model="{model_dir}", trust_remote_code=True)')
+    verdict = "right" if scores[0]["label"] == row["emotion"] else "wrong; the test UAR above is the fair measure"
     print(f"   clip {row['id']} (test voice {row['speaker']}, acted {row['emotion']}, {row['duration']:.1f} s) -> "
-          + ", ".join(f"{s['label']} {s['score']:.2f}" for s in scores))
+          + ", ".join(f"{s['label']} {s['score']:.2f}" for s in scores) + f"  ({verdict})")
 
 
 SYNTHETIC_NOTE = (
@@ -329,18 +330,18 @@ def main(argv=None) -> dict:
     print(SYNTHETIC_NOTE)
     os.makedirs(args.output, exist_ok=True)
 
-    step(1, "demo corpus: synthetic acted-emotion speech (eSpeak NG), speaker-disjoint splits")
+    step(1, "demo corpus: synthetic acted-emotion speech (eSpeak NG), speaker-disjoint splits", started)
     corpus_dir = demo_corpus(recipe, args.cache_dir)
-    step(2, "audio encoder: small Wav2Vec2 fitted to the train split's arousal/valence/dominance, then frozen")
+    step(2, "audio encoder: a small Wav2Vec2 fitted to the train split's arousal/valence/dominance", started)
     encoder_dir = audio_encoder(corpus_dir, recipe, args.seed, args.cache_dir)
-    step(3, "training SmoothCLAP and the ParaCLAP baseline (train_accelerate.py, same seed and data order)")
+    step(3, "training SmoothCLAP and the ParaCLAP baseline (train_accelerate.py, same seed and data order)", started)
     folders = {name: train_clap(name, corpus_dir, encoder_dir, recipe, args) for name in MODELS}
-    step(4, "zero-shot evaluation")
+    step(4, "zero-shot evaluation", started)
     query_texts = read_json(os.path.join(corpus_dir, "smoothclap.json"))["query_texts"]
     unseen_query_check(corpus_dir, query_texts)
     scores = {name: zero_shot_uar(folder, corpus_dir) for name, folder in folders.items()}
     print_table(scores, query_texts)
-    step(5, "the saved SmoothCLAP folder in the stock transformers pipeline")
+    step(5, "the saved SmoothCLAP folder in the stock transformers pipeline", started)
     classify_one_clip(folders["smoothclap"], corpus_dir)
     path = write_results(args.output, scores, time.time() - started)
     print(f"\nHub-ready folders: {folders['smoothclap']}/ and {folders['paraclap']}/; results: {path}; "
