@@ -52,11 +52,11 @@ def build_model_and_processor(args):
     from processing_smoothclap import SmoothClapProcessor
 
     if args.model:
+        # this repository's classes, not the folder's copies of the code (no trust_remote_code:
+        # importing configuration_smoothclap registers it with AutoConfig, so the tokenizer
+        # loader does not stop at the remote-code prompt)
         model = SmoothClapModel.from_pretrained(args.model)
-        # trust_remote_code: the saved tokenizer config carries the processor's auto_map, so
-        # AutoTokenizer would otherwise stop at an interactive prompt; the classes used are this
-        # repository's SmoothClapProcessor and stock transformers ones (no code runs from the folder)
-        processor = SmoothClapProcessor.from_pretrained(args.model, trust_remote_code=True)
+        processor = SmoothClapProcessor.from_pretrained(args.model)
     else:
         model = SmoothClapModel.from_audio_text_pretrained(
             args.audio_encoder, args.text_encoder, projection_dim=args.projection_dim, text_pooling=args.text_pooling)
