@@ -121,7 +121,7 @@ def read_json(path: str) -> dict | None:
 # --------------------------------------------------------------------------- 1. corpus
 def demo_corpus(recipe: Recipe, cache_dir: str) -> str:
     """The built demo corpus folder, reused when an earlier build had the same options."""
-    folder = os.path.join(cache_dir, "corpus" if not recipe.corpus_options else "corpus-quick")
+    folder = os.path.join(cache_dir, "demo" if not recipe.corpus_options else "demo-quick")  # the card names the data by this
     from dataset_scripts import build
     from dataset_scripts.demo import resolve_options
 
