@@ -27,9 +27,9 @@ trainer, feature cache, export, evaluation, pipeline) is the one used for real c
 The numbers show that the system learns; they say nothing about real speech.
 
 Everything goes to ``--output``: ``smoothclap/`` and ``paraclap/`` (Hub-ready model
-folders), ``demo_results.json``, ``training/`` (the trainer's runs) and ``cache/`` (the
-corpus, the audio encoder and the feature cache, reused by the next run with the same
-settings: a second run skips steps 1-2). ``--quick`` runs the same steps on a tiny corpus
+folders), ``demo_results.json`` and ``cache/`` (the corpus, the audio encoder per seed and
+the feature cache, reused by the next run with the same settings: a second run skips steps
+1-2 and the encoder passes). ``--quick`` runs the same steps on a tiny corpus
 for a few steps (for tests; its numbers mean nothing).
 """
 
@@ -56,7 +56,7 @@ MODELS = {  # name -> (label in the table, trainer flags)
 
 # The small audio encoder: a stock Wav2Vec2 whose feature encoder is one learned filterbank
 # (25 ms windows, 10 ms hop) and one stride-2 conv: 50 frames/s like wav2vec2, at ~1/5 of
-# the cost of the 7-layer conv stack on 2 CPU cores (research: /work/notes/demo-research.md).
+# the cost of the 7-layer conv stack on 2 CPU cores (measurements: README, "The offline demo").
 ENCODER_CONFIG = dict(
     hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
     conv_dim=(64, 128), conv_kernel=(400, 2), conv_stride=(160, 2), feat_extract_norm="layer",
@@ -121,7 +121,8 @@ def read_json(path: str) -> dict | None:
 # --------------------------------------------------------------------------- 1. corpus
 def demo_corpus(recipe: Recipe, cache_dir: str) -> str:
     """The built demo corpus folder, reused when an earlier build had the same options."""
-    folder = os.path.join(cache_dir, "demo" if not recipe.corpus_options else "demo-quick")  # the card names the data by this
+    # named "demo": the exported model card names its training data by the folder
+    folder = os.path.join(cache_dir, "demo" if not recipe.corpus_options else "demo-quick")
     from dataset_scripts import build
     from dataset_scripts.demo import resolve_options
 
@@ -201,7 +202,8 @@ def audio_encoder(corpus_dir: str, recipe: Recipe, seed: int, cache_dir: str) ->
     """Folder of the AVD-fitted audio encoder (model + feature extractor), reused when an
     earlier run fitted it with the same settings on the same corpus."""
     folder = os.path.join(cache_dir, f"audio-encoder-seed{seed}" + ("-quick" if recipe.corpus_options else ""))
-    settings = {"encoder_config": ENCODER_CONFIG, "seed": seed, "corpus": read_json(os.path.join(corpus_dir, "smoothclap.json")),
+    corpus = read_json(os.path.join(corpus_dir, "smoothclap.json"))  # its build settings identify it
+    settings = {"encoder_config": ENCODER_CONFIG, "seed": seed, "corpus": corpus,
                 **{k: v for k, v in asdict(recipe).items() if k.startswith("encoder_")}}
     settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
     marker = os.path.join(folder, "demo_encoder.json")
@@ -225,7 +227,7 @@ def train_clap(name: str, corpus_dir: str, encoder_dir: str, recipe: Recipe, arg
     """Train one model with train_accelerate.py; returns its exported Hub-ready folder."""
     import train_accelerate
 
-    run_dir = os.path.join(args.output, "training", name)
+    run_dir = os.path.join(args.output, f"{name}-training")  # checkpoints while it trains
     flags = ["--dataset", corpus_dir, "--audio-encoder", encoder_dir, "--text-encoder", minilm_dir(),
              "--text-pooling", "mean",  # MiniLM is a mean-pooling sentence encoder
              "--output-dir", run_dir, "--seed", str(args.seed), "--epochs", str(recipe.clap_epochs),
@@ -237,7 +239,10 @@ def train_clap(name: str, corpus_dir: str, encoder_dir: str, recipe: Recipe, arg
     results = train_accelerate.main(flags)
     folder = os.path.join(args.output, name)
     shutil.rmtree(folder, ignore_errors=True)
-    shutil.copytree(results["model_dir"], folder)
+    shutil.move(results["model_dir"], folder)  # with training_args.json and training_results.json
+    # the demo never resumes (a rerun starts over): drop the run's checkpoints with their
+    # optimizer states and its best-epoch copy (~370 MB a run, MiniLM's Adam moments included)
+    shutil.rmtree(run_dir, ignore_errors=True)
     return folder
 
 

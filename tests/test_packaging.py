@@ -60,6 +60,7 @@ def test_demo_main_job_runs(tmp_path, capsys):
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "demo.py"), "--quick", "--output", str(out)],
                           capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(os.listdir(out)) == ["cache", "demo_results.json", "paraclap", "smoothclap"]  # no run leftovers
     results = json.loads((out / "demo_results.json").read_text())
     assert set(results) == {"smoothclap", "paraclap", "seconds"} and results["seconds"] > 0
     for name, beta in (("smoothclap", 0.1), ("paraclap", 0.0)):
