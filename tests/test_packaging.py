@@ -45,14 +45,39 @@ def test_hub_files_import_only_torch_transformers_and_each_other():
 
 
 def test_demo_main_job_runs(tmp_path, capsys):
+    """`python demo.py` as a user runs it (a fresh process, --quick: a tiny corpus and a few
+    steps): both Hub-ready folders, demo_results.json in the fixed schema, the table, the
+    stock pipeline's answer on one clip, the synthetic-data statement; then the corpus is
+    reused, not rebuilt."""
+    import json
+    import subprocess
+    import sys
+
     import demo
 
-    demo.main(["--output", str(tmp_path / "model")])
-    out = capsys.readouterr().out
-    assert (tmp_path / "model" / "model.safetensors").exists()
-    rows = [line for line in out.splitlines() if "->" in line]
-    assert len(rows) == 4
-    for row in rows:  # four candidate scores per clip, summing to 1
-        scores = [float(x) for x in re.findall(r" (\d\.\d\d)", row.split("->")[1])]
-        assert len(scores) == 4 and abs(sum(scores) - 1) < 0.02
-    assert "loss = " in out
+    out = tmp_path / "demo"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "demo.py"), "--quick", "--output", str(out)],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(os.listdir(out)) == ["cache", "demo_results.json", "paraclap", "smoothclap"]  # no run leftovers
+    results = json.loads((out / "demo_results.json").read_text())
+    assert set(results) == {"smoothclap", "paraclap", "seconds"} and results["seconds"] > 0
+    for name, beta in (("smoothclap", 0.1), ("paraclap", 0.0)):
+        assert set(results[name]) == {"validation_uar", "test_uar"}
+        assert all(0.0 <= value <= 1.0 for value in results[name].values())
+        config = json.loads((out / name / "config.json").read_text())
+        assert config["beta"] == beta and "AutoModel" in config["auto_map"]
+        assert (out / name / "model.safetensors").exists() and (out / name / "modeling_smoothclap.py").exists()
+    table = re.findall(r"^(SmoothCLAP|ParaCLAP).* (\d\.\d{3}) \[.* (\d\.\d{3}) \[", proc.stdout, flags=re.M)
+    assert [(row[0], float(row[1]), float(row[2])) for row in table] == [
+        ("SmoothCLAP", round(results["smoothclap"]["validation_uar"], 3), round(results["smoothclap"]["test_uar"], 3)),
+        ("ParaCLAP", round(results["paraclap"]["validation_uar"], 3), round(results["paraclap"]["test_uar"], 3))]
+    answer = [line for line in proc.stdout.splitlines() if "->" in line]
+    assert len(answer) == 1  # one held-out clip through pipeline("zero-shot-audio-classification")
+    scores = [float(x) for x in re.findall(r" (\d\.\d\d)", answer[0].split("->")[1])]
+    assert len(scores) == 4 and abs(sum(scores) - 1) < 0.02
+    assert "What is synthetic: all audio" in proc.stdout
+
+    corpus = demo.demo_corpus(demo.QUICK, str(out / "cache"))  # the second run's step 1
+    assert "reusing" in capsys.readouterr().out and os.path.isfile(os.path.join(corpus, "build_report.json"))
