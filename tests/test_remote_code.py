@@ -30,7 +30,7 @@ CHILD = textwrap.dedent(
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
     extractor = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=True)
     ns = {}
-    exec(blocks["pipeline"], ns)    # README: the stock pipeline on a file, via processor.load_audio
+    exec(blocks["pipeline"], ns)    # README: the shipped pipeline on a file; the stock class via load_audio
     exec(blocks["embeddings"], ns)  # README: embeddings with AutoModel + AutoProcessor
     model, processor, wave = ns["model"], ns["processor"], ns["wave_16k"]
     print(json.dumps({
@@ -38,6 +38,7 @@ CHILD = textwrap.dedent(
         "processor": type(processor).__name__, "module": type(model).__module__,
         "tokenizer": type(tokenizer).__name__, "extractor": type(extractor).__name__,
         "wave_16k": [str(wave.dtype), list(wave.shape)], "scores": ns["scores"],
+        "stock_scores": ns["stock_scores"], "pipelines": [type(ns["clf"]).__name__, type(ns["stock"]).__name__],
         "audio": ns["audio"].tolist(), "text": ns["text"].tolist(), "probs": ns["probs"].tolist(),
     }))
     """
@@ -109,6 +110,13 @@ def test_readme_snippets_and_remote_code_in_fresh_process(tmp_path, pretrained_e
     np.testing.assert_allclose(np.array(out["audio"]), audio.numpy(), atol=1e-5)
     np.testing.assert_allclose(np.array(out["text"]), text.numpy(), atol=1e-5)
     np.testing.assert_allclose(np.array(out["probs"]).sum(-1), 1.0, atol=1e-5)
+
+    # the shipped pipeline answers by default; the stock class on the same folder agrees with it
+    assert out["pipelines"] == ["SmoothClapZeroShotAudioClassificationPipeline",
+                                "ZeroShotAudioClassificationPipeline"]
+    assert [s["label"] for s in out["stock_scores"]] == [s["label"] for s in out["scores"]]
+    np.testing.assert_allclose([s["score"] for s in out["stock_scores"]],
+                               [s["score"] for s in out["scores"]], atol=1e-5)
 
     # the pipeline's scores are the model's own softmax over the templated labels
     scores = out["scores"]
