@@ -56,7 +56,7 @@ import torch
 from pipeline_smoothclap import audio_embeddings, check_templates, logit_multiplier, text_embeddings
 
 ROOT = Path(__file__).resolve().parent
-HF_FILES = ("configuration_smoothclap.py", "modeling_smoothclap.py", "processing_smoothclap.py")
+HF_FILES = ("audio_smoothclap.py", "configuration_smoothclap.py", "modeling_smoothclap.py", "processing_smoothclap.py")
 
 # The paper's Table 1 (UAR): (corpus, config) -> row name, ParaCLAP, SmoothCLAP.
 PAPER_TABLE1 = {
