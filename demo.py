@@ -18,7 +18,7 @@
    seed, so the same crops and the same data order for both;
 4. prints validation and test zero-shot UAR side by side, with query texts ("this person
    is feeling angry.") that no training caption uses, and writes ``demo_results.json``;
-5. classifies one held-out clip with the stock
+5. classifies one held-out clip with
    ``pipeline("zero-shot-audio-classification", model=<saved folder>, trust_remote_code=True)``.
 
 What is real and what is not: the audio and its emotion/AVD labels are synthetic; the
@@ -301,7 +301,7 @@ def write_results(output: str, scores: dict, seconds: float) -> str:
 
 # --------------------------------------------------------------------------- 5. use
 def classify_one_clip(model_dir: str, corpus_dir: str) -> None:
-    """The stock transformers pipeline on the saved folder, one held-out (test) clip."""
+    """transformers' pipeline() on the saved folder (the zero-shot pipeline it ships), one held-out (test) clip."""
     import datasets
     from transformers import pipeline
 
@@ -346,7 +346,7 @@ def main(argv=None) -> dict:
     unseen_query_check(corpus_dir, query_texts)
     scores = {name: zero_shot_uar(folder, corpus_dir) for name, folder in folders.items()}
     print_table(scores, query_texts)
-    step(5, "the saved SmoothCLAP folder in the stock transformers pipeline", started)
+    step(5, "the saved SmoothCLAP folder in transformers' pipeline() (the zero-shot pipeline it ships)", started)
     classify_one_clip(folders["smoothclap"], corpus_dir)
     path = write_results(args.output, scores, time.time() - started)
     print(f"\nHub-ready folders: {folders['smoothclap']}/ and {folders['paraclap']}/; results: {path}; "

@@ -47,7 +47,7 @@ def test_hub_files_import_only_torch_transformers_and_each_other():
 def test_demo_main_job_runs(tmp_path, capsys):
     """`python demo.py` as a user runs it (a fresh process, --quick: a tiny corpus and a few
     steps): both Hub-ready folders, demo_results.json in the fixed schema, the table, the
-    stock pipeline's answer on one clip, the synthetic-data statement; then the corpus is
+    shipped pipeline's answer on one clip, the synthetic-data statement; then the corpus is
     reused, not rebuilt."""
     import json
     import subprocess
