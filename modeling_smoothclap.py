@@ -573,8 +573,9 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
                 pooled output of this forward; for a trainable one an extra no-grad pass,
                 so that dropout/SpecAugment noise never enters the targets).
             text_target_embeds: (B, D') text embeddings for the text-to-text target
-                (Eq. 6), e.g. of compact tag strings. Default: the (detached) caption
-                embeddings of this forward.
+                (Eq. 6), e.g. of compact tag strings. Default: the caption embeddings
+                without dropout or gradient (in train mode an extra no-grad eval pass of the
+                text side, as for the audio-to-audio target).
             return_loss: compute the soft-target loss (audio i pairs with text i).
             output_hidden_states, output_attentions: passed to both encoders.
             kwargs: other keys are ignored (the pipeline and processors may pass extra keys).
@@ -593,6 +594,9 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
                                                                    pooled_audio_features is not None)
             elif local_audio_features.dim() == 3:
                 local_audio_features = mean_pool(local_audio_features, local_audio_mask)
+            if text_target_embeds is None:
+                text_target_embeds = self.target_text_features(text_embeds, input_ids, attention_mask,
+                                                               token_type_ids)
             loss = self.loss(audio_embeds, text_embeds, local_audio_features=local_audio_features,
                              text_target_embeds=text_target_embeds)
         return SmoothClapOutput(
@@ -617,6 +621,34 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
                 return self._run_audio(input_values, audio_attention_mask)[0]
         finally:
             self.audio_model.train(was_training)
+
+    def clean_text_embeds(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        """Text embeddings (B, projection_dim) from a dropout-free, gradient-free pass: the
+        text tower and its head in eval mode for this call only (train mode is restored)."""
+        modules = (self.text_model, self.text_projection)
+        modes = [m.training for m in modules]
+        for m in modules:
+            m.eval()
+        try:
+            with torch.no_grad():
+                return self._embed_text(input_ids, attention_mask, token_type_ids)[1]
+        finally:
+            for m, mode in zip(modules, modes):
+                m.train(mode)
+
+    def target_text_features(self, text_embeds, input_ids=None, attention_mask=None, token_type_ids=None):
+        """Default inputs of the text-to-text target (Eq. 6): the caption embeddings without
+        dropout and without gradient, like the audio-to-audio target. ``text_embeds`` is the
+        forward's: used (detached) when the text side is in eval mode; in train mode an extra
+        no-grad eval pass, so the projection's dropout (0.5) never enters the targets (with
+        it, the targets are noisy and lean toward the identity). None when the loss has no
+        text-to-text term (beta = 0 or gamma = 0)."""
+        cfg = self.config
+        if cfg.beta == 0.0 or cfg.gamma == 0.0:
+            return None
+        if input_ids is None or not (self.text_model.training or self.text_projection.training):
+            return text_embeds.detach()
+        return self.clean_text_embeds(input_ids, attention_mask, token_type_ids)
 
     def loss(self, audio_embeds, text_embeds, *, local_audio_features=None, text_target_embeds=None):
         """The configured soft-target loss for one (already gathered) batch.

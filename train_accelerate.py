@@ -30,10 +30,11 @@ from dataclasses import dataclass
 import torch
 
 from smoothclap_train import checkpoints as ckpt
-from smoothclap_train.config import TrainingConfigError, lora_towers, parse_args, run_config, validate_args
+from smoothclap_train.config import (TrainingConfigError, lora_towers, parse_args, resolve_batch_size,
+                                     resolve_num_workers, run_config, validate_args)
 from smoothclap_train.data import (Collator, CropPolicy, EpochSampler, IndexDataset, RowTable, SAMPLING_RATE,
-                                   caption_defaults, egemaps_statistics, epochs_needed, load_train_data,
-                                   num_update_steps, validation_references)
+                                   caption_defaults, egemaps_statistics, epochs_needed, ignore_stop_signals,
+                                   load_train_data, num_update_steps, validation_references)
 from smoothclap_train.export import PushError
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "input_values", "audio_attention_mask",
@@ -165,10 +166,16 @@ def compute_loss(accelerator, model, batch, extractor=None):
             local = core.target_audio_features(out.audio_pooled_output, batch.get("input_values"),
                                                batch.get("audio_attention_mask"), "pooled_audio_features" in batch)
         local = accelerator.gather(local.detach().float().contiguous())
-    if config.beta > 0 and config.gamma > 0 and "tags_input_ids" in batch:  # Eq. 6 from compact tags
-        with torch.no_grad():
-            tags = {k[len("tags_"):]: v for k, v in batch.items() if k.startswith("tags_")}
-            text_target = accelerator.gather(core.get_text_features(**tags).pooler_output.float().contiguous())
+    if config.beta > 0 and config.gamma > 0:  # inputs of the text-to-text target (Eq. 6)
+        # like the audio side: no dropout, no gradient (an eval-mode pass while the text trains)
+        with accelerator.autocast():
+            if "tags_input_ids" in batch:  # --text-target tags
+                text_target = core.clean_text_embeds(
+                    **{k[len("tags_"):]: v for k, v in batch.items() if k.startswith("tags_")})
+            else:
+                text_target = core.target_text_features(out.text_embeds, batch["input_ids"],
+                                                        batch.get("attention_mask"), batch.get("token_type_ids"))
+        text_target = accelerator.gather(text_target.float().contiguous())
     audio = gather_with_grad(accelerator, out.audio_embeds)
     text = gather_with_grad(accelerator, out.text_embeds)
     return core.loss(audio, text, local_audio_features=local, text_target_embeds=text_target)
@@ -200,6 +207,7 @@ class StopFlag:
 
     def __init__(self):
         self.requested = False
+        self.signal = None  # the first signal received
         self._previous = {}
 
     def __enter__(self):
@@ -212,6 +220,7 @@ class StopFlag:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
+        self.signal = self.signal or signum
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -275,8 +284,12 @@ def make_accelerator(args):
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
 
-    if args.mixed_precision == "fp16" and not torch.cuda.is_available():
-        raise TrainingConfigError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no.")
+    # None lets accelerate decide: `accelerate launch --mixed_precision bf16` or a config's
+    # `mixed_precision:` (ACCELERATE_MIXED_PRECISION), else "no"; a flag given here wins
+    requested = args.mixed_precision or os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    if requested == "fp16" and not torch.cuda.is_available():
+        raise TrainingConfigError("mixed precision fp16 (from " + ("--mixed-precision" if args.mixed_precision else
+                                  "the launcher") + ") needs a GPU; on CPU use bf16 or no.")
     trackers = [t.strip() for t in args.report_to.split(",") if t.strip() and t.strip() != "none"]
     return Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
@@ -294,6 +307,8 @@ def setup(args, accelerator, log=print) -> Run:
     # is left to GPU users (it costs CUDA kernels speed and pulls in torch._dynamo at import).
     set_seed(args.seed)
     # ---- every check before any real work
+    resolve_batch_size(args, accelerator.num_processes)
+    resolve_num_workers(args, accelerator.device.type, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     data = load_train_data(args, accelerator.num_processes, log)
     caption_defaults(args, data.meta)
     if data.thresholds is None:
@@ -329,9 +344,13 @@ def setup(args, accelerator, log=print) -> Run:
     stats = egemaps_statistics(data.train) if args.local_features == "egemaps" else None
     collator = Collator(data.train, RowTable(data.train, args, data.thresholds, stats), processor, policy, args,
                         cache=train_cache)
+    # Workers are not persistent: each epoch's workers get a fresh copy of the collator,
+    # which knows the epoch (captions and crops are drawn from it). They ignore SIGINT/SIGTERM.
     loader = torch.utils.data.DataLoader(IndexDataset(len(data.train)), batch_size=args.batch_size,
                                          sampler=EpochSampler(len(data.train), args.seed), collate_fn=collator,
-                                         drop_last=True, num_workers=args.num_workers)
+                                         drop_last=True, num_workers=args.num_workers,
+                                         worker_init_fn=ignore_stop_signals if args.num_workers else None,
+                                         pin_memory=accelerator.device.type == "cuda")
     # fused Adam: one pass per tensor (3x faster than the default on CPU, where it is not
     # the default); the text tower's embedding table alone is 12-23M parameters
     fused = accelerator.device.type in ("cpu", "cuda")
@@ -366,16 +385,22 @@ def main(argv=None) -> dict:
 
         shutil.rmtree(ckpt.best_dir(args.output_dir), ignore_errors=True)  # a stale best of another run
     config = run_config(args)
-    config.update(num_processes=accelerator.num_processes, global_batch_size=args.batch_size * accelerator.num_processes)
+    config.update(num_processes=accelerator.num_processes, global_batch_size=args.global_batch_size,
+                  mixed_precision=str(accelerator.mixed_precision))
     accelerator.init_trackers(args.project_name, config={k: v for k, v in config.items() if v is not None})
-    log(f"training: {len(run.data.train)} clips, {accelerator.num_processes} process(es) x batch {args.batch_size} "
-        f"(global {args.batch_size * accelerator.num_processes}), {run.steps_per_epoch} steps/epoch, "
-        f"{run.total_steps} steps, beta={run.core.config.beta} gamma={run.core.config.gamma}")
+    log(f"{accelerator.num_processes} process(es) x batch {args.batch_size} = global {args.global_batch_size} "
+        f"(the batch the loss and the soft targets see); mixed precision: {accelerator.mixed_precision}; "
+        f"{args.num_workers} DataLoader worker(s) per process")
+    warn_if_fewer_processes(accelerator, log)
+    log(f"training: {len(run.data.train)} clips, {run.steps_per_epoch} optimizer steps/epoch "
+        f"(gradient accumulation {args.gradient_accumulation_steps}), {run.total_steps} steps, "
+        f"beta={run.core.config.beta} gamma={run.core.config.gamma}")
     started = time.time()
-    interrupted, last_checkpoint = train_loop(run, state, last_checkpoint, log)
-    results = {"interrupted": interrupted, "global_step": state.global_step, "checkpoint": last_checkpoint}
+    interrupted, last_checkpoint, timing = train_loop(run, state, last_checkpoint, log)
+    results = {"interrupted": interrupted.name if interrupted else None, "global_step": state.global_step, "checkpoint": last_checkpoint,
+               "mixed_precision": str(accelerator.mixed_precision), "timing": timing}
     if not interrupted:
-        results.update(finish(run, state, config, log))
+        results.update(finish(run, state, config, log, timing))
     results["seconds"] = round(time.time() - started, 2)
     accelerator.end_training()
     if results.get("push_error"):
@@ -383,6 +408,21 @@ def main(argv=None) -> dict:
 
         raise PushError(results["push_error"])
     return results
+
+
+def warn_if_fewer_processes(accelerator, log) -> None:
+    """Say so when the launcher meant more processes than this run has: accelerate's
+    MULTI_CPU without an MPI hostfile starts ONE process (it still sets MASTER_ADDR), and
+    MULTI_GPU with use_cpu starts unconnected ones (each sees WORLD_SIZE > 1 but a world of 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "0") or 0)
+    if world > accelerator.num_processes:
+        log(f"WARNING: the launcher started {world} processes (WORLD_SIZE) but this one is in a group of "
+            f"{accelerator.num_processes}: they train unconnected copies. On CPU launch with "
+            "`ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N ...`.")
+    elif accelerator.num_processes == 1 and world == 0 and "MASTER_ADDR" in os.environ:
+        log("WARNING: the launcher prepared a multi-process run (MASTER_ADDR is set) but started ONE process: "
+            "accelerate's MULTI_CPU without an MPI hostfile (and `--cpu --num_processes N`) runs one. For N "
+            "connected CPU processes: `ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N ...`.")
 
 
 def train_step(run: Run, batch, state, last_checkpoint=None) -> torch.Tensor:
@@ -400,15 +440,68 @@ def train_step(run: Run, batch, state, last_checkpoint=None) -> torch.Tensor:
     return loss
 
 
+class Timing:
+    """Where a process's training time goes: waiting for the next batch vs the step itself."""
+
+    def __init__(self):
+        self.wait = self.step = 0.0
+        self.batches = self.samples = 0
+        self._ready = None
+
+    def batch_arrived(self) -> None:
+        now = time.perf_counter()
+        if self._ready is not None:
+            self.wait += now - self._ready
+        self._arrived = now
+
+    def step_done(self, samples: int) -> None:
+        self._ready = time.perf_counter()
+        self.step += self._ready - self._arrived
+        self.batches += 1
+        self.samples += samples
+
+    def pause(self) -> None:  # validation, checkpoints: neither waiting nor training
+        self._ready = None
+
+    def summary(self, device) -> dict:
+        total = self.wait + self.step
+        out = {"dataloader_wait_share": round(self.wait / total, 4) if total else None,
+               "seconds_waiting_for_data": round(self.wait, 3), "seconds_in_steps": round(self.step, 3),
+               "samples_per_second": round(self.samples / total, 2) if total else None}
+        if device.type == "cuda":
+            out["peak_memory_bytes"] = int(torch.cuda.max_memory_allocated(device))
+        else:
+            import resource
+
+            out["peak_rss_bytes"] = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+        return out
+
+
 def train_loop(run: Run, state, last_checkpoint, log):
-    """Epochs of optimizer steps from ``state`` on; returns (interrupted, last checkpoint)."""
+    """Epochs of optimizer steps from ``state`` on; returns (interrupted signal or None, last
+    checkpoint, timing). A stop request (SIGINT/SIGTERM on any process) is agreed by all
+    processes at the next optimizer-step boundary, so every rank saves the same step."""
     from tqdm.auto import tqdm
 
     args, accelerator, model = run.args, run.accelerator, run.model
     bar = tqdm(total=run.total_steps, initial=state.global_step, desc="train",
                disable=args.no_progress_bar or not accelerator.is_local_main_process)
     window = {"loss": 0.0, "n": 0, "t": time.time(), "samples": 0}
-    interrupted = False
+    timing = Timing()
+    interrupted = None
+
+    def save():
+        timing.pause()
+        return ckpt.save_checkpoint(accelerator, args.output_dir, state, args.keep_checkpoints)
+
+    def stop_here(where):
+        nonlocal interrupted, last_checkpoint
+        last_checkpoint = save()
+        interrupted = signal.Signals(stop.signal or signal.SIGTERM)  # signalled elsewhere: the same stop
+        bar.clear()
+        log(f"interrupted ({interrupted.name}, {where}): checkpoint saved to {last_checkpoint}; "
+            "continue with --resume-from-checkpoint latest")
+
     with StopFlag() as stop:
         while state.global_step < run.total_steps and state.epoch < run.num_epochs:
             epoch = state.epoch
@@ -416,39 +509,47 @@ def train_loop(run: Run, state, last_checkpoint, log):
             run.loader.set_epoch(epoch)
             loader = accelerator.skip_first_batches(run.loader, state.batches_done) if state.batches_done else run.loader
             model.train()
+            timing.pause()
             for batch in loader:
+                timing.batch_arrived()
                 loss = train_step(run, batch, state, last_checkpoint)
                 state.batches_done += 1
-                state.epoch_loss_sum += loss.item()
-                window["loss"] += loss.item()
+                loss_value = loss.item()
+                state.epoch_loss_sum += loss_value
+                window["loss"] += loss_value
                 window["n"] += 1
                 window["samples"] += len(batch["ids"]) * accelerator.num_processes
+                timing.step_done(len(batch["ids"]) * accelerator.num_processes)
                 if not accelerator.sync_gradients:
                     continue
                 run.scheduler.step()
                 clamp_logit_scale(model)
                 state.global_step += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
+                bar.set_postfix(loss=f"{loss_value:.4f}", epoch=epoch)
                 if state.global_step % args.log_every == 0 or state.global_step == run.total_steps:
                     log_window(accelerator, run.core, run.scheduler, state, window)
                 done = state.global_step >= run.total_steps
-                if stop.agreed(accelerator):
-                    last_checkpoint = ckpt.save_checkpoint(accelerator, args.output_dir, state, args.keep_checkpoints)
-                    log(f"interrupted: checkpoint saved to {last_checkpoint}; continue with "
-                        "--resume-from-checkpoint latest")
-                    interrupted = True
+                if stop.agreed(accelerator):  # one small all-reduce per optimizer step
+                    stop_here(f"step {state.global_step}")
                     break
                 if args.checkpoint_every and state.global_step % args.checkpoint_every == 0 and not done:
-                    last_checkpoint = ckpt.save_checkpoint(accelerator, args.output_dir, state, args.keep_checkpoints)
+                    last_checkpoint = save()
                 if done:
                     break
             if interrupted:
                 break
+            timing.pause()
             end_epoch(run, state, log)
-            last_checkpoint = ckpt.save_checkpoint(accelerator, args.output_dir, state, args.keep_checkpoints)
+            last_checkpoint = save()
+            more = state.global_step < run.total_steps and state.epoch < run.num_epochs
+            if more and stop.agreed(accelerator):  # asked during validation or the save
+                interrupted = signal.Signals(stop.signal or signal.SIGTERM)
+                log(f"interrupted ({interrupted.name}, end of epoch {state.epoch - 1}): checkpoint "
+                    f"saved to {last_checkpoint}; continue with --resume-from-checkpoint latest")
+                break
     bar.close()
-    return interrupted, last_checkpoint
+    return interrupted, last_checkpoint, timing.summary(accelerator.device)
 
 
 def log_window(accelerator, core, scheduler, state, window) -> None:
@@ -485,7 +586,7 @@ def end_epoch(run: Run, state, log) -> None:
     state.batches_done, state.epoch_loss_sum = 0, 0.0
 
 
-def finish(run: Run, state, config, log) -> dict:
+def finish(run: Run, state, config, log, timing=None) -> dict:
     """Load the best epoch (by validation UAR), export the Hub-ready folder, push if asked."""
     from smoothclap_train import export
 
@@ -494,8 +595,8 @@ def finish(run: Run, state, config, log) -> dict:
     best = ckpt.load_best(core, args.output_dir) if data.validation is not None else None
     results = {"validation_uar": state.best_uar, "best_epoch": state.best_epoch, "history": state.history,
                "epochs_trained": state.epoch, "num_processes": accelerator.num_processes,
-               "global_batch_size": args.batch_size * accelerator.num_processes, "query_texts": data.query_texts,
-               "labels": data.labels}
+               "global_batch_size": args.global_batch_size, "query_texts": data.query_texts,
+               "labels": data.labels, "mixed_precision": str(accelerator.mixed_precision), "timing": timing}
     model_dir = os.path.join(args.output_dir, "model")
     if accelerator.is_main_process:
         base = args.model or f"{args.audio_encoder} + {args.text_encoder}"
@@ -519,7 +620,9 @@ def cli(argv=None) -> int:
     except (TrainingConfigError, NonFiniteLossError, PushError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2 if isinstance(err, TrainingConfigError) else 1
-    return 130 if results.get("interrupted") else 0
+    # interrupted: 128 + the signal, as a shell reports it (130 Ctrl-C, 143 SIGTERM); a
+    # scheduler script can requeue on 143 and resume with --resume-from-checkpoint latest
+    return 128 + int(signal.Signals[results["interrupted"]]) if results.get("interrupted") else 0
 
 
 if __name__ == "__main__":

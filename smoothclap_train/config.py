@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use the dataset's stored `caption` column every epoch instead of re-drawing")
     g.add_argument("--query-template", default="this person is feeling {}.",
                    help="validation query text for corpora without stored query texts (MSP-Podcast)")
-    g.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    g.add_argument("--num-workers", type=int, default=None,
+                   help="DataLoader worker processes that decode, crop and tokenise (default: 0 on CPU; on a "
+                        "GPU min(4, CPU cores per process - 1)). Workers ignore SIGINT/SIGTERM: the main "
+                        "process decides when to stop and saves first")
 
     g = p.add_argument_group("model")
     g.add_argument("--model", help="a SmoothCLAP folder or Hub repo to fine-tune")
@@ -89,7 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export base model + separate adapters (loadable with peft) instead of merged weights")
 
     g = p.add_argument_group("optimisation")
-    g.add_argument("--batch-size", type=int, default=32, help="per process; the loss sees the global batch")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="per process (default 32); the loss sees the global batch = processes x batch")
+    g.add_argument("--global-batch-size", type=int, default=None,
+                   help="the batch the loss sees, split over the processes (per process = global / "
+                        "processes; an error when it does not divide). The paper's 32 stays 32 on any "
+                        "number of GPUs. Not with --batch-size")
     g.add_argument("--epochs", type=int, default=10)
     g.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     g.add_argument("--text-lr", type=float, default=1e-5, help="text encoder")
@@ -97,10 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--audio-lr", type=float, default=1e-5, help="audio encoder (with --train-audio-encoder)")
     g.add_argument("--weight-decay", type=float, default=0.0, help="0 = plain Adam (the paper)")
     g.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up, then constant")
-    g.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    g.add_argument("--gradient-accumulation-steps", type=int, default=1,
+                   help="optimizer step every N batches (and on the last, shorter window of an epoch: "
+                        "steps per epoch = ceil(batches / N)). It does NOT enlarge the contrastive batch: "
+                        "the similarities and soft targets still see processes x batch rows (unlike "
+                        "open_clip's accum_freq); it only averages the gradients of N such losses")
     g.add_argument("--max-grad-norm", type=float, default=0.0, help="gradient clipping; 0 = off (the paper)")
-    g.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no",
-                   help="autocast for the encoders; the loss is always computed in float32")
+    g.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default=None,
+                   help="autocast for the encoders; the loss is always computed in float32. Default: "
+                        "what the launcher says (`accelerate launch --mixed_precision bf16`, an accelerate "
+                        "config's `mixed_precision:`), else no. The effective value is logged and saved in "
+                        "training_results.json")
     g.add_argument("--seed", type=int, default=0)
 
     g = p.add_argument_group("frozen-feature cache")
@@ -176,6 +191,13 @@ def parse_args(argv=None) -> argparse.Namespace:
             if action.choices is not None and value not in action.choices:
                 raise TrainingConfigError(f"--config {pre.config!r}: {key}={value!r}; choose from {list(action.choices)}.")
             defaults[dest] = value
+        # --batch-size and --global-batch-size are one setting: the command line's wins over the file's
+        given = {a.dest for a in parser._actions for opt in a.option_strings
+                 for arg in (argv if argv is not None else __import__("sys").argv[1:])
+                 if arg == opt or arg.startswith(opt + "=")}
+        for one, other in (("batch_size", "global_batch_size"), ("global_batch_size", "batch_size")):
+            if one in given and other in defaults and other not in given:
+                defaults.pop(other)
         parser.set_defaults(**defaults)
     return parser.parse_args(argv)
 
@@ -205,12 +227,14 @@ def _problems(args) -> list[str]:
         value = getattr(args, name)
         if not (math.isfinite(value) and value > 0):
             bad.append(f"--{name.replace('_', '-')} must be > 0, got {value}.")
-    for name in ("batch_size", "epochs", "gradient_accumulation_steps", "lora_rank", "log_every",
-                 "projection_dim"):
-        if getattr(args, name) < 1:
+    if args.batch_size is not None and args.global_batch_size is not None:
+        bad.append("give --batch-size (per process) or --global-batch-size (split over the processes), not both.")
+    for name in ("batch_size", "global_batch_size", "epochs", "gradient_accumulation_steps", "lora_rank",
+                 "log_every", "projection_dim"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             bad.append(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
     for name in ("warmup_steps", "checkpoint_every", "num_workers", "keep_checkpoints"):
-        if getattr(args, name) < 0:
+        if getattr(args, name) is not None and getattr(args, name) < 0:
             bad.append(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}.")
     if args.keep_checkpoints == 0:
         bad.append("--keep-checkpoints must be >= 1 (the last checkpoint is what a resume starts from).")
@@ -265,6 +289,32 @@ def validate_args(args) -> None:
     bad = _problems(args)
     if bad:
         raise TrainingConfigError("invalid options:\n  - " + "\n  - ".join(bad))
+
+
+DEFAULT_BATCH_SIZE = 32  # the paper's
+
+
+def resolve_batch_size(args, num_processes: int) -> int:
+    """Set and return ``args.batch_size`` (per process) from --batch-size / --global-batch-size."""
+    if args.global_batch_size is not None:
+        if args.global_batch_size % num_processes:
+            raise TrainingConfigError(
+                f"--global-batch-size {args.global_batch_size} does not divide over {num_processes} processes; "
+                f"use a multiple of {num_processes} (e.g. {num_processes * max(1, args.global_batch_size // num_processes)}) "
+                "or --batch-size per process.")
+        args.batch_size = args.global_batch_size // num_processes
+    elif args.batch_size is None:
+        args.batch_size = DEFAULT_BATCH_SIZE
+    args.global_batch_size = args.batch_size * num_processes
+    return args.batch_size
+
+
+def resolve_num_workers(args, device_type: str, local_processes: int) -> int:
+    """--num-workers, or the default: none on CPU (the cores train), a few per process on a GPU."""
+    if args.num_workers is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        args.num_workers = 0 if device_type == "cpu" else max(0, min(4, cores // max(1, local_processes) - 1))
+    return args.num_workers
 
 
 def run_config(args) -> dict:

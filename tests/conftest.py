@@ -103,3 +103,24 @@ def save_pretrained_encoders(folder) -> tuple[str, str]:
 def pretrained_encoders(tmp_path_factory):
     """(audio_dir, text_dir): see save_pretrained_encoders."""
     return save_pretrained_encoders(str(tmp_path_factory.mktemp("pretrained-encoders")))
+
+
+# --------------------------------------------------------------------------- training
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A synthetic dataset folder (train 16, validation 8, test 8 clips of 0.4-1.4 s)."""
+    from smoothclap_train.synthetic import write_synthetic_dataset
+
+    return write_synthetic_dataset(tmp_path_factory.mktemp("data") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_smoothclap(tmp_path_factory):
+    from test_train_accelerate import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("model") / "smoothclap")
+
+
+@pytest.fixture(scope="session")
+def feature_cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("feature_cache"))
