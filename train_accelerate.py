@@ -121,13 +121,33 @@ def parameter_groups(model, args):
     return [{"params": p, "lr": lrs[k], "name": k} for k, p in groups.items() if p]
 
 
-def load_local_extractor(args, device):
-    """A separate frozen local feature extractor (--local-features NAME_OR_PATH), or None."""
+def load_local_extractor(args, device, processor=None, log=print):
+    """A separate frozen local feature extractor (--local-features NAME_OR_PATH), or None.
+
+    It gets its input normalised by ITS OWN feature extractor (the folder's
+    preprocessor_config.json), attached as ``smoothclap_train.cache.INPUT_PROCESSOR_ATTR``; a
+    folder without one falls back to SmoothCLAP's processor settings (logged)."""
     if args.local_features in ("encoder", "egemaps"):
         return None
-    from transformers import AutoModel
+    import copy
+
+    from transformers import AutoFeatureExtractor, AutoModel
+
+    from smoothclap_train.cache import INPUT_PROCESSOR_ATTR, input_normalization
 
     extractor = AutoModel.from_pretrained(args.local_features).to(device).eval()
+    try:
+        fe = AutoFeatureExtractor.from_pretrained(args.local_features)
+    except (OSError, ValueError):
+        fe = copy.deepcopy(processor.feature_extractor) if processor is not None else None
+        log(f"local extractor {args.local_features}: no feature extractor config (preprocessor_config.json); "
+            "its input is normalised as SmoothCLAP's processor does "
+            f"({input_normalization(fe) if fe is not None else 'do_normalize=True'})")
+    if fe is not None and int(fe.sampling_rate) != SAMPLING_RATE:
+        raise TrainingConfigError(f"--local-features {args.local_features!r} expects {fe.sampling_rate} Hz audio; "
+                                  f"training audio is {SAMPLING_RATE} Hz.")
+    if fe is not None:
+        setattr(extractor, INPUT_PROCESSOR_ATTR, fe)
     return extractor.requires_grad_(False)
 
 
@@ -157,10 +177,12 @@ def compute_loss(accelerator, model, batch, extractor=None):
     if config.beta > 0 and config.gamma < 1:  # inputs of the audio-to-audio target (Eq. 5)
         local = batch.get("local_audio_features", batch.get("cached_local_features"))
         if local is None and extractor is not None:
-            with torch.no_grad():
+            with torch.no_grad(), accelerator.autocast():  # as the cache builds it
                 from smoothclap_train.cache import pooled_output
 
-                local = pooled_output(extractor, batch["input_values"], batch["audio_attention_mask"])
+                own = "local_input_values" in batch  # the extractor's own normalisation of the raw crop
+                local = pooled_output(extractor, batch["local_input_values" if own else "input_values"],
+                                      batch["local_attention_mask" if own else "audio_attention_mask"]).float()
         if local is None:  # the model's own rule: eval-mode, gradient-free encoder features
             # (the pooled output as is when frozen or cached; a no-grad eval pass when trained)
             local = core.target_audio_features(out.audio_pooled_output, batch.get("input_values"),
@@ -320,7 +342,8 @@ def setup(args, accelerator, log=print) -> Run:
         log("feature cache: off, the audio encoder is trained (" +
             ("LoRA on the audio encoder" if "audio" in lora_towers(args) else "--train-audio-encoder") + ")")
     crops = args.crops_per_clip or (DEFAULT_CROPS_PER_CLIP if use_cache else None)
-    policy = CropPolicy(length=int(round(args.max_duration * SAMPLING_RATE)), seed=args.seed, crops_per_clip=crops)
+    crop_seed = args.crop_seed if args.crop_seed is not None else args.seed
+    policy = CropPolicy(length=int(round(args.max_duration * SAMPLING_RATE)), seed=crop_seed, crops_per_clip=crops)
     os.makedirs(args.output_dir, exist_ok=True)
 
     # ---- model, caches, data, optimizer
@@ -328,13 +351,14 @@ def setup(args, accelerator, log=print) -> Run:
     model = prepare_towers(model, args, log)
     core = model.get_base_model() if hasattr(model, "get_base_model") else model
     core.to(accelerator.device)
-    extractor = load_local_extractor(args, accelerator.device)
+    extractor = load_local_extractor(args, accelerator.device, processor, log)
+    from smoothclap_train import cache as feature_cache
+
     train_cache = val_cache = None
     if use_cache:
-        from smoothclap_train import cache as feature_cache
-
         cache_dir = args.feature_cache_dir or feature_cache.default_cache_dir()
-        common = dict(batch_size=args.batch_size, log=log, show_progress=not args.no_progress_bar)
+        common = dict(batch_size=args.batch_size, log=log, show_progress=not args.no_progress_bar,
+                      num_workers=args.num_workers)
         train_cache = feature_cache.build_or_load(accelerator, core, extractor, processor, data.train,
                                                   data.train_split, policy, cache_dir, **common)
         if data.validation is not None:
@@ -343,7 +367,7 @@ def setup(args, accelerator, log=print) -> Run:
     log(f"crops: {policy.describe()}")
     stats = egemaps_statistics(data.train) if args.local_features == "egemaps" else None
     collator = Collator(data.train, RowTable(data.train, args, data.thresholds, stats), processor, policy, args,
-                        cache=train_cache)
+                        cache=train_cache, local_processor=feature_cache.own_input_processor(extractor, processor))
     # Workers are not persistent: each epoch's workers get a fresh copy of the collator,
     # which knows the epoch (captions and crops are drawn from it). They ignore SIGINT/SIGTERM.
     loader = torch.utils.data.DataLoader(IndexDataset(len(data.train)), batch_size=args.batch_size,

@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="K fixed crops per clip, drawn once, one used per epoch (default: 5 with the cache; "
                         "without it a fresh random crop every epoch). Give it without the cache to "
                         "reproduce a cached run's crops")
+    g.add_argument("--crop-seed", type=int, default=None,
+                   help="seed of the crop windows (default: --seed). The feature cache is keyed by it, not "
+                        "by --seed: a seed sweep with one --crop-seed computes the features once")
 
     g = p.add_argument_group("checkpoints, logging, export")
     g.add_argument("--output-dir", help="checkpoints, logs and the exported model (required)")

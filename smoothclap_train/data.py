@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from audio_smoothclap import random_crop_offset
+from audio_smoothclap import crop_or_pad, random_crop_offset
 
 from .config import TrainingConfigError
 
@@ -351,20 +352,43 @@ class IndexDataset(torch.utils.data.Dataset):
 
 
 # --------------------------------------------------------------------------- collation
+def crop_windows(waves, offsets, length: int) -> list[np.ndarray]:
+    """The raw window of each clip (its valid samples only, as the processor cuts them)."""
+    out = []
+    for wave, offset in zip(waves, offsets):
+        window, n_valid = crop_or_pad(wave, length, offset)
+        out.append(window[:n_valid])
+    return out
+
+
+def extractor_inputs(feature_extractor, windows, pad_length: int | None):
+    """(input_values, attention_mask) of raw windows for a separate local extractor, by ITS OWN
+    feature extractor (do_normalize or not; normalised over the valid samples only), padded to
+    ``pad_length`` (or the longest window)."""
+    feats = feature_extractor(windows, sampling_rate=SAMPLING_RATE,
+                              padding="max_length" if pad_length else True, max_length=pad_length,
+                              return_attention_mask=True, return_tensors="pt")
+    return feats["input_values"], feats["attention_mask"]
+
+
 class Collator:
     """Row indices -> a training batch.
 
     Output keys: ``index`` (LongTensor), ``ids`` (list of row ids), the tokenised captions,
     and either ``input_values`` + ``audio_attention_mask`` (cropped/padded audio) or
     ``pooled_audio_features`` (+ ``cached_local_features``) from the feature cache;
-    ``local_audio_features`` for eGeMAPS; ``tags_*`` token tensors for ``--text-target tags``.
-    The epoch is an attribute set by the loop before each epoch.
+    ``local_audio_features`` for eGeMAPS; ``tags_*`` token tensors for ``--text-target tags``;
+    ``local_input_values`` + ``local_attention_mask`` (uncached) when a separate local extractor
+    normalises its input otherwise than SmoothCLAP (``local_processor``: its own feature
+    extractor, fed the raw window). The epoch is an attribute set by the loop before each epoch.
     """
 
-    def __init__(self, split, table: RowTable, processor, crop: CropPolicy, args, cache=None):
+    def __init__(self, split, table: RowTable, processor, crop: CropPolicy, args, cache=None,
+                 local_processor=None):
         self.audio = split.select_columns(["audio"]) if cache is None else None
         self.table = table
         self.processor = processor
+        self.local_processor = local_processor
         self.crop = crop
         self.cache = cache
         self.args = args
@@ -377,7 +401,12 @@ class Collator:
         offsets = [self.crop.offset(int(i), epoch, len(w)) for i, w in zip(indices, waves)]
         feats = self.processor(audio=waves, sampling_rate=SAMPLING_RATE, max_duration=self.crop.seconds,
                                pad_to_max_duration=True, crop_offsets=offsets, return_tensors="pt")
-        return {"input_values": feats["input_values"], "audio_attention_mask": feats["audio_attention_mask"]}
+        out = {"input_values": feats["input_values"], "audio_attention_mask": feats["audio_attention_mask"]}
+        if self.local_processor is not None:  # from the raw windows: normalisation is not invertible
+            windows = crop_windows(waves, offsets, self.crop.length)
+            out["local_input_values"], out["local_attention_mask"] = extractor_inputs(
+                self.local_processor, windows, self.crop.length)
+        return out
 
     def __call__(self, indices):
         epoch = self.epoch

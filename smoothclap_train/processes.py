@@ -19,9 +19,13 @@ def reset_accelerate_state() -> None:
     PartialState._reset_state()
 
 
-def join_cpu_group(rank: int, world: int, port: int) -> None:
-    """Make this (forked) process rank ``rank`` of a ``world``-process gloo group on 127.0.0.1."""
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
+def join_cpu_group(rank: int, world: int, port: int, own_node: bool = False) -> None:
+    """Make this (forked) process rank ``rank`` of a ``world``-process gloo group on 127.0.0.1.
+    ``own_node=True``: the process is alone on its "node" (LOCAL_RANK 0, LOCAL_WORLD_SIZE 1), so
+    accelerate's ``is_local_main_process`` holds on every rank (tests of multi-node behaviour)."""
+    local_rank, local_world = (0, 1) if own_node else (rank, world)
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(local_rank), WORLD_SIZE=str(world),
+                      LOCAL_WORLD_SIZE=str(local_world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), ACCELERATE_USE_CPU="true",
                       GLOO_SOCKET_IFNAME="lo")
     reset_accelerate_state()
