@@ -192,14 +192,18 @@ def install(accelerator, model, source: str | None = None) -> dict:
     """
     from accelerate.utils import DistributedType
 
-    fingerprint = dict(frozen_fingerprint(accelerator.unwrap_model(model)), source=source)
+    unwrapped = accelerator.unwrap_model(model)
+    fingerprint = dict(frozen_fingerprint(unwrapped), source=source)
     if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED,
                                         DistributedType.MEGATRON_LM):
         return fingerprint
 
+    def ours(m) -> bool:  # accelerator._models holds the model unwrapped under DDP, as prepared otherwise
+        return m is model or m is unwrapped
+
     def save_hook(models, weights, output_dir):
         for m, state in zip(models, weights):
-            if m is model:
+            if ours(m):
                 trainable = set(split_state_keys(m)[0])
                 for key in [k for k in state if k not in trainable]:
                     del state[key]
@@ -208,9 +212,11 @@ def install(accelerator, model, source: str | None = None) -> dict:
                 json.dump(fingerprint, fh, indent=2)
 
     def load_hook(models, input_dir):
-        if model not in models:
+        found = [i for i, m in enumerate(models) if ours(m)]
+        if not found:
             return
-        index = models.index(model)
+        index = found[0]
+        target = models[index]
         ending = f"_{index}" if index else ""
         path = os.path.join(input_dir, f"model{ending}.safetensors")
         if os.path.isfile(path):
@@ -224,15 +230,15 @@ def install(accelerator, model, source: str | None = None) -> dict:
                                weights_only=True)
         frozen_file = os.path.join(input_dir, FROZEN_FILE)
         if not os.path.isfile(frozen_file):  # written before checkpoints left the frozen weights out
-            model.load_state_dict(state)
+            target.load_state_dict(state)
         else:
             with open(frozen_file, encoding="utf-8") as fh:
                 saved = json.load(fh)
             where = f"checkpoint {input_dir}"
-            check_trainable_keys(state.keys(), split_state_keys(model)[0], where)
+            check_trainable_keys(state.keys(), split_state_keys(target)[0], where)
             check_frozen(saved, fingerprint, where, source)
-            _load_trainable(model, state, where)
-        models.pop(index)  # loaded: accelerate's own loader skips it
+            _load_trainable(target, state, where)
+        models.pop(index)  # loaded: accelerate's own loader skips it (our model is the only one prepared)
 
     accelerator.register_save_state_pre_hook(save_hook)
     accelerator.register_load_state_pre_hook(load_hook)

@@ -143,3 +143,51 @@ def test_resume_from_a_trainable_only_checkpoint_equals_an_uninterrupted_run(opt
         assert want.keys() == got.keys()
         for key in want:
             assert torch.equal(want[key], got[key]), (folder, key)
+
+
+def _ddp_save_and_load(rank, port, folder):
+    """One rank of two gloo processes: save a checkpoint of a DDP-wrapped model with a frozen audio
+    tower, spoil a trained weight, load the checkpoint back."""
+    from smoothclap_train.processes import join_cpu_group
+
+    join_cpu_group(rank, 2, port)
+    from accelerate import Accelerator
+
+    from conftest import tiny_model
+    from smoothclap_train import checkpoints as ckpt
+
+    accelerator = Accelerator()
+    model = tiny_model().freeze_encoder("audio")
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
+    model, optimizer = accelerator.prepare(model, optimizer)
+    assert type(model).__name__ == "DistributedDataParallel"
+    ckpt.install(accelerator, model)
+    accelerator.save_state(folder)
+    accelerator.wait_for_everyone()  # rank 0 writes the files
+    core = accelerator.unwrap_model(model)
+    want = core.text_projection.linear1.weight.detach().clone()
+    with torch.no_grad():
+        core.text_projection.linear1.weight.zero_()
+    accelerator.load_state(folder)
+    assert torch.equal(core.text_projection.linear1.weight, want)
+    accelerator.wait_for_everyone()
+    torch.distributed.destroy_process_group()
+
+
+def test_two_processes_save_only_the_trainable_tensors_and_load_them(tmp_path):
+    import multiprocessing
+
+    from smoothclap_train.processes import free_port
+
+    port, ctx = free_port(), multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_ddp_save_and_load, args=(r, port, str(tmp_path / "ckpt"))) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+        if p.is_alive():
+            p.kill()
+        assert p.exitcode == 0, f"worker exit code {p.exitcode}"
+    saved = load_weights(tmp_path / "ckpt")
+    assert saved and not [k for k in saved if k.startswith(("audio_model.", "module."))], sorted(saved)[:5]
+    assert "text_projection.linear1.weight" in saved
