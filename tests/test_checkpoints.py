@@ -4,7 +4,7 @@ A checkpoint keeps the trainable weights, optimizer, scheduler, RNG states and d
 plus a fingerprint of the frozen weights; resuming reloads the frozen weights from --model,
 refuses another frozen encoder, and stays bit-for-bit equal to an uninterrupted run (also
 under --lora text and --train-audio-encoder; the default recipe is covered by the kill-and-
-resume test of test_train_accelerate.py).
+resume test of test_train_accelerate.py); also with two DDP processes.
 """
 
 from __future__ import annotations
