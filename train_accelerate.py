@@ -300,6 +300,7 @@ class Run:
     num_epochs: int
     references: list | None
     resume_path: str | None
+    frozen: dict | None = None  # fingerprint of the frozen weights (checkpoints.install): checkpoints leave them out
 
 
 def make_accelerator(args):
@@ -383,11 +384,13 @@ def setup(args, accelerator, log=print) -> Run:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     accelerator.register_for_checkpointing(scheduler)  # stepped once per optimizer step, by the loop
+    # checkpoints keep the trainable weights only, and resume checks the frozen ones' fingerprint (hashed once here)
+    frozen = ckpt.install(accelerator, model, args.model or f"{args.audio_encoder} + {args.text_encoder}")
     steps_per_epoch, total_steps = num_update_steps(args, len(loader))
     references = validation_references(data) if data.validation is not None else None
     return Run(args, accelerator, data, model, core, processor, optimizer, scheduler, loader, collator, extractor,
                policy, val_cache, steps_per_epoch, total_steps,
-               epochs_needed(total_steps, steps_per_epoch), references, resume_path)
+               epochs_needed(total_steps, steps_per_epoch), references, resume_path, frozen=frozen)
 
 
 # --------------------------------------------------------------------------- main
@@ -602,7 +605,7 @@ def end_epoch(run: Run, state, log) -> None:
         if state.best_uar is None or value > state.best_uar:
             state.best_uar, state.best_epoch = value, state.epoch
             ckpt.save_best(accelerator, run.model, args.output_dir,
-                           {"epoch": state.epoch, "step": state.global_step, "validation_uar": value})
+                           {"epoch": state.epoch, "step": state.global_step, "validation_uar": value}, run.frozen)
         log(f"epoch {state.epoch}: validation UAR {value:.4f} (best {state.best_uar:.4f}, epoch {state.best_epoch})")
     log(f"epoch {state.epoch}: mean train loss {entry['train_loss']:.4f}")
     state.history.append(entry)
@@ -616,7 +619,7 @@ def finish(run: Run, state, config, log, timing=None) -> dict:
 
     args, accelerator, data = run.args, run.accelerator, run.data
     core = accelerator.unwrap_model(run.model)
-    best = ckpt.load_best(core, args.output_dir) if data.validation is not None else None
+    best = ckpt.load_best(core, args.output_dir, run.frozen) if data.validation is not None else None
     results = {"validation_uar": state.best_uar, "best_epoch": state.best_epoch, "history": state.history,
                "epochs_trained": state.epoch, "num_processes": accelerator.num_processes,
                "global_batch_size": args.global_batch_size, "query_texts": data.query_texts,

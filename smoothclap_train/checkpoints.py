@@ -1,18 +1,28 @@
 """Checkpoints: atomic, resumable mid-epoch, rotated; and the best model by validation UAR.
 
 Layout under ``--output-dir``:
-  checkpoints/step_00000012/   accelerate ``save_state`` (model, optimizer, RNG states,
-                               registered objects) + ``trainer_state.json`` (epoch, batches
-                               done in it, global step, best UAR, history)
-  best/                        weights of the best epoch by validation UAR + ``best.json``
-  model/                       the exported Hub-ready folder (at the end)
+  checkpoints/step_00000012/   accelerate ``save_state`` (the TRAINABLE weights, optimizer,
+                               scheduler, RNG states, data position) + ``frozen.json`` (the
+                               frozen weights' fingerprint) + ``trainer_state.json`` (epoch,
+                               batches done in it, global step, best UAR, history)
+  best/                        trainable weights of the best epoch by validation UAR +
+                               ``best.json`` (its epoch, UAR, the frozen weights' fingerprint)
+  model/                       the exported Hub-ready folder (at the end): the full model
 
 A checkpoint is written into ``.tmp-step_N`` and renamed when complete, so a run killed
 while saving never leaves a half-written checkpoint that ``latest`` would pick.
+
+Frozen weights (the audio encoder in the paper's recipe, every base weight under LoRA) do
+not change during training: checkpoints and ``best/`` leave them out and keep a SHA-1 of
+their names, dtypes, shapes and bytes instead (`frozen_fingerprint`, computed once per run
+by `install`). Resuming reloads them from ``--model`` (or the encoders) and refuses, with a
+`TrainingConfigError`, a checkpoint whose fingerprint or trainable set differs from the run's.
+Checkpoints written before this (complete weights, no ``frozen.json``) still load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from .config import TrainingConfigError
 
 STATE_FILE = "trainer_state.json"
+FROZEN_FILE = "frozen.json"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
@@ -80,6 +91,160 @@ def read_state(path) -> TrainerState:
         return TrainerState(**json.load(fh))
 
 
+# --------------------------------------------------------------------------- trainable vs frozen
+def _frozen_tower_modules(model) -> set[int]:
+    """ids of the modules inside towers frozen with ``SmoothClapModel.freeze_encoder`` (kept in
+    eval mode, so even their buffers, e.g. BatchNorm statistics, never change)."""
+    ids = set()
+    for module in model.modules():
+        towers = getattr(module, "_frozen_encoders", None)
+        if towers and hasattr(module, "_tower"):
+            for tower in towers:
+                ids.update(id(m) for m in module._tower(tower).modules())
+    return ids
+
+
+def split_state_keys(model) -> tuple[list[str], list[str]]:
+    """(trainable, frozen) keys of ``model.state_dict()``, in its order.
+
+    Frozen: parameters with ``requires_grad=False`` and persistent buffers of frozen towers.
+    Everything else (trainable parameters, LoRA weights, peft's ``modules_to_save`` copies,
+    buffers of trained modules, extra state) is trainable, i.e. saved in checkpoints.
+    """
+    frozen = {name for name, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+    towers = _frozen_tower_modules(model)
+    for prefix, module in model.named_modules(remove_duplicate=False):
+        if id(module) in towers:
+            for name, buf in module.named_buffers(prefix=prefix, recurse=False, remove_duplicate=False):
+                frozen.add(name)
+    keys = list(model.state_dict().keys())
+    return [k for k in keys if k not in frozen], [k for k in keys if k in frozen]
+
+
+def frozen_fingerprint(model) -> dict:
+    """SHA-1 over the frozen tensors' names, dtypes, shapes and bytes (about 1 s per GB: call
+    it once per run), with their count and size."""
+    import torch
+
+    state = model.state_dict()
+    digest, numel, nbytes = hashlib.sha1(), 0, 0
+    _, frozen = split_state_keys(model)
+    for key in sorted(frozen):
+        tensor = state[key].detach()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+        data = tensor.to("cpu").contiguous().reshape(-1).view(torch.uint8)  # reshape: 0-dim tensors too
+        digest.update(data.numpy())
+        numel += tensor.numel()
+        nbytes += data.numel()
+    return {"sha1": digest.hexdigest(), "tensors": len(frozen), "parameters": numel, "bytes": nbytes}
+
+
+def _describe(fp: dict) -> str:
+    return f"{fp['sha1']} ({fp['tensors']} tensors, {fp['parameters']:,} values)"
+
+
+def check_frozen(saved: dict, current: dict, where: str, source: str | None = None) -> None:
+    """A clear error when the frozen weights a checkpoint was trained on are not this run's."""
+    if saved["sha1"] == current["sha1"]:
+        return
+    started = f" (its run started from {saved['source']})" if saved.get("source") else ""
+    now = f" (from {source})" if source else ""
+    raise TrainingConfigError(
+        f"{where} was trained on other frozen weights{started}: their fingerprint is {_describe(saved)}, this "
+        f"run's frozen weights{now} give {_describe(current)}. The frozen encoder differs (another --model, "
+        "--audio-encoder or --text-encoder, or their files changed). Resume with the model the run started "
+        "from, or start a new run in another --output-dir.")
+
+
+def check_trainable_keys(saved_keys, model_keys, where: str) -> None:
+    """The saved tensors must be exactly the ones this run trains (same --lora, --train-audio-encoder...)."""
+    saved_keys, model_keys = set(saved_keys), set(model_keys)
+    if saved_keys == model_keys:
+        return
+    extra, missing = sorted(saved_keys - model_keys), sorted(model_keys - saved_keys)
+    details = "; ".join(part for part in (
+        f"{len(extra)} saved tensor(s) this run does not train, e.g. {extra[:3]}" if extra else "",
+        f"{len(missing)} trained tensor(s) not saved, e.g. {missing[:3]}" if missing else "") if part)
+    raise TrainingConfigError(
+        f"{where} holds other trainable weights than this run trains ({details}). Resume with the options "
+        "the run started with (--model, --lora, --lora-targets, --train-audio-encoder), or start a new run in "
+        "another --output-dir.")
+
+
+def _load_trainable(model, state: dict, where: str) -> None:
+    """Load ``state`` (the trainable tensors) into ``model``; the missing keys must be the frozen ones."""
+    trainable, frozen = split_state_keys(model)
+    check_trainable_keys(state.keys(), trainable, where)
+    result = model.load_state_dict(state, strict=False)
+    if set(result.missing_keys) != set(frozen) or result.unexpected_keys:  # not expected after the check above
+        raise RuntimeError(f"loading {where}: missing {result.missing_keys[:5]}, unexpected "
+                           f"{result.unexpected_keys[:5]}")
+
+
+def install(accelerator, model, source: str | None = None) -> dict:
+    """Make ``accelerator.save_state``/``load_state`` keep only the trainable tensors of
+    ``model`` (the prepared model) plus the frozen weights' fingerprint; returns the
+    fingerprint (computed here, once per run: pass it to `save_best`/`load_best`).
+
+    On load the checkpoint's fingerprint and trainable set must match this run's
+    (`TrainingConfigError` otherwise, before anything is loaded). Under FSDP, DeepSpeed and
+    Megatron-LM accelerate saves the model itself: checkpoints stay complete there.
+    """
+    from accelerate.utils import DistributedType
+
+    unwrapped = accelerator.unwrap_model(model)
+    fingerprint = dict(frozen_fingerprint(unwrapped), source=source)
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED,
+                                        DistributedType.MEGATRON_LM):
+        return fingerprint
+
+    def ours(m) -> bool:  # accelerator._models holds the model unwrapped under DDP, as prepared otherwise
+        return m is model or m is unwrapped
+
+    def save_hook(models, weights, output_dir):
+        for m, state in zip(models, weights):
+            if ours(m):
+                trainable = set(split_state_keys(m)[0])
+                for key in [k for k in state if k not in trainable]:
+                    del state[key]
+        if accelerator.is_main_process:
+            with open(os.path.join(output_dir, FROZEN_FILE), "w", encoding="utf-8") as fh:
+                json.dump(fingerprint, fh, indent=2)
+
+    def load_hook(models, input_dir):
+        found = [i for i, m in enumerate(models) if ours(m)]
+        if not found:
+            return
+        index = found[0]
+        target = models[index]
+        ending = f"_{index}" if index else ""
+        path = os.path.join(input_dir, f"model{ending}.safetensors")
+        if os.path.isfile(path):
+            from safetensors.torch import load_file
+
+            state = load_file(path)
+        else:
+            import torch
+
+            state = torch.load(os.path.join(input_dir, f"pytorch_model{ending}.bin"), map_location="cpu",
+                               weights_only=True)
+        frozen_file = os.path.join(input_dir, FROZEN_FILE)
+        if not os.path.isfile(frozen_file):  # written before checkpoints left the frozen weights out
+            target.load_state_dict(state)
+        else:
+            with open(frozen_file, encoding="utf-8") as fh:
+                saved = json.load(fh)
+            where = f"checkpoint {input_dir}"
+            check_trainable_keys(state.keys(), split_state_keys(target)[0], where)
+            check_frozen(saved, fingerprint, where, source)
+            _load_trainable(target, state, where)
+        models.pop(index)  # loaded: accelerate's own loader skips it (our model is the only one prepared)
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+    return fingerprint
+
+
 def save_checkpoint(accelerator, output_dir, state: TrainerState, keep: int) -> str:
     """Save a complete checkpoint of the current step (all processes call this)."""
     root = checkpoints_dir(output_dir)
@@ -106,31 +271,47 @@ def best_dir(output_dir) -> str:
     return os.path.join(output_dir, "best")
 
 
-def save_best(accelerator, model, output_dir, info: dict) -> None:
-    """Weights of the best epoch so far (main process), written atomically."""
+def save_best(accelerator, model, output_dir, info: dict, frozen: dict | None = None) -> None:
+    """The trainable weights of the best epoch so far + ``info`` and the frozen weights'
+    fingerprint ``frozen`` (from `install`; computed here if None) in ``best.json``; main
+    process, written atomically."""
     from safetensors.torch import save_file
 
     state_dict = accelerator.get_state_dict(model)  # all processes (gathers sharded models)
     if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        trainable = split_state_keys(unwrapped)[0]
+        frozen = frozen if frozen is not None else frozen_fingerprint(unwrapped)
         final, tmp = best_dir(output_dir), best_dir(output_dir) + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
-        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
+        tensors = {k: state_dict[k].detach().cpu().contiguous().clone() for k in trainable}
         save_file(tensors, os.path.join(tmp, "model.safetensors"))
         with open(os.path.join(tmp, "best.json"), "w", encoding="utf-8") as fh:
-            json.dump(info, fh, indent=2)
+            json.dump(dict(info, frozen=frozen), fh, indent=2)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
     accelerator.wait_for_everyone()
 
 
-def load_best(model, output_dir) -> dict | None:
-    """Load the best weights into ``model`` (unwrapped); their info, or None if there are none."""
+def load_best(model, output_dir, frozen: dict | None = None) -> dict | None:
+    """Load the best epoch's trainable weights into ``model`` (unwrapped; its frozen weights
+    must have the fingerprint ``best.json`` holds: ``frozen`` from `install`, computed here if
+    None). Returns the best epoch's info, or None if there is no best/."""
     from safetensors.torch import load_file
 
     folder = best_dir(output_dir)
     if not os.path.isfile(os.path.join(folder, "best.json")):
         return None
-    model.load_state_dict(load_file(os.path.join(folder, "model.safetensors")))
     with open(os.path.join(folder, "best.json"), encoding="utf-8") as fh:
-        return json.load(fh)
+        info = json.load(fh)
+    state = load_file(os.path.join(folder, "model.safetensors"))
+    saved = info.pop("frozen", None)
+    if saved is None:  # written before best/ left the frozen weights out: the complete model
+        model.load_state_dict(state)
+        return info
+    where = f"{folder} (the best epoch's weights)"
+    check_trainable_keys(state.keys(), split_state_keys(model)[0], where)
+    check_frozen(saved, frozen if frozen is not None else frozen_fingerprint(model), where)
+    _load_trainable(model, state, where)
+    return info

@@ -316,15 +316,12 @@ def test_lora_text_changes_only_adapters_heads_and_logit_scale_and_merged_export
     lora_targets = {k for k in changed if k.startswith("text_model.") and (".query." in k or ".value." in k)}
     assert lora_targets and changed - lora_targets  # adapters merged into query/value; heads trained
     assert all(k.startswith(allowed) for k in changed - lora_targets), sorted(changed - lora_targets)
-    # the trainable parameters in the checkpoint: only adapters and the saved modules moved
+    # a checkpoint holds what trains: adapters and the heads' trained copies (the frozen base weights,
+    # untouched as the export shows above, only as a fingerprint: tests/test_checkpoints.py)
     step_dir = sorted(os.listdir(out / "checkpoints"))[-1]
     trained = load_weights(out / "checkpoints" / step_dir)
     assert any("lora_A" in k for k in trained) and results["global_step"] == 4
-    frozen = [k for k in trained if "lora_" not in k and "modules_to_save" not in k]
-    assert len(frozen) >= len(before)
-    for key in frozen:  # base weights (both encoders) and the heads' original copies: untouched
-        name = key.replace("base_model.model.", "").replace(".base_layer", "").replace(".original_module", "")
-        assert torch.equal(trained[key], before[name]), key
+    assert all("lora_" in k or "modules_to_save" in k for k in trained), sorted(trained)
 
     base = SmoothClapModel.from_pretrained(tiny_smoothclap).eval()
     with_adapters = PeftModel.from_pretrained(base, str(out / "adapter")).eval()
