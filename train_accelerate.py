@@ -71,31 +71,58 @@ def audio_is_trainable(args) -> bool:
     return args.train_audio_encoder or "audio" in lora_towers(args)
 
 
+def tower_modes(args) -> dict:
+    """How each encoder trains: 'LoRA', 'full' (every weight) or 'frozen'."""
+    towers = lora_towers(args)
+    return {"text": "LoRA" if "text" in towers else "full",
+            "audio": "LoRA" if "audio" in towers else ("full" if args.train_audio_encoder else "frozen")}
+
+
+def trainable_per_tower(model) -> dict:
+    """Trainable parameter counts: text encoder, audio encoder, heads (projections + logit scale)."""
+    counts = {"text": 0, "audio": 0, "heads": 0}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            part = "text" if "text_model." in name else "audio" if "audio_model." in name else "heads"
+            counts[part] += param.numel()
+    return counts
+
+
 def prepare_towers(model, args, log):
-    """Freeze what the recipe freezes, add LoRA adapters; returns the (maybe peft) model."""
-    if not audio_is_trainable(args):
+    """Freeze what the recipe freezes, add LoRA adapters; returns the (maybe peft) model.
+
+    A tower without LoRA that still trains in full (the text encoder; the audio encoder with
+    --train-audio-encoder) goes into peft's ``modules_to_save``: peft keeps it trainable and
+    saves it inside the adapter, so the adapter on the base model equals the merged export.
+    Logs, per tower, how it trains and how many parameters really do.
+    """
+    modes = tower_modes(args)
+    if modes["audio"] == "frozen":
         model.freeze_encoder("audio")  # no grad, and kept in eval mode (no SpecAugment/dropout)
     if args.gradient_checkpointing:
         model.text_model.activation_checkpointing_enable({"use_reentrant": False})  # transformers >= 5.23
     towers = lora_towers(args)
-    if not towers:
-        return model
-    from peft import LoraConfig, get_peft_model
+    if towers:
+        from peft import LoraConfig, get_peft_model
 
-    from smoothclap_train.config import DEFAULT_LORA_TARGETS
+        from smoothclap_train.config import DEFAULT_LORA_TARGETS
 
-    patterns = []
-    for tower in towers:
-        names = args.lora_targets.split(",") if args.lora_targets else DEFAULT_LORA_TARGETS[tower]
-        patterns.append(rf".*{tower}_model\..*\.({'|'.join(n.strip() for n in names)})")
-    config = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                        target_modules="|".join(f"({p})" for p in patterns),
-                        modules_to_save=["audio_projection", "text_projection", "logit_scale"])
-    model = get_peft_model(model, config)
-    if "text" not in towers:  # the text encoder is still fully fine-tuned (the paper's recipe)
-        model.get_base_model().text_model.requires_grad_(True)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log(f"LoRA on {', '.join(towers)} (rank {args.lora_rank}): {trainable:,} trainable parameters")
+        patterns = []
+        for tower in towers:
+            names = args.lora_targets.split(",") if args.lora_targets else DEFAULT_LORA_TARGETS[tower]
+            patterns.append(rf".*{tower}_model\..*\.({'|'.join(n.strip() for n in names)})")
+        full = [f"{tower}_model" for tower, mode in modes.items() if mode == "full"]
+        config = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                            target_modules="|".join(f"({p})" for p in patterns),
+                            modules_to_save=["audio_projection", "text_projection", "logit_scale", *full])
+        model = get_peft_model(model, config)  # trains only adapters and modules_to_save
+    counts = trainable_per_tower(model)
+    for tower, mode in modes.items():  # what the log says is what trains
+        if (mode == "frozen") != (counts[tower] == 0):
+            raise RuntimeError(f"the {tower} encoder should be {mode} but has {counts[tower]:,} trainable parameters")
+    lora = f" (LoRA rank {args.lora_rank})" if towers else ""
+    log(f"trainable parameters{lora}: text encoder {counts['text']:,} ({modes['text']}), audio encoder "
+        f"{counts['audio']:,} ({modes['audio']}), heads and logit scale {counts['heads']:,}")
     return model
 
 

@@ -78,7 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gradient-checkpointing", action="store_true", help="for the text encoder")
 
     g = p.add_argument_group("LoRA (peft)")
-    g.add_argument("--lora", default=None, help="'text', 'audio' or 'text,audio': LoRA adapters on those encoders")
+    g.add_argument("--lora", default=None,
+                   help="'text', 'audio' or 'text,audio': LoRA adapters on those encoders. A tower without LoRA "
+                        "keeps the recipe: the text encoder fully fine-tuned; the audio encoder frozen, or "
+                        "fully fine-tuned with --train-audio-encoder (with --lora text only: --lora audio and "
+                        "--train-audio-encoder both train the audio encoder, so they are refused together)")
     g.add_argument("--lora-rank", type=int, default=8)
     g.add_argument("--lora-alpha", type=float, default=16.0)
     g.add_argument("--lora-dropout", type=float, default=0.0)
@@ -86,7 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated module names (default: query,value for text; q_proj,v_proj for audio)")
     g.add_argument("--lora-lr", type=float, default=1e-4, help="learning rate of the adapters")
     g.add_argument("--export-adapters", action="store_true",
-                   help="export base model + separate adapters (loadable with peft) instead of merged weights")
+                   help="ALSO write the unmerged peft adapter to <output-dir>/adapter (the merged model is "
+                        "always written to <output-dir>/model). The adapter on the base model equals the merged "
+                        "export: a tower trained in full next to the LoRA (the text encoder with --lora audio, the "
+                        "audio encoder with --lora text --train-audio-encoder) is saved whole inside the adapter "
+                        "(peft modules_to_save), so that adapter is as large as that tower")
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--batch-size", type=int, default=32, help="per process; the loss sees the global batch")

