@@ -10,7 +10,7 @@ feature extractor frozen, text encoder lr 1e-5, heads and logit scale lr 1e-3, A
 batch 32, 10 epochs, 5 s random crops, captions re-drawn every epoch.
 
 The loss sees the GLOBAL batch: every process gathers all processes' embeddings (with
-gradient, ``torch.distributed.nn.functional.all_gather``) and the soft targets' inputs,
+gradient, ``torch.distributed._functional_collectives.all_gather_single``) and the soft targets' inputs,
 and computes the same loss; N processes of batch b give exactly the loss and gradients of
 one process with batch N*b. ``python train_accelerate.py --help`` lists every option;
 ``smoothclap_train/`` holds the parts that are not the loop (options, data, feature cache,
@@ -163,9 +163,13 @@ def gather_with_grad(accelerator, x):
     own slice (accelerate's ``gather`` would cut them)."""
     if accelerator.num_processes == 1:
         return x
-    from torch.distributed.nn.functional import all_gather
+    # torch's functional collective (differentiable; backward = reduce-scatter with sum, as
+    # the deprecated torch.distributed.nn.functional.all_gather did)
+    from torch.distributed import group
+    from torch.distributed._functional_collectives import AsyncCollectiveTensor, all_gather_single
 
-    return torch.cat(all_gather(x.contiguous()), dim=0)
+    gathered = all_gather_single(x.contiguous(), 0, group.WORLD)
+    return gathered.wait() if isinstance(gathered, AsyncCollectiveTensor) else gathered
 
 
 def compute_loss(accelerator, model, batch, extractor=None):

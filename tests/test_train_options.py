@@ -117,3 +117,53 @@ def test_help_says_adapters_are_written_also():
     text = " ".join(build_parser().format_help().split())
     assert "instead of merged" not in text
     assert "ALSO write the unmerged peft adapter" in text and "merged model is always written" in text
+
+
+# --------------------------------------------------------------------------- global-batch gather
+def _gather_worker(rank, port, out_dir):
+    from smoothclap_train.processes import join_cpu_group
+
+    join_cpu_group(rank, 2, port)
+    import warnings
+
+    from accelerate import Accelerator
+
+    import train_accelerate
+
+    accelerator = Accelerator(cpu=True)
+    assert accelerator.num_processes == 2
+    x = torch.full((2, 3), float(rank + 1), requires_grad=True)
+    weights = torch.arange(12.0).reshape(4, 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gathered = train_accelerate.gather_with_grad(accelerator, x)
+        (gathered * weights).sum().backward()  # the same loss on both ranks, as compute_loss does
+    torch.save({"gathered": gathered.detach().clone(), "grad": x.grad.clone(),
+                "warnings": [f"{w.category.__name__}: {w.message}" for w in caught]},
+               os.path.join(out_dir, f"rank{rank}.pt"))
+    torch.distributed.destroy_process_group()
+
+
+def test_gather_with_grad_passes_gradients_and_warns_no_deprecation(tmp_path):
+    import multiprocessing
+
+    from smoothclap_train.processes import free_port
+
+    port = free_port()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_gather_worker, args=(r, port, str(tmp_path))) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        if p.is_alive():
+            p.kill()
+        assert p.exitcode == 0, f"worker exit code {p.exitcode}"
+    weights = torch.arange(12.0).reshape(4, 3)
+    for rank in range(2):
+        result = torch.load(tmp_path / f"rank{rank}.pt")
+        assert torch.equal(result["gathered"], torch.cat([torch.full((2, 3), 1.0), torch.full((2, 3), 2.0)]))
+        # backward sums both ranks' gradients of this rank's slice (DDP then averages)
+        assert torch.equal(result["grad"], 2 * weights[2 * rank:2 * rank + 2])
+        deprecations = [w for w in result["warnings"] if w.startswith(("FutureWarning", "DeprecationWarning"))]
+        assert not deprecations, deprecations
