@@ -51,16 +51,25 @@ def build_model_and_processor(args):
     from modeling_smoothclap import SmoothClapModel
     from processing_smoothclap import SmoothClapProcessor
 
-    if args.model:
-        # this repository's classes, not the folder's copies of the code (no trust_remote_code:
-        # importing configuration_smoothclap registers it with AutoConfig, so the tokenizer
-        # loader does not stop at the remote-code prompt)
-        model = SmoothClapModel.from_pretrained(args.model)
-        processor = SmoothClapProcessor.from_pretrained(args.model)
-    else:
-        model = SmoothClapModel.from_audio_text_pretrained(
-            args.audio_encoder, args.text_encoder, projection_dim=args.projection_dim, text_pooling=args.text_pooling)
-        processor = SmoothClapProcessor.from_audio_text_pretrained(args.audio_encoder, args.text_encoder)
+    from huggingface_hub.errors import HFValidationError
+
+    source = f"--model {args.model!r}" if args.model else \
+        f"--audio-encoder {args.audio_encoder!r} / --text-encoder {args.text_encoder!r}"
+    try:
+        if args.model:
+            # this repository's classes, not the folder's copies of the code (no trust_remote_code:
+            # importing configuration_smoothclap registers it with AutoConfig, so the tokenizer
+            # loader does not stop at the remote-code prompt)
+            model = SmoothClapModel.from_pretrained(args.model)
+            processor = SmoothClapProcessor.from_pretrained(args.model)
+        else:
+            model = SmoothClapModel.from_audio_text_pretrained(
+                args.audio_encoder, args.text_encoder, projection_dim=args.projection_dim,
+                text_pooling=args.text_pooling)
+            processor = SmoothClapProcessor.from_audio_text_pretrained(args.audio_encoder, args.text_encoder)
+    except (OSError, HFValidationError) as err:  # missing files, no network: one line, not a traceback
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TrainingConfigError(f"{source} could not be loaded: {first}") from err
     for name in ("beta", "gamma", "tau_a2a", "tau_t2t", "tau_pred"):  # flags override the config
         if getattr(args, name) is not None:
             setattr(model.config, name, float(getattr(args, name)))

@@ -119,6 +119,90 @@ def test_help_says_adapters_are_written_also():
     assert "ALSO write the unmerged peft adapter" in text and "merged model is always written" in text
 
 
+# --------------------------------------------------------------------------- bad model sources: one line, at once
+SOURCE_FLAGS = ("--model", "--audio-encoder", "--text-encoder", "--local-features")
+BAD_SOURCES = {  # kind -> (value, where the tests run from, what the error says)
+    "relative typo": ("./runs/demo/modle", "no such folder"),
+    "absolute typo": ("{tmp}/runs/demo/modle", "no such folder"),
+    "typo in an existing folder": ("runs/modle", "no such folder"),  # also a valid repo id: never asked
+    "not a repo id": ("bert base uncased!", "neither a local folder nor a valid Hub repo id"),
+    "offline, not cached": ("nobody/not-cached-anywhere", "the Hub is offline (HF_HUB_OFFLINE=1)"),
+    "folder without config.json": ("runs", "folder without config.json"),
+}
+
+
+def _source_argv(flag, value, tiny_data, tiny_smoothclap, pretrained_encoders, out):
+    audio, text = pretrained_encoders
+    common = ["--dataset", str(tiny_data), "--output-dir", str(out), "--report-to", "none"]
+    if flag == "--model":
+        return common + ["--model", value]
+    if flag == "--local-features":
+        return common + ["--model", str(tiny_smoothclap), "--local-features", value]
+    sources = {"--audio-encoder": audio, "--text-encoder": text, flag: value}
+    return common + [x for pair in sources.items() for x in pair]
+
+
+@pytest.mark.parametrize("kind", list(BAD_SOURCES))
+@pytest.mark.parametrize("flag", SOURCE_FLAGS)
+def test_a_missing_or_bad_model_source_is_one_error_line_before_anything_loads(
+        flag, kind, tiny_data, tiny_smoothclap, pretrained_encoders, tmp_path, monkeypatch, capsys):
+    import huggingface_hub.constants
+
+    import train_accelerate
+
+    (tmp_path / "runs" / "demo").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+    value, message = BAD_SOURCES[kind]
+    value = value.format(tmp=tmp_path)
+    out = tmp_path / "out"
+    capsys.readouterr()
+    started = time.time()
+    assert train_accelerate.cli(_source_argv(flag, value, tiny_data, tiny_smoothclap, pretrained_encoders, out)) == 2
+    err = capsys.readouterr().err
+    assert time.time() - started < 5
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"error: {flag} {value!r}") and message in err, err
+    assert not out.exists()
+
+
+def test_a_cached_repo_id_passes_offline(tiny_data, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from smoothclap_train.config import parse_args, validate_args
+
+    snapshot = tmp_path / "hub" / "models--nobody--cached-text" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "hub" / "models--nobody--cached-text" / "refs").mkdir()
+    (tmp_path / "hub" / "models--nobody--cached-text" / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    args = parse_args(["--dataset", str(tiny_data), "--output-dir", str(tmp_path / "o"),
+                       "--audio-encoder", "nobody/cached-text", "--text-encoder", "nobody/cached-text"])
+    validate_args(args)  # no error: both load from the cache
+
+
+def test_a_typo_in_a_local_folder_name_is_one_line_at_once_also_online(tiny_data, tmp_path):
+    """Without HF_HUB_OFFLINE a typo'd `runs/demo/modle` or `runs/modle` used to go to the Hub
+    (retries) or end in a traceback; now the CLI names it at once, with no network call
+    (HF_ENDPOINT points at a closed local port: a Hub request would show in the error)."""
+    (tmp_path / "runs" / "demo").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(PYTHONPATH=ROOT, HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf-home"))
+    for value in ("runs/modle", "runs/demo/modle"):
+        started = time.time()
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "train_accelerate.py"), "--dataset", str(tiny_data),
+                               "--model", value, "--output-dir", "out", "--batch-size", "4", "--report-to", "none"],
+                              cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        lines = [x for x in proc.stderr.splitlines() if x.strip() and "Warning" not in x and "warn" not in x]
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        assert lines == [f"error: --model {value!r}: no such folder ({str(tmp_path / value)!r} does not exist)."], lines
+        assert time.time() - started < 30
+        assert not (tmp_path / "out").exists()
+
+
 # --------------------------------------------------------------------------- global-batch gather
 def _gather_worker(rank, port, out_dir):
     from smoothclap_train.processes import join_cpu_group
