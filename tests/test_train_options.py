@@ -203,6 +203,84 @@ def test_a_typo_in_a_local_folder_name_is_one_line_at_once_also_online(tiny_data
         assert not (tmp_path / "out").exists()
 
 
+# --------------------------------------------------------------------------- the upload hint
+@pytest.mark.parametrize("private", [False, True])
+def test_push_error_names_the_installed_hf_upload_command(private, tmp_path, monkeypatch):
+    import shutil
+
+    from smoothclap_train.export import PushError, push_to_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    with pytest.raises(PushError) as info:
+        push_to_hub(str(folder), "nobody/offline", private, log=lambda *a: None)
+    command = f"hf upload nobody/offline {folder}" + (" --private" if private else "")
+    assert f"`{command}`" in str(info.value) and "huggingface-cli" not in str(info.value)
+    hf = shutil.which("hf")  # the command exists in the installed huggingface_hub and takes these arguments
+    assert hf, "the `hf` command of huggingface_hub is not installed"
+    proc = subprocess.run([hf, "upload", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "REPO_ID [LOCAL_PATH]" in proc.stdout and "--private" in proc.stdout
+
+
+# --------------------------------------------------------------------------- no local paths in the export
+TEXT_FILES = (".json", ".md", ".txt", ".py")
+
+
+@pytest.mark.parametrize("route", ["model-lora-adapters", "two-encoders-local-features"])
+def test_the_export_names_no_local_path(route, tiny_data, tiny_smoothclap, pretrained_encoders, feature_cache_dir,
+                                        tmp_path, tmp_path_factory):
+    import train_accelerate
+
+    out = tmp_path / "run"
+    if route == "model-lora-adapters":
+        argv = flags(tiny_data, tiny_smoothclap, out, "--lora", "text", "--export-adapters",
+                     cache_dir=feature_cache_dir)
+    else:
+        audio, text = pretrained_encoders
+        argv = [a for a in flags(tiny_data, "-", out, cache_dir=feature_cache_dir) if a not in ("--model", "-")]
+        argv += ["--audio-encoder", audio, "--text-encoder", text, "--local-features", audio, "--beta", "0.5"]
+    assert all(os.path.isabs(a) for a in (str(tiny_data), str(out), str(feature_cache_dir)))
+    train_accelerate.main(argv + ["--epochs", "1", "--max-steps", "2"])
+    forbidden = [str(tmp_path_factory.getbasetemp()), "/tmp/", ROOT, os.path.realpath(ROOT), "/work/", "/root",
+                 "/home", os.path.expanduser("~")]
+    folders = [out / "model"] + ([out / "adapter"] if route == "model-lora-adapters" else [])
+    checked = 0
+    for folder in folders:
+        for name in os.listdir(folder):
+            if name.endswith(TEXT_FILES):
+                text = (folder / name).read_text(encoding="utf-8")
+                checked += 1
+                for bad in forbidden:
+                    assert bad not in text, f"{folder.name}/{name} contains {bad!r}"
+    assert checked >= 8
+    args = json.loads((out / "model" / "training_args.json").read_text())
+    assert args["dataset"] == "tiny" and args["output_dir"] == "run"
+    config = json.loads((out / "model" / "config.json").read_text())
+    if route == "model-lora-adapters":
+        assert args["model"] == "smoothclap"
+        adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
+        assert adapter["base_model_name_or_path"] == "smoothclap"
+    else:
+        assert (args["audio_encoder"], args["text_encoder"], args["local_features"]) == (
+            "audio-encoder", "text-encoder", "audio-encoder")
+        assert (config["audio_config"]["_name_or_path"], config["text_config"]["_name_or_path"]) == (
+            "audio-encoder", "text-encoder")
+        assert "from `audio-encoder + text-encoder`" in (out / "model" / "README.md").read_text()
+
+
+def test_public_name_keeps_repo_ids_and_keywords():
+    from smoothclap_train.export import public_name
+
+    assert public_name("bert-base-uncased") == "bert-base-uncased"
+    assert public_name("audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim") == \
+        "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
+    assert public_name("encoder") == "encoder" and public_name(None) is None
+    assert public_name("/data/corpora/msp_podcast/") == "msp_podcast"
+    assert public_name("./runs/demo/model") == "model" and public_name("~/models/smoothclap") == "smoothclap"
+    assert public_name("/x/audio + bert-base-uncased") == "audio + bert-base-uncased"
+
+
 # --------------------------------------------------------------------------- global-batch gather
 def _gather_worker(rank, port, out_dir):
     from smoothclap_train.processes import join_cpu_group
