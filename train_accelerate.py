@@ -10,7 +10,7 @@ feature extractor frozen, text encoder lr 1e-5, heads and logit scale lr 1e-3, A
 batch 32, 10 epochs, 5 s random crops, captions re-drawn every epoch.
 
 The loss sees the GLOBAL batch: every process gathers all processes' embeddings (with
-gradient, ``torch.distributed.nn.functional.all_gather``) and the soft targets' inputs,
+gradient, ``torch.distributed._functional_collectives.all_gather_single``) and the soft targets' inputs,
 and computes the same loss; N processes of batch b give exactly the loss and gradients of
 one process with batch N*b. ``python train_accelerate.py --help`` lists every option;
 ``smoothclap_train/`` holds the parts that are not the loop (options, data, feature cache,
@@ -52,16 +52,25 @@ def build_model_and_processor(args):
     from modeling_smoothclap import SmoothClapModel
     from processing_smoothclap import SmoothClapProcessor
 
-    if args.model:
-        # this repository's classes, not the folder's copies of the code (no trust_remote_code:
-        # importing configuration_smoothclap registers it with AutoConfig, so the tokenizer
-        # loader does not stop at the remote-code prompt)
-        model = SmoothClapModel.from_pretrained(args.model)
-        processor = SmoothClapProcessor.from_pretrained(args.model)
-    else:
-        model = SmoothClapModel.from_audio_text_pretrained(
-            args.audio_encoder, args.text_encoder, projection_dim=args.projection_dim, text_pooling=args.text_pooling)
-        processor = SmoothClapProcessor.from_audio_text_pretrained(args.audio_encoder, args.text_encoder)
+    from huggingface_hub.errors import HFValidationError
+
+    source = f"--model {args.model!r}" if args.model else \
+        f"--audio-encoder {args.audio_encoder!r} / --text-encoder {args.text_encoder!r}"
+    try:
+        if args.model:
+            # this repository's classes, not the folder's copies of the code (no trust_remote_code:
+            # importing configuration_smoothclap registers it with AutoConfig, so the tokenizer
+            # loader does not stop at the remote-code prompt)
+            model = SmoothClapModel.from_pretrained(args.model)
+            processor = SmoothClapProcessor.from_pretrained(args.model)
+        else:
+            model = SmoothClapModel.from_audio_text_pretrained(
+                args.audio_encoder, args.text_encoder, projection_dim=args.projection_dim,
+                text_pooling=args.text_pooling)
+            processor = SmoothClapProcessor.from_audio_text_pretrained(args.audio_encoder, args.text_encoder)
+    except (OSError, HFValidationError) as err:  # missing files, no network: one line, not a traceback
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TrainingConfigError(f"{source} could not be loaded: {first}") from err
     for name in ("beta", "gamma", "tau_a2a", "tau_t2t", "tau_pred"):  # flags override the config
         if getattr(args, name) is not None:
             setattr(model.config, name, float(getattr(args, name)))
@@ -72,31 +81,58 @@ def audio_is_trainable(args) -> bool:
     return args.train_audio_encoder or "audio" in lora_towers(args)
 
 
+def tower_modes(args) -> dict:
+    """How each encoder trains: 'LoRA', 'full' (every weight) or 'frozen'."""
+    towers = lora_towers(args)
+    return {"text": "LoRA" if "text" in towers else "full",
+            "audio": "LoRA" if "audio" in towers else ("full" if args.train_audio_encoder else "frozen")}
+
+
+def trainable_per_tower(model) -> dict:
+    """Trainable parameter counts: text encoder, audio encoder, heads (projections + logit scale)."""
+    counts = {"text": 0, "audio": 0, "heads": 0}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            part = "text" if "text_model." in name else "audio" if "audio_model." in name else "heads"
+            counts[part] += param.numel()
+    return counts
+
+
 def prepare_towers(model, args, log):
-    """Freeze what the recipe freezes, add LoRA adapters; returns the (maybe peft) model."""
-    if not audio_is_trainable(args):
+    """Freeze what the recipe freezes, add LoRA adapters; returns the (maybe peft) model.
+
+    A tower without LoRA that still trains in full (the text encoder; the audio encoder with
+    --train-audio-encoder) goes into peft's ``modules_to_save``: peft keeps it trainable and
+    saves it inside the adapter, so the adapter on the base model equals the merged export.
+    Logs, per tower, how it trains and how many parameters really do.
+    """
+    modes = tower_modes(args)
+    if modes["audio"] == "frozen":
         model.freeze_encoder("audio")  # no grad, and kept in eval mode (no SpecAugment/dropout)
     if args.gradient_checkpointing:
         model.text_model.activation_checkpointing_enable({"use_reentrant": False})  # transformers >= 5.23
     towers = lora_towers(args)
-    if not towers:
-        return model
-    from peft import LoraConfig, get_peft_model
+    if towers:
+        from peft import LoraConfig, get_peft_model
 
-    from smoothclap_train.config import DEFAULT_LORA_TARGETS
+        from smoothclap_train.config import DEFAULT_LORA_TARGETS
 
-    patterns = []
-    for tower in towers:
-        names = args.lora_targets.split(",") if args.lora_targets else DEFAULT_LORA_TARGETS[tower]
-        patterns.append(rf".*{tower}_model\..*\.({'|'.join(n.strip() for n in names)})")
-    config = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                        target_modules="|".join(f"({p})" for p in patterns),
-                        modules_to_save=["audio_projection", "text_projection", "logit_scale"])
-    model = get_peft_model(model, config)
-    if "text" not in towers:  # the text encoder is still fully fine-tuned (the paper's recipe)
-        model.get_base_model().text_model.requires_grad_(True)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log(f"LoRA on {', '.join(towers)} (rank {args.lora_rank}): {trainable:,} trainable parameters")
+        patterns = []
+        for tower in towers:
+            names = args.lora_targets.split(",") if args.lora_targets else DEFAULT_LORA_TARGETS[tower]
+            patterns.append(rf".*{tower}_model\..*\.({'|'.join(n.strip() for n in names)})")
+        full = [f"{tower}_model" for tower, mode in modes.items() if mode == "full"]
+        config = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                            target_modules="|".join(f"({p})" for p in patterns),
+                            modules_to_save=["audio_projection", "text_projection", "logit_scale", *full])
+        model = get_peft_model(model, config)  # trains only adapters and modules_to_save
+    counts = trainable_per_tower(model)
+    for tower, mode in modes.items():  # what the log says is what trains
+        if (mode == "frozen") != (counts[tower] == 0):
+            raise RuntimeError(f"the {tower} encoder should be {mode} but has {counts[tower]:,} trainable parameters")
+    lora = f" (LoRA rank {args.lora_rank})" if towers else ""
+    log(f"trainable parameters{lora}: text encoder {counts['text']:,} ({modes['text']}), audio encoder "
+        f"{counts['audio']:,} ({modes['audio']}), heads and logit scale {counts['heads']:,}")
     return model
 
 
@@ -157,9 +193,13 @@ def gather_with_grad(accelerator, x):
     own slice (accelerate's ``gather`` would cut them)."""
     if accelerator.num_processes == 1:
         return x
-    from torch.distributed.nn.functional import all_gather
+    # torch's functional collective (differentiable; backward = reduce-scatter with sum, as
+    # the deprecated torch.distributed.nn.functional.all_gather did)
+    from torch.distributed import group
+    from torch.distributed._functional_collectives import AsyncCollectiveTensor, all_gather_single
 
-    return torch.cat(all_gather(x.contiguous()), dim=0)
+    gathered = all_gather_single(x.contiguous(), 0, group.WORLD)
+    return gathered.wait() if isinstance(gathered, AsyncCollectiveTensor) else gathered
 
 
 def compute_loss(accelerator, model, batch, extractor=None):

@@ -81,7 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gradient-checkpointing", action="store_true", help="for the text encoder")
 
     g = p.add_argument_group("LoRA (peft)")
-    g.add_argument("--lora", default=None, help="'text', 'audio' or 'text,audio': LoRA adapters on those encoders")
+    g.add_argument("--lora", default=None,
+                   help="'text', 'audio' or 'text,audio': LoRA adapters on those encoders. A tower without LoRA "
+                        "keeps the recipe: the text encoder fully fine-tuned; the audio encoder frozen, or "
+                        "fully fine-tuned with --train-audio-encoder (with --lora text only: --lora audio and "
+                        "--train-audio-encoder both train the audio encoder, so they are refused together)")
     g.add_argument("--lora-rank", type=int, default=8)
     g.add_argument("--lora-alpha", type=float, default=16.0)
     g.add_argument("--lora-dropout", type=float, default=0.0)
@@ -89,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated module names (default: query,value for text; q_proj,v_proj for audio)")
     g.add_argument("--lora-lr", type=float, default=1e-4, help="learning rate of the adapters")
     g.add_argument("--export-adapters", action="store_true",
-                   help="export base model + separate adapters (loadable with peft) instead of merged weights")
+                   help="ALSO write the unmerged peft adapter to <output-dir>/adapter (the merged model is "
+                        "always written to <output-dir>/model). The adapter on the base model equals the merged "
+                        "export: a tower trained in full next to the LoRA (the text encoder with --lora audio, the "
+                        "audio encoder with --lora text --train-audio-encoder) is saved whole inside the adapter "
+                        "(peft modules_to_save), so that adapter is as large as that tower")
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--batch-size", type=int, default=None,
@@ -205,6 +213,60 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+MODEL_SOURCES = ("model", "audio_encoder", "text_encoder", "local_features")
+
+
+def _hub_offline() -> bool:
+    """Offline as huggingface_hub will see it (its constant is read at import; the variables
+    may be set later in this process)."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or any(str(f).strip().upper() in ("1", "ON", "YES", "TRUE") for f in flags)
+
+
+def looks_like_path(value: str) -> bool:
+    """A local path, not a Hub repo id: starts with ./ ../ / ~ (or is absolute), has more
+    than one separator, or exists partly (its parent folder is here)."""
+    seps = [os.sep] + ([os.altsep] if os.altsep else [])
+    starts = tuple(f"{dots}{sep}" for dots in (".", "..") for sep in seps) + ("~",)
+    if value in (".", "..") or value.startswith(starts) or os.path.isabs(value):
+        return True
+    if max(value.count(sep) for sep in seps) > 1:
+        return True
+    parent = os.path.dirname(os.path.normpath(value))
+    return bool(parent) and os.path.isdir(parent)
+
+
+def model_source_problem(flag: str, value: str) -> str | None:
+    """Why ``value`` (a --model/--audio-encoder/--text-encoder/--local-features NAME_OR_PATH)
+    cannot load, found without loading anything or reaching the network; None if it may."""
+    path = os.path.expanduser(value)
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            return f"{flag} {value!r} is a folder without config.json (not a saved model)."
+        return None
+    if os.path.exists(path):
+        return f"{flag} {value!r} is a file; give the model's folder (with config.json) or a Hub repo id."
+    if looks_like_path(value):
+        return f"{flag} {value!r}: no such folder ({os.path.abspath(path)!r} does not exist)."
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(value)
+    except HFValidationError:
+        return (f"{flag} {value!r} is neither a local folder nor a valid Hub repo id "
+                "('name' or 'namespace/name').")
+    if _hub_offline():
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(value, "config.json"), str):
+            return (f"{flag} {value!r} is not a local folder and not in the Hugging Face cache, and the Hub is "
+                    "offline (HF_HUB_OFFLINE=1): download it first (`hf download " + value + "` with network) "
+                    "or give a local folder.")
+    return None
+
+
 def _problems(args) -> list[str]:
     """Every problem with the options (empty when all is well)."""
     bad = []
@@ -218,6 +280,12 @@ def _problems(args) -> list[str]:
         bad.append("give either --model (fine-tune a SmoothCLAP) or --audio-encoder + --text-encoder, not both.")
     if not args.model and not (args.audio_encoder and args.text_encoder):
         bad.append("give --model PATH_OR_REPO, or both --audio-encoder and --text-encoder.")
+    for name in MODEL_SOURCES:
+        value = getattr(args, name)
+        if value and not (name == "local_features" and value in ("encoder", "egemaps")):
+            problem = model_source_problem("--" + name.replace("_", "-"), str(value))
+            if problem:
+                bad.append(problem)
     for name in ("beta", "gamma"):
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and 0.0 <= value <= 1.0):
@@ -290,6 +358,8 @@ def lora_towers(args) -> list[str]:
 def validate_args(args) -> None:
     """Raise TrainingConfigError listing every problem with the options."""
     bad = _problems(args)
+    if len(bad) == 1:  # one problem: one line
+        raise TrainingConfigError(bad[0])
     if bad:
         raise TrainingConfigError("invalid options:\n  - " + "\n  - ".join(bad))
 

@@ -7,6 +7,10 @@ options and results. It loads with ``AutoModel.from_pretrained(folder,
 trust_remote_code=True)`` and in the stock zero-shot audio pipeline. LoRA adapters are
 merged into the weights; with ``--export-adapters`` they are also written unmerged to
 ``adapter/`` (a peft folder: ``PeftModel.from_pretrained(base, "<output-dir>/adapter")``).
+Both name no local path: in ``config.json`` (``_name_or_path``, also per tower),
+``training_args.json``, the cards and ``adapter_config.json`` a local file or folder
+becomes its name (``/data/msp_podcast`` -> ``msp_podcast``); a Hub repo id stays as it is.
+A failed upload names the command that retries it: ``hf upload REPO_ID FOLDER [--private]``.
 """
 
 from __future__ import annotations
@@ -93,14 +97,26 @@ def export_model(model, processor, out_dir, config: dict, results: dict, base: s
                  adapters_dir: str | None = None) -> str:
     """Write the Hub-ready folder (main process only). ``model`` is the unwrapped model,
     a SmoothClapModel or a peft model (merged here; its adapters saved first if asked)."""
+    config, base = public_config(config), public_name(base)  # no local paths in a folder meant for the Hub
     if hasattr(model, "merge_and_unload"):
         if adapters_dir is not None:
             model.save_pretrained(adapters_dir)
+            # peft records the base model's local path in adapter_config.json and its card (it
+            # needs the real one while saving: it looks for the base's config.json there)
+            _public_names_in_folder(adapters_dir)
+            local = model.peft_config[model.active_adapter].base_model_name_or_path
+            card = os.path.join(adapters_dir, "README.md")
+            if local and public_name(local) != local and os.path.isfile(card):
+                with open(card, encoding="utf-8") as fh:
+                    text = fh.read()
+                with open(card, "w", encoding="utf-8") as fh:
+                    fh.write(text.replace(local, public_name(local)))
         model = model.merge_and_unload()
     tmp = out_dir.rstrip("/") + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     processor.save_pretrained(tmp)
+    _public_names_in_folder(tmp)
     with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as fh:
         fh.write(model_card(config, results, base))
     with open(os.path.join(tmp, "training_args.json"), "w", encoding="utf-8") as fh:
@@ -110,6 +126,57 @@ def export_model(model, processor, out_dir, config: dict, results: dict, base: s
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     return out_dir
+
+
+# options that name a local file or folder, or a Hub repo id
+PATH_OPTIONS = ("dataset", "model", "audio_encoder", "text_encoder", "local_features", "output_dir",
+                "feature_cache_dir", "resume_from_checkpoint", "config")
+
+
+def public_name(value):
+    """``value`` as a user would publish it: a repo id or a keyword stays as is, a local path
+    (absolute, relative or ~) becomes its folder's or file's name."""
+    if not isinstance(value, str) or not value:
+        return value
+    if " + " in value:  # "AUDIO + TEXT" (a model built from two encoders)
+        return " + ".join(public_name(v) for v in value.split(" + "))
+    from smoothclap_train.config import looks_like_path
+
+    expanded = os.path.expanduser(value)
+    if os.path.exists(expanded) or looks_like_path(value) or os.path.isabs(expanded):
+        return os.path.basename(os.path.normpath(expanded)) or value
+    return value
+
+
+def public_config(config: dict) -> dict:
+    """The run's options without local paths (``PATH_OPTIONS`` reduced to names)."""
+    return {k: public_name(v) if k in PATH_OPTIONS else v for k, v in config.items()}
+
+
+def _public_names_in_json(path: str, keys=("_name_or_path", "name_or_path", "base_model_name_or_path")) -> None:
+    """Rewrite ``keys`` (at any depth) of a JSON file that transformers/peft wrote with the
+    local path a model was loaded from (config.json's ``_name_or_path``, also per tower)."""
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+
+    def walk(node):
+        if isinstance(node, dict):
+            return {k: public_name(v) if k in keys else walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    cleaned = walk(data)
+    if cleaned != data:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(cleaned, fh, indent=2, sort_keys=False)
+            fh.write("\n")
+
+
+def _public_names_in_folder(folder: str) -> None:
+    for name in os.listdir(folder):
+        if name.endswith(".json"):
+            _public_names_in_json(os.path.join(folder, name))
 
 
 class PushError(RuntimeError):
@@ -128,6 +195,6 @@ def push_to_hub(folder: str, repo_id: str, private: bool, log=print) -> str:
         raise PushError(
             f"--push-to-hub {repo_id!r} failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
             f"The trained model is complete in {folder}; upload it later with "
-            f"`huggingface-cli upload {repo_id} {folder}`.") from None
+            f"`hf upload {repo_id} {folder}{' --private' if private else ''}`.") from None
     log(f"uploaded {folder} to https://huggingface.co/{repo_id}")
     return repo_id

@@ -384,9 +384,11 @@ def test_bad_input_is_a_clear_error_before_training(edit, extra, message, tiny_d
     import train_accelerate
 
     data = _variant(tiny_data, tmp_path, edit) if edit else tiny_data
+    (tmp_path / "no-model-here").mkdir()  # passes validate_args' path check, but cannot load:
+    (tmp_path / "no-model-here" / "config.json").write_text("{}")  # so nothing was loaded
     argv = flags(data, tmp_path / "no-model-here", tmp_path / "out", *extra)
     capsys.readouterr()
-    assert train_accelerate.cli(argv) == 2  # the model folder does not even exist: nothing was loaded
+    assert train_accelerate.cli(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err, err
     assert not (tmp_path / "out" / "checkpoints").exists()
