@@ -242,27 +242,46 @@ def _float_outputs_hook(module, args, kwargs, output):
     return output
 
 
-def to_cpu_fast_path(model, dtype="int8"):
+def _fold_weight_norm(encoder) -> None:
+    """wav2vec2's positional convolution keeps its weight as a weight-norm parametrisation and
+    recomputes g * v / ||v|| on every forward (~10 % of a float32 forward at the large shape).
+    At inference the weight is fixed: compute it once (the same numbers)."""
+    from torch.nn.utils import parametrize
+
+    for module in list(encoder.modules()):
+        if parametrize.is_parametrized(module, "weight") and len(module.parametrizations) == 1:
+            weight = module.weight.detach().clone()  # g * v / ||v||, evaluated once
+            # not parametrize.remove_parametrizations: it deletes the property from the
+            # parametrised class, which a deepcopy of the model shares with the original
+            del module._modules["parametrizations"]
+            module.__class__ = type(module).__bases__[0]
+            module.weight = torch.nn.Parameter(weight, requires_grad=False)
+
+
+def to_cpu_fast_path(model, dtype="int8", *, require_native_bf16: bool = True):
     """Make ``model``'s audio encoder cheaper on CPU, in place; returns the model.
 
     - ``"float32"``: nothing (the exact default).
     - ``"int8"``: dynamic int8 quantisation (``torch.ao.quantization.quantize_dynamic``) of the
       audio encoder's ``nn.Linear`` layers (attention, feed-forward, feature projection):
-      int8 weights, activations quantised per batch at run time. The convolutional feature
+      int8 weights, activations quantised per forward at run time. The convolutional feature
       encoder, the positional convolution, layer norms, the text encoder, the heads and the
       logit scale stay float32.
     - ``"bfloat16"``: the audio encoder's weights in bfloat16; its input is cast to bfloat16
-      and its frames back to float32 before pooling. Fast only on CPUs with native bfloat16
-      (avx512_bf16 / amx_bf16); elsewhere it is emulated and slower than float32, and this
-      warns saying so (it still runs in bfloat16, as asked).
+      and its frames back to float32 before pooling. Only for CPUs with native bfloat16
+      (x86 flags avx512_bf16 / amx_bf16): elsewhere it is emulated, the convolutions take a
+      slow path, and it was ~30x SLOWER than float32 (AMD EPYC, AVX2), so it raises a
+      ValueError naming the fact. ``require_native_bf16=False`` runs it anyway (to measure
+      its answers on any CPU).
 
-    Either way the pooled audio embedding reaches the head as float32, and padding is handled
-    as in float32 (the same attention mask, pooling over valid frames only). With int8 the
+    Both fold the positional convolution's weight norm once (`_fold_weight_norm`). Either way
+    the pooled audio embedding reaches the head as float32, and padding is handled as in
+    float32 (the same attention mask, pooling over valid frames only). With int8 the
     activations' range is taken per forward, so in a padded batch a clip's embedding moves
     slightly with its neighbours; one clip at a time (``batch_size=1``, the CPU default) it
-    does not. The conversion
-    happens in memory, at load: a saved folder stays float32, and a converted model is for
-    inference only (do not train or ``save_pretrained`` it; load the folder again instead).
+    does not. The conversion happens in memory, at load: a saved folder stays float32, and a
+    converted model is for inference only (do not train or ``save_pretrained`` it; load the
+    folder again instead).
     """
     name = check_audio_dtype(dtype)
     done = getattr(model, "_cpu_fast_path", "float32")
@@ -277,29 +296,31 @@ def to_cpu_fast_path(model, dtype="int8"):
     if device.type != "cpu":
         raise ValueError(f"audio dtype {name!r} is a CPU fast path, but the audio encoder is on {device}; "
                          "on a GPU load the model with dtype=torch.float16/bfloat16 instead.")
+    if name == "bfloat16" and require_native_bf16:
+        native = cpu_native_bf16()
+        if not native:
+            raise ValueError(
+                "audio dtype 'bfloat16' needs a CPU with native bfloat16 arithmetic, and this one "
+                + ("has none (neither avx512_bf16 nor amx_bf16 among its flags)" if native is False else
+                   "could not be checked (no /proc/cpuinfo)")
+                + ": emulated bfloat16 ran ~30x SLOWER than float32 (wav2vec2-large shape, AVX2 CPU). "
+                  "Use 'int8' here (about 2x faster), or 'float32'.")
     encoder.eval()
+    _fold_weight_norm(encoder)
     if name == "int8":
         with warnings.catch_warnings():
             # torch >= 2.10 deprecates eager-mode quantisation in favour of the torchao package.
-            # torchao's int8 paths were 16-30x SLOWER than float32 on a CPU without AVX-512
-            # (eager, and compiled with torch.compile) while quantize_dynamic was ~2x faster,
-            # and torchao is a separate install: we keep quantize_dynamic and silence only its
-            # two deprecation notices here (see README, "CPU fast path").
+            # torchao's int8 paths were 16-30x SLOWER than float32 on an AVX2 CPU (eager, and
+            # compiled with torch.compile) where quantize_dynamic was ~2x faster, and torchao
+            # is a separate install: we keep quantize_dynamic and silence only its two
+            # deprecation notices, here (README, "CPU fast path").
             warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
             warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
             torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
     else:  # bfloat16
-        native = cpu_native_bf16()
-        if not native:
-            message = ("audio_dtype='bfloat16': " + (
-                "this CPU has no native bfloat16 arithmetic (neither avx512_bf16 nor amx_bf16 in its flags)"
-                if native is False else "could not confirm that this CPU has native bfloat16 arithmetic")
-                + ", so bfloat16 is emulated and runs SLOWER than float32 here (about 3x on an AVX2-only "
-                "CPU). Running in bfloat16 as asked; use audio_dtype='int8' for speed on this CPU.")
-            warnings.warn(message, UserWarning, stacklevel=2)
         encoder.to(torch.bfloat16)
         encoder.register_forward_pre_hook(_cast_inputs_hook(torch.bfloat16), with_kwargs=True)
-    encoder.register_forward_hook(_float_outputs_hook, with_kwargs=True)
+        encoder.register_forward_hook(_float_outputs_hook, with_kwargs=True)
     model._cpu_fast_path = name
     return model
 
