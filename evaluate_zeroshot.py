@@ -616,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=float, default=None, help="split clips longer than this many seconds into windows")
     p.add_argument("--hop", type=float, default=None, help="window hop in seconds (default: the window)")
     p.add_argument("--dtype", default="float32", choices=CPU_FAST_PATH_DTYPES,
-                   help="audio encoder on CPU: float32 (exact, default), int8 (dynamic int8 quantisation, about 2x "
+                   help="audio encoder on CPU: float32 (exact, default), int8 (dynamic int8 quantisation, 1.4-1.6x "
                         "faster) or bfloat16 (only fast on CPUs with avx512_bf16/amx_bf16); README, 'CPU fast path'")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for uar_ci95 (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")

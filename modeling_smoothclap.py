@@ -541,15 +541,6 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
         """The logit scale multiplier, exp of the stored log value, clamped to at most 100."""
         return self.logit_scale()
 
-    def to_cpu_fast_path(self, dtype: str = "int8", **kwargs) -> "SmoothClapModel":
-        """The audio encoder in ``"int8"`` (dynamic quantisation) or ``"bfloat16"`` for CPU
-        inference, in place (``"float32"``: unchanged); pipeline_smoothclap.to_cpu_fast_path."""
-        try:
-            from .pipeline_smoothclap import to_cpu_fast_path
-        except ImportError:
-            from pipeline_smoothclap import to_cpu_fast_path
-        return to_cpu_fast_path(self, dtype, **kwargs)
-
     # ------------------------------------------------------------------ forward
     @can_return_tuple
     def forward(

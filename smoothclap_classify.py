@@ -7,7 +7,7 @@
 Prints a ranked table per file (or one JSON object per run with ``--json``). It runs the
 model's own zero-shot pipeline (pipeline_smoothclap.py, the remote code saved with the
 model), so files in any format soundfile reads, at any rate, mono or stereo, work.
-``--dtype int8`` runs the audio encoder quantised (about 2x faster on CPU; README, "CPU fast
+``--dtype int8`` runs the audio encoder quantised (1.4-1.6x faster on CPU; README, "CPU fast
 path"); the default float32 is exact.
 """
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=None, help="show only the best K labels per file")
     p.add_argument("--json", action="store_true", help="print JSON: {file: [{label, score}, ...]}")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "int8"),
-                   help="audio encoder on CPU: float32 (exact, default), int8 (dynamic int8 quantisation, about 2x "
+                   help="audio encoder on CPU: float32 (exact, default), int8 (dynamic int8 quantisation, 1.4-1.6x "
                         "faster) or bfloat16 (only fast on CPUs with avx512_bf16/amx_bf16)")
     return p
 
