@@ -2,11 +2,13 @@
 
     smoothclap-classify clip.wav other.flac --labels "angry,happy,sad,neutral" --model PATH_OR_REPO
         [--template "this person is feeling {}."] [--template ...] [--multi-label]
-        [--window SECONDS --hop SECONDS] [--top K] [--json]
+        [--window SECONDS --hop SECONDS] [--top K] [--json] [--dtype float32|bfloat16|int8]
 
 Prints a ranked table per file (or one JSON object per run with ``--json``). It runs the
 model's own zero-shot pipeline (pipeline_smoothclap.py, the remote code saved with the
 model), so files in any format soundfile reads, at any rate, mono or stereo, work.
+``--dtype int8`` runs the audio encoder quantised (1.4-1.6x faster on CPU; README, "CPU fast
+path"); the default float32 is exact.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", type=float, default=None, help="window hop in seconds (default: the window)")
     p.add_argument("--top", type=int, default=None, help="show only the best K labels per file")
     p.add_argument("--json", action="store_true", help="print JSON: {file: [{label, score}, ...]}")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "int8"),
+                   help="audio encoder on CPU: float32 (exact, default), int8 (dynamic int8 quantisation, 1.4-1.6x "
+                        "faster) or bfloat16 (only fast on CPUs with avx512_bf16/amx_bf16)")
     return p
 
 
@@ -45,9 +50,11 @@ def _table(path: str, ranked: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def classify(files, labels, model, templates=None, multi_label=False, window=None, hop=None) -> tuple[dict, dict]:
+def classify(files, labels, model, templates=None, multi_label=False, window=None, hop=None,
+             dtype: str = "float32") -> tuple[dict, dict]:
     """({file: ranked [{label, score}]}, {file: error}) with the model's own zero-shot pipeline;
-    a file that cannot be read is reported, the others are still classified."""
+    a file that cannot be read is reported, the others are still classified. ``dtype``: the
+    pipeline's ``audio_dtype`` (the audio encoder's CPU fast path)."""
     from transformers import pipeline
 
     from evaluate_zeroshot import check_model_source
@@ -58,7 +65,8 @@ def classify(files, labels, model, templates=None, multi_label=False, window=Non
         kwargs["hypothesis_template"] = check_templates(templates)
     source = check_model_source(model)  # clear errors for a missing folder or one without the .py files
     try:
-        clf = pipeline("zero-shot-audio-classification", model=source, trust_remote_code=True)
+        clf = pipeline("zero-shot-audio-classification", model=source, trust_remote_code=True,
+                       **({} if dtype == "float32" else {"audio_dtype": dtype}))
     except OSError as err:
         raise ValueError(f"Could not load model {model!r}: {str(err).splitlines()[0]}") from None
     results, errors = {}, {}
@@ -76,7 +84,7 @@ def main(argv=None) -> dict:
         if args.top is not None and args.top < 1:
             raise ValueError(f"--top must be >= 1, got {args.top}.")
         results, errors = classify(args.files, _labels(args.labels), args.model, args.template, args.multi_label,
-                                   args.window, args.hop)
+                                   args.window, args.hop, args.dtype)
     except ValueError as err:  # bad labels, template or model folder
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
