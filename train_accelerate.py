@@ -145,12 +145,12 @@ def parameter_groups(model, args):
             continue
         if "lora_" in name:
             groups["lora"].append(param)
+        elif "text_model." in name:  # towers first: wav2vec2 has its own feature_projection
+            groups["text"].append(param)
+        elif "audio_model." in name:
+            groups["audio"].append(param)
         elif "projection" in name or "logit_scale" in name:
             groups["heads"].append(param)
-        elif "text_model" in name:
-            groups["text"].append(param)
-        elif "audio_model" in name:
-            groups["audio"].append(param)
         else:
             raise RuntimeError(f"no learning rate for trainable parameter {name}")
     lrs = {"heads": args.head_lr, "lora": args.lora_lr, "text": args.text_lr, "audio": args.audio_lr}

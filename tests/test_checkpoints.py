@@ -16,8 +16,7 @@ import shutil
 import pytest
 import torch
 
-from test_train_accelerate import (feature_cache_dir, flags, fresh_accelerate_state, load_weights,  # noqa: F401
-                                   tiny_data, tiny_smoothclap)
+from test_train_accelerate import flags, fresh_accelerate_state, load_weights  # noqa: F401
 
 
 def dir_bytes(folder) -> int:

@@ -60,6 +60,11 @@ def read(paths):
     return "\n".join(p.read_text(errors="replace") for p in paths)
 
 
+def tails(paths, chars=3000):
+    """The end of each node's log, so a failure shows what every node saw."""
+    return "\n".join(f"----- {p.name}\n" + p.read_text(errors="replace")[-chars:] for p in paths)
+
+
 def test_two_nodes_sigterm_mid_epoch_resume_equals_one_process_uninterrupted(rehearsal_data, tiny_smoothclap, tmp_path):
     import train_accelerate
     from safetensors.torch import load_file
@@ -69,14 +74,14 @@ def test_two_nodes_sigterm_mid_epoch_resume_equals_one_process_uninterrupted(reh
     procs, logs = launch_job(flags, tmp_path, "first")
     checkpoint = out / "checkpoints" / "step_00000003"
     reached = wait_for(lambda: checkpoint.is_dir() or any(p.poll() is not None for p in procs), timeout=400)
-    assert reached and checkpoint.is_dir(), read(logs)[-4000:]
+    assert reached and checkpoint.is_dir(), tails(logs)
     groups = signal_job(procs)  # SIGTERM to every process group of the job, workers included
     assert len(groups) >= 3, groups  # two launchers' sessions and the ranks' own (torchrun's setsid)
     codes = wait_all(procs, timeout=180)
     log = read(logs)
-    assert None not in codes, "the job did not stop within 180 s of SIGTERM:\n" + log[-4000:]
-    assert "2 process(es) x batch 1 = global 2" in log, log[-4000:]
-    assert "interrupted (SIGTERM, step" in log and "killed by signal" not in log, log[-4000:]
+    assert None not in codes, "the job did not stop within 180 s of SIGTERM:\n" + tails(logs)
+    assert "2 process(es) x batch 1 = global 2" in log, tails(logs)
+    assert "interrupted (SIGTERM, step" in log and "killed by signal" not in log, tails(logs)
     steps = sorted(int(os.path.basename(p).split("_")[1]) for p in glob.glob(str(out / "checkpoints" / "step_*")))
     assert steps and 3 < steps[-1] < 2 * STEPS_PER_EPOCH and steps[-1] % STEPS_PER_EPOCH, steps  # mid-epoch
     assert not glob.glob(str(out / "checkpoints" / ".tmp*")), "a half-written checkpoint was left"
@@ -85,7 +90,7 @@ def test_two_nodes_sigterm_mid_epoch_resume_equals_one_process_uninterrupted(reh
     procs, logs = launch_job(flags + ["--resume-from-checkpoint", "latest"], tmp_path, "resumed")
     codes = wait_all(procs, timeout=400)
     log = read(logs)
-    assert codes == [0, 0], log[-4000:]
+    assert codes == [0, 0], tails(logs)
     assert f"resumed from {out / 'checkpoints' / f'step_{steps[-1]:08d}'}" in log
     for rank in (0, 1):  # each node built (or read) its own cache, in its own folder
         cached = glob.glob(str(tmp_path / f"node{rank}" / "hf" / "smoothclap" / "feature_cache" / "*" / "*.safetensors"))

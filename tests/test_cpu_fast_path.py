@@ -232,10 +232,3 @@ def test_pipeline_in_a_fresh_process_accepts_the_option(folder, tmp_path):
     assert out["fast"] == out["ref"]
     assert len(set(out["ref"])) >= 3  # the trained model tells the tones apart
     assert out["bad"] and "float32, bfloat16, int8" in out["bad"]
-
-
-def test_bench_quick_smoke():
-    """bench/cpu_fast_path.py --quick builds the real (robust-12) shape and runs it once: on
-    the shared 2-core machine that took minutes, far over this suite's 60 s budget for it."""
-    pytest.skip("bench/cpu_fast_path.py --quick builds wav2vec2-large-robust-12 (300M parameters) and took "
-                "> 60 s on the shared 2-core CPU (measured 4 min 41 s under load): run it by hand")

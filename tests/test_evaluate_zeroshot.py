@@ -169,7 +169,9 @@ def test_template_ensemble_is_mean_of_normalised_embeddings(controlled):
     e2 = label_embeddings(model, processor, LABELS, [t2])
     ens = label_embeddings(model, processor, LABELS, [t1, t2])
     expected = torch.nn.functional.normalize(e1 + e2, dim=-1)
-    torch.testing.assert_close(ens, expected, atol=1e-6, rtol=0)
+    # 1e-4: the ensemble embeds 16 sentences in one batch, padded to another length than the
+    # two 8-sentence batches (float noise ~1e-5); an unnormalised or unweighted mean is off by ~1e-2
+    torch.testing.assert_close(ens, expected, atol=1e-4, rtol=0)
     assert not torch.allclose(e1, e2, atol=1e-3)  # the templates really differ
     torch.testing.assert_close(ens.norm(dim=-1), torch.ones(len(LABELS)))
 

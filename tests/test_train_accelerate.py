@@ -378,7 +378,7 @@ def _write_empty_arrow(split_dir, schema):
     (None, ("--tau-pred", "-1"), "--tau-pred must be a positive temperature"),
     (None, ("--lora", "audio", "--feature-cache"), "--lora audio trains the audio encoder"),
     (None, ("--validation-split", "test"), "selection on a test split is not allowed"),
-    (None, ("--mixed-precision", "fp16"), "fp16 needs a GPU"),
+    (None, ("--mixed-precision", "fp16"), "fp16 (from --mixed-precision) needs a GPU"),
 ])
 def test_bad_input_is_a_clear_error_before_training(edit, extra, message, tiny_data, tmp_path, capsys):
     import train_accelerate

@@ -18,8 +18,7 @@ import pytest
 import torch
 
 from conftest import ROOT, tone
-from test_train_accelerate import (feature_cache_dir, flags, fresh_accelerate_state, load_weights,  # noqa: F401
-                                   tiny_data, tiny_smoothclap)
+from test_train_accelerate import flags, fresh_accelerate_state, load_weights  # noqa: F401
 
 # --------------------------------------------------------------------------- LoRA combinations
 LORAS = (None, "text", "audio", "text,audio")
@@ -329,3 +328,21 @@ def test_gather_with_grad_passes_gradients_and_warns_no_deprecation(tmp_path):
         assert torch.equal(result["grad"], 2 * weights[2 * rank:2 * rank + 2])
         deprecations = [w for w in result["warnings"] if w.startswith(("FutureWarning", "DeprecationWarning"))]
         assert not deprecations, deprecations
+
+
+# --------------------------------------------------------------------------- learning-rate groups
+def test_every_tower_parameter_gets_its_towers_learning_rate():
+    """wav2vec2's own ``audio_model.feature_projection`` is audio encoder, not a SmoothCLAP
+    head: with --train-audio-encoder it trains at --audio-lr (it once went to --head-lr)."""
+    from types import SimpleNamespace
+
+    import train_accelerate
+    from conftest import tiny_model
+
+    model = tiny_model()
+    model.requires_grad_(True)
+    args = SimpleNamespace(head_lr=1.0, lora_lr=2.0, text_lr=3.0, audio_lr=4.0)
+    lr_of = {id(p): group["lr"] for group in train_accelerate.parameter_groups(model, args) for p in group["params"]}
+    for name, param in model.named_parameters():
+        want = 3.0 if name.startswith("text_model.") else 4.0 if name.startswith("audio_model.") else 1.0
+        assert lr_of[id(param)] == want, name
