@@ -182,3 +182,16 @@ def test_workers_ignore_stop_signals_so_the_main_process_decides():
         results[ignore] = proc
     assert results["1"].returncode == 0 and "[tensor([0]), tensor([1])" in results["1"].stdout, results["1"].stderr
     assert results["0"].returncode != 0 and "killed by signal" in results["0"].stderr  # the control
+
+
+def test_gpu_smoke_without_a_gpu_says_so_in_one_line_and_exits_0():
+    import subprocess
+    import sys
+
+    if torch.cuda.is_available():
+        pytest.fail("this test covers the no-GPU path; on a GPU node run bench/gpu_smoke.py itself")
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gpu_smoke.py")], capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 1 and "no CUDA GPU" in lines[0] and "--cpu-rehearsal" in lines[0], run.stdout
