@@ -327,10 +327,22 @@ class SmoothClapPreTrainedModel(PreTrainedModel):
     # checkpoints written before the text pooler was dropped still carry its weights
     _keys_to_ignore_on_load_unexpected = [r"text_model\.pooler\."]
 
+    @torch.no_grad()
+    def initialize_weights(self):
+        """Each encoder first, by its own ``initialize_weights``, exactly as when it is built or
+        loaded on its own; then SmoothCLAP's own modules (`_init_weights`). transformers' walk
+        from the top would run the encoders' inits with this class's "custom code" flag, which
+        skips their parameter-less parent modules (wav2vec2's feature projection and positional
+        convolution): ``from_pretrained(..., state_dict={})`` then initialised those weights
+        differently from ``__init__``. The encoders' init functions skip loaded weights."""
+        for encoder in self.children():
+            if isinstance(encoder, PreTrainedModel):
+                encoder.initialize_weights()
+        super().initialize_weights()  # the encoders' modules are marked initialised: only the heads are left
+
     def _init_weights(self, module):
-        # transformers 5 dispatches each encoder's own init to its modules and calls this one
-        # for the leaves of SmoothCLAP's own modules (the heads and the logit scale); the
-        # init functions skip tensors already loaded from a checkpoint.
+        # the leaves of SmoothCLAP's own modules (the heads and the logit scale); the init
+        # functions skip tensors already loaded from a checkpoint
         if isinstance(module, nn.Linear):  # heads: variance-preserving normal init
             init.normal_(module.weight, mean=0.0, std=module.in_features ** -0.5)
             if module.bias is not None:
