@@ -81,7 +81,7 @@ def test_readme_snippets_and_remote_code_in_fresh_process(tmp_path, pretrained_e
     sf.write(speech, np.stack([tone(260, 1.2, sr=44100), tone(390, 1.2, sr=44100, seed=1)], axis=1), 44100)
     sf.write(other, tone(180, 0.7, sr=22050, seed=2), 22050)
     blocks = {}
-    for key, marker in (("pipeline", "zero-shot-audio-classification"), ("embeddings", "get_audio_features")):
+    for key, marker in (("pipeline", "stock_scores = stock("), ("embeddings", "get_audio_features")):
         code = readme_python_block(marker).replace('"path/or/repo"', repr(str(folder)))
         blocks[key] = code.replace('"speech.wav"', repr(str(speech))).replace('"other.flac"', repr(str(other)))
     (tmp_path / "blocks.json").write_text(json.dumps(blocks))
