@@ -7,7 +7,8 @@ it in ``custom_pipelines``), so that
 
 gives `SmoothClapZeroShotAudioClassificationPipeline`. Next to the stock pipeline it takes
 file paths, ``{"array", "sampling_rate"}`` dicts (datasets rows), arrays with
-``sampling_rate=`` (resampled), stereo (downmixed), a list of clips (batched), a template
+``sampling_rate=`` (resampled), stereo files, dicts and ``channel_axis=`` arrays (downmixed; the
+processor's input rules and errors), a list of clips (batched), a template
 or a list of templates (an ensemble), ``multi_label=True`` (independent scores for tags
 that can co-occur), long audio in windows, and it embeds the labels once per label set.
 On a 16 kHz mono clip with one template its scores are the stock pipeline's.
