@@ -8,7 +8,6 @@ are pure functions over plain tensors so that distributed gathering (see train_a
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -245,13 +244,14 @@ def _drop_pooler(encoder: nn.Module) -> None:
         encoder.pooler = None
 
 
-@contextmanager
-def _evaluating(*modules: nn.Module):
-    """Yields ``modules`` in eval mode, under no_grad; their train modes are restored after the block."""
+def _evaluated(fn, *modules: nn.Module):
+    """``fn()`` with ``modules`` in eval mode and without gradient; their train modes are restored after it."""
     modes = [m.training for m in modules]
     try:
+        for m in modules:
+            m.eval()
         with torch.no_grad():
-            yield [m.eval() for m in modules]
+            return fn()
     finally:
         for m, mode in zip(modules, modes):
             m.train(mode)
@@ -552,14 +552,13 @@ class SmoothClapModel(SmoothClapPreTrainedModel):
             return None  # no audio-to-audio target
         if cached or not (self.audio_model.training and self._trainable(self.audio_model)):
             return pooled_audio.detach()  # frozen/eval encoder (or cached): already clean
-        with _evaluating(self.audio_model):
-            return self._run_audio(input_values, audio_attention_mask)[0]
+        return _evaluated(lambda: self._run_audio(input_values, audio_attention_mask)[0], self.audio_model)
 
     def clean_text_embeds(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
         """Text embeddings (B, projection_dim) from a dropout-free, gradient-free pass: the text tower and its head
         in eval mode for this call only (train mode is restored)."""
-        with _evaluating(self.text_model, self.text_projection):
-            return self._embed_text(input_ids, attention_mask, token_type_ids)[1]
+        return _evaluated(lambda: self._embed_text(input_ids, attention_mask, token_type_ids)[1], self.text_model,
+                          self.text_projection)
 
     def target_text_features(self, text_embeds, input_ids=None, attention_mask=None, token_type_ids=None):
         """Default inputs of the text-to-text target (Eq. 6): the caption embeddings without dropout and without
