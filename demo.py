@@ -18,8 +18,10 @@
    seed, so the same crops and the same data order for both;
 4. prints validation and test zero-shot UAR side by side, with query texts ("this person
    is feeling angry.") that no training caption uses, and writes ``demo_results.json``;
-5. classifies one held-out clip with
-   ``pipeline("zero-shot-audio-classification", model=<saved folder>, trust_remote_code=True)``.
+5. classifies one held-out clip per emotion (the first test clip of each label, in the labels'
+   order: no choosing) with
+   ``pipeline("zero-shot-audio-classification", model=<saved folder>, trust_remote_code=True)``
+   and prints each answer, right or wrong (also in ``demo_results.json``).
 
 What is real and what is not: the audio and its emotion/AVD labels are synthetic; the
 text encoder is a real pretrained sentence encoder; the code path (dataset builder,
@@ -292,9 +294,11 @@ def print_table(scores: dict, query_texts: list[str]) -> None:
         print(f"{title:34s} {cells[0]:>22s} {cells[1]:>22s}")
 
 
-def write_results(output: str, scores: dict, seconds: float) -> str:
-    """demo_results.json: {"smoothclap": {"validation_uar", "test_uar"}, "paraclap": {...}, "seconds"}."""
+def write_results(output: str, scores: dict, seconds: float, examples: list | None = None) -> str:
+    """demo_results.json: {"smoothclap": {"validation_uar", "test_uar"}, "paraclap": {...}, "pipeline_examples":
+    [one answer per emotion, `classify_one_clip_per_emotion`], "seconds"}."""
     results = {name: {key: scores[name][key] for key in ("validation_uar", "test_uar")} for name in MODELS}
+    results["pipeline_examples"] = list(examples or [])
     results["seconds"] = round(seconds, 1)
     path = os.path.join(output, "demo_results.json")
     with open(path, "w") as f:
@@ -303,22 +307,44 @@ def write_results(output: str, scores: dict, seconds: float) -> str:
 
 
 # --------------------------------------------------------------------------- 5. use
-def classify_one_clip(model_dir: str, corpus_dir: str) -> None:
-    """transformers' pipeline() on the saved folder (the zero-shot pipeline it ships), one held-out (test) clip."""
+def first_test_clip_per_label(corpus_dir: str) -> list[tuple[str, int | None]]:
+    """(label, index of the first test row acted with it, None if there is none), in the corpus' label order:
+    a fixed rule, so the clips shown are not chosen for their answers."""
+    import datasets
+
+    emotions = datasets.load_from_disk(corpus_dir)["test"]["emotion"]
+    return [(label, next((i for i, e in enumerate(emotions) if e == label), None))
+            for label in read_metadata(corpus_dir)["labels"]]
+
+
+def classify_one_clip_per_emotion(model_dir: str, corpus_dir: str) -> list[dict]:
+    """transformers' pipeline() on the saved folder (the zero-shot pipeline it ships) on the first held-out (test)
+    clip of each emotion; prints every answer, right or wrong, and returns them (for demo_results.json)."""
     import datasets
     from transformers import pipeline
 
-    from audio_smoothclap import load_audio
-
-    meta = read_metadata(corpus_dir)
-    row = datasets.load_from_disk(corpus_dir)["test"][0]
+    test = datasets.load_from_disk(corpus_dir)["test"]
+    labels = read_metadata(corpus_dir)["labels"]
     classifier = pipeline("zero-shot-audio-classification", model=model_dir, trust_remote_code=True)
-    scores = classifier(load_audio(row["audio"]), sampling_rate=SAMPLING_RATE, candidate_labels=meta["labels"],
-                        hypothesis_template="this person is feeling {}.")
-    print(f'   pipeline("zero-shot-audio-classification", model="{model_dir}", trust_remote_code=True)')
-    verdict = "right" if scores[0]["label"] == row["emotion"] else "wrong; the test UAR above is the fair measure"
-    print(f"   clip {row['id']} (test voice {row['speaker']}, acted {row['emotion']}, {row['duration']:.1f} s) -> "
-          + ", ".join(f"{s['label']} {s['score']:.2f}" for s in scores) + f"  ({verdict})")
+    print(f'   pipeline("zero-shot-audio-classification", model="{model_dir}", trust_remote_code=True), '
+          "the first test clip of each emotion:")
+    examples = []
+    for label, index in first_test_clip_per_label(corpus_dir):
+        if index is None:
+            print(f"   {label}: no test clip")
+            continue
+        row = test[index]
+        scores = classifier(row["audio"], candidate_labels=labels, hypothesis_template="this person is feeling {}.")
+        best = scores[0]
+        right = best["label"] == label
+        examples.append({"emotion": label, "id": row["id"], "predicted": best["label"],
+                         "score": round(best["score"], 4), "right": right})
+        print(f"   {label} clip -> {best['label']} {best['score']:.2f} ({'right' if right else 'wrong'})   "
+              f"[{row['id']}, test voice {row['speaker']}, {row['duration']:.1f} s; "
+              + ", ".join(f"{s['label']} {s['score']:.2f}" for s in scores) + "]")
+    print(f"   {sum(e['right'] for e in examples)} of {len(examples)} right: single clips are examples; the test UAR "
+          "above is the measure.")
+    return examples
 
 
 SYNTHETIC_NOTE = (
@@ -350,8 +376,8 @@ def main(argv=None) -> dict:
     scores = {name: zero_shot_uar(folder, corpus_dir) for name, folder in folders.items()}
     print_table(scores, query_texts)
     step(5, "the saved SmoothCLAP folder in transformers' pipeline() (the zero-shot pipeline it ships)", started)
-    classify_one_clip(folders["smoothclap"], corpus_dir)
-    path = write_results(args.output, scores, time.time() - started)
+    examples = classify_one_clip_per_emotion(folders["smoothclap"], corpus_dir)
+    path = write_results(args.output, scores, time.time() - started, examples)
     print(f"\nHub-ready folders: {folders['smoothclap']}/ and {folders['paraclap']}/; results: {path}; "
           f"{time.time() - started:.0f} s in all.")
     print(SYNTHETIC_NOTE)

@@ -7,7 +7,8 @@ it in ``custom_pipelines``), so that
 
 gives `SmoothClapZeroShotAudioClassificationPipeline`. Next to the stock pipeline it takes
 file paths, ``{"array", "sampling_rate"}`` dicts (datasets rows), arrays with
-``sampling_rate=`` (resampled), stereo (downmixed), a list of clips (batched), a template
+``sampling_rate=`` (resampled), stereo files, dicts and ``channel_axis=`` arrays (downmixed; the
+processor's input rules and errors), a list of clips (batched), a template
 or a list of templates (an ensemble), ``multi_label=True`` (independent scores for tags
 that can co-occur), long audio in windows, and it embeds the labels once per label set.
 On a 16 kHz mono clip with one template its scores are the stock pipeline's.
@@ -20,6 +21,7 @@ and training loop call, so there is one implementation of zero-shot scoring:
     logit_multiplier(model) -> scalar tensor        # logits = multiplier * audio @ text.T
     window_bounds(num_samples, window, hop) -> [(start, end), ...]
     check_labels(labels), check_templates(templates)
+    min_audio_samples(model), check_clip_lengths(waves, min_samples, rate)  # clips too short to embed
     to_cpu_fast_path(model, dtype) -> model     # "float32" | "bfloat16" | "int8" audio tower on CPU
 
 Imports only torch, numpy, transformers and the other flat files.
@@ -39,10 +41,10 @@ from transformers.utils import logging
 
 try:  # remote code (transformers copies the flat files, and these relative imports, into one package)
     from .audio_smoothclap import load_audio
-    from .processing_smoothclap import SmoothClapProcessor
+    from .processing_smoothclap import SmoothClapProcessor, split_clips
 except ImportError:  # plain module from the repository root
     from audio_smoothclap import load_audio
-    from processing_smoothclap import SmoothClapProcessor
+    from processing_smoothclap import SmoothClapProcessor, split_clips
 
 logger = logging.get_logger(__name__)
 
@@ -104,6 +106,31 @@ def window_bounds(num_samples: int, window: int | None, hop: int | None = None) 
     return bounds
 
 
+def min_audio_samples(model) -> int:
+    """The fewest samples the audio encoder's convolutional front end turns into one frame
+    (its receptive field: 400 samples, 25 ms at 16 kHz, for wav2vec2/HuBERT/WavLM); 1 when
+    the encoder's config does not say (``conv_kernel``/``conv_stride``)."""
+    config = getattr(model.config, "audio_config", None)
+    kernels, strides = getattr(config, "conv_kernel", None), getattr(config, "conv_stride", None)
+    if not kernels or not strides:
+        return 1
+    field = 1
+    for kernel, stride in zip(reversed(list(kernels)), reversed(list(strides))):
+        field = (field - 1) * stride + kernel
+    return field
+
+
+def check_clip_lengths(waves, min_samples: int, rate: int, hint: str = "", first_index: int = 0) -> None:
+    """A ValueError naming the first clip shorter than ``min_samples`` (too short for the
+    encoder's convolutions: with it alone a conv-kernel RuntimeError, in a padded batch an
+    embedding of nothing)."""
+    for i, wave in enumerate(waves, start=first_index):
+        if len(wave) < min_samples:
+            raise ValueError(f"audio[{i}] is {len(wave)} samples ({1000 * len(wave) / rate:.1f} ms at {rate} Hz), "
+                             f"shorter than the {min_samples} samples ({1000 * min_samples / rate:.0f} ms) the "
+                             f"audio encoder needs: pad or drop it{hint}.")
+
+
 # --------------------------------------------------------------------------- embeddings
 def _device_and_dtype(model):
     param = next(model.parameters())
@@ -157,6 +184,7 @@ def audio_embeddings(model, processor, waves, window: float | None = None, hop: 
             owner.append(i)
     if not segments:
         raise ValueError("No audio: pass at least one clip.")
+    check_clip_lengths(waves, min_audio_samples(model), sr)
     device, dtype = _device_and_dtype(model)
     order = sorted(range(len(segments)), key=lambda j: -len(segments[j]))
     seg_embeds = [None] * len(segments)
@@ -331,13 +359,16 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
     """Zero-shot audio classification for SmoothCLAP (a drop-in for the stock pipeline).
 
     ``clf(audio, candidate_labels=[...], hypothesis_template="This is a sound of {}.",
-    multi_label=False, sampling_rate=None, window=None, hop=None, batch_size=1)``
+    multi_label=False, sampling_rate=None, channel_axis=None, window=None, hop=None, batch_size=1)``
 
-    - ``audio``: a file path, encoded bytes, a ``{"array", "sampling_rate"}`` or
-      ``{"bytes", "path"}`` dict, a 1-D array/tensor (pass ``sampling_rate=``; without it
-      the array is taken to be at the model's rate, as the stock pipeline does, with a
-      warning), or a list of those (batched; a list of results comes back). A 2-D array is
-      a batch of mono clips (the HF convention); give stereo as a file or a dict.
+    - ``audio``: what the processor takes (`SmoothClapProcessor`, the same rules and errors):
+      a file path, encoded bytes, a ``{"array", "sampling_rate"}`` or ``{"bytes", "path"}``
+      dict, a 1-D array/tensor (pass ``sampling_rate=``; without it the array is taken to be
+      at the model's rate, as the stock pipeline does, with a warning), or a list of those
+      (batched; a list of results comes back). A 2-D array is a batch of mono clips (the HF
+      convention); ``channel_axis=1`` makes it ONE (time, channels) clip, as ``soundfile.read``
+      returns it (``channel_axis=0``: (channels, time)), downmixed. Without it a
+      (time, channels)-shaped array is refused at once, as by the processor.
     - ``hypothesis_template``: a string with ``{}``, or a list of them (prompt ensemble).
     - ``multi_label=True``: independent scores (label vs ``negation_template`` of it,
       default "not {}"), for tags that can co-occur; scores then do not sum to 1.
@@ -373,13 +404,14 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
 
     # ---------------------------------------------------------------- parameters
     def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, multi_label=None,
-                             negation_template=None, sampling_rate=None, window=None, hop=None, audio_dtype=None,
-                             **kwargs):
+                             negation_template=None, sampling_rate=None, channel_axis=None, window=None, hop=None,
+                             audio_dtype=None, **kwargs):
         if audio_dtype is not None and check_audio_dtype(audio_dtype) != getattr(self, "audio_dtype", "float32"):
             raise ValueError(f"audio_dtype={audio_dtype!r} is chosen when the pipeline is built (the audio encoder is "
                              "converted once): pipeline('zero-shot-audio-classification', model=..., "
                              f"trust_remote_code=True, audio_dtype={audio_dtype!r}).")
-        preprocess = {} if sampling_rate is None else {"sampling_rate": sampling_rate}
+        preprocess = {k: v for k, v in (("sampling_rate", sampling_rate), ("channel_axis", channel_axis))
+                      if v is not None}
         given = dict(candidate_labels=candidate_labels, hypothesis_template=hypothesis_template,
                      multi_label=None if multi_label is None else bool(multi_label),
                      negation_template=negation_template, window=window, hop=hop)
@@ -387,23 +419,29 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
 
     def __call__(self, audios, batch_size: int | None = None, **kwargs):
         """Classify one clip (returns a ranked list) or a list of clips (a list of those)."""
-        if isinstance(audios, np.ndarray) and audios.ndim == 2:
-            audios = list(audios)  # HF convention: a 2-D array is a batch of mono clips
-        single = not isinstance(audios, (list, tuple))
-        clips = [audios] if single else list(audios)
-        if not clips:
-            raise ValueError("No audio: pass a clip or a non-empty list of clips.")
         preprocess, forward, _ = self._sanitize_parameters(**kwargs)
         preprocess = {**self._preprocess_params, **preprocess}
         forward = {**self._forward_params, **forward}
-        inputs = {"waves": [self.preprocess(clip, **preprocess)["waves"][0] for clip in clips]}
+        # the processor's rules, so its errors come at once (a (time, channels) array read as
+        # a batch of thousands of 2-sample clips took minutes, then failed in a convolution)
+        clips = split_clips(audios, preprocess.get("channel_axis"))
+        single = len(clips) == 1 and clips[0] is audios
+        min_samples, rate = min_audio_samples(self.model), _sampling_rate(self.smoothclap_processor)
+        hint = ("; a 2-D array is a batch of clips, one per row: for one (time, channels) clip pass channel_axis=1"
+                if getattr(audios, "ndim", 0) == 2 and "channel_axis" not in preprocess else "")
+        waves = []
+        for i, clip in enumerate(clips):  # each clip checked as it is loaded: a bad one stops the loop
+            wave = self.preprocess(clip, **preprocess)["waves"][0]
+            check_clip_lengths([wave], min_samples, rate, hint, first_index=i)
+            waves.append(wave)
+        inputs = {"waves": waves}
         batch_size = batch_size or getattr(self, "_batch_size", None) or 1  # pipeline(..., batch_size=N) too
         outputs = self._forward(inputs, batch_size=batch_size, **forward)
         results = self.postprocess(outputs)
         return results[0] if single else results
 
     # ---------------------------------------------------------------- steps
-    def preprocess(self, audio, sampling_rate=None):
+    def preprocess(self, audio, sampling_rate=None, channel_axis=None):
         rate = _sampling_rate(self.smoothclap_processor)
         is_raw = not isinstance(audio, (dict, str, os.PathLike, bytes, bytearray))
         if is_raw and sampling_rate is None:
@@ -412,7 +450,7 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
                                "rate), as the stock pipeline does. Pass sampling_rate=... to resample.")
                 self._warned_rate = True
             sampling_rate = rate
-        return {"waves": [load_audio(audio, sampling_rate, rate)]}
+        return {"waves": [load_audio(audio, sampling_rate, rate, channel_axis)]}
 
     def _label_embeddings(self, labels, templates, multi_label, negation):
         key = (tuple(labels), tuple(templates), multi_label, negation if multi_label else None)
@@ -451,6 +489,7 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
 
 __all__ = [
     "CPU_FAST_PATH_DTYPES", "DEFAULT_TEMPLATE", "SmoothClapZeroShotAudioClassificationPipeline", "audio_embeddings",
-    "check_audio_dtype", "check_labels", "check_templates", "cpu_native_bf16", "logit_multiplier",
+    "check_audio_dtype", "check_clip_lengths", "check_labels", "check_templates", "cpu_native_bf16",
+    "logit_multiplier", "min_audio_samples",
     "scores_from_logits", "text_embeddings", "to_cpu_fast_path", "window_bounds",
 ]

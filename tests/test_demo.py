@@ -1,5 +1,6 @@
 """demo.py's own parts: the AVD-fitted audio encoder (loudness kept, reuse), the zero-shot
-query check, the command line. The whole demo runs in tests/test_packaging.py (--quick)."""
+query check, the last step's one clip per emotion, the command line. The whole demo runs in
+tests/test_packaging.py (--quick)."""
 
 import io
 import json
@@ -8,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import tone
+from conftest import tiny_model, tiny_processor, tone
 
 import demo
 
@@ -95,3 +96,48 @@ def test_command_line_documents_quick_mode_and_cache():
     args = demo.parse_args(["--output", "out", "--quick"])
     assert args.quick and args.cache_dir == os.path.join("out", "cache") and args.seed == 0
     assert demo.QUICK.clap_epochs <= demo.FULL.clap_epochs and demo.QUICK.corpus_options
+
+
+def test_last_step_answers_the_first_test_clip_of_each_emotion(tmp_path, capsys):
+    """Step 5: the shipped pipeline on the FIRST test clip of each label, in the labels' order (a fixed rule,
+    no choosing), every answer printed right or wrong and recorded as the pipeline gives it."""
+    import datasets
+    import torch
+    from transformers import pipeline
+
+    emotions = ["sad", "angry", "sad", "neutral", "happy", "angry", "neutral"]
+    rows = {"id": [f"t{i}" for i in range(len(emotions))], "emotion": emotions,
+            "speaker": ["v9"] * len(emotions), "duration": [0.5 + 0.1 * i for i in range(len(emotions))],
+            "audio": [{"bytes": wav_bytes(tone(140 + 60 * i, 0.5 + 0.1 * i, seed=i)), "path": None}
+                      for i in range(len(emotions))]}
+    corpus = str(tmp_path / "corpus")
+    datasets.DatasetDict({"test": datasets.Dataset.from_dict(rows)}).save_to_disk(corpus)
+    labels = ["neutral", "happy", "angry", "sad", "fearful"]  # no fearful clip in the test split
+    with open(os.path.join(corpus, "smoothclap.json"), "w") as f:
+        json.dump({"corpus": "tiny", "labels": labels}, f)
+    assert demo.first_test_clip_per_label(corpus) == [("neutral", 3), ("happy", 4), ("angry", 1), ("sad", 0),
+                                                      ("fearful", None)]
+    model = tiny_model(seed=3)
+    with torch.no_grad():  # a sharp scale, so that the answers differ between clips
+        model.logit_scale.log_scale.fill_(np.log(100.0))
+    folder = str(tmp_path / "model")
+    model.save_pretrained(folder)
+    tiny_processor().save_pretrained(folder)
+
+    examples = demo.classify_one_clip_per_emotion(folder, corpus)
+    out = capsys.readouterr().out
+    answers = [line.strip() for line in out.splitlines() if "->" in line]
+    assert [e["id"] for e in examples] == ["t3", "t4", "t1", "t0"] and "fearful: no test clip" in out
+    clf = pipeline("zero-shot-audio-classification", model=folder, trust_remote_code=True)
+    for example, line in zip(examples, answers, strict=True):
+        ref = clf(rows["audio"][int(example["id"][1:])], candidate_labels=labels,
+                  hypothesis_template="this person is feeling {}.")[0]
+        assert example["predicted"] == ref["label"] and example["score"] == pytest.approx(ref["score"], abs=1e-4)
+        assert example["right"] == (ref["label"] == example["emotion"])
+        verdict = "right" if example["right"] else "wrong"
+        assert line.startswith(f"{example['emotion']} clip -> {ref['label']} {ref['score']:.2f} ({verdict})")
+    assert f"{sum(e['right'] for e in examples)} of 4 right" in out
+
+    scores = {name: {"validation_uar": 0.5, "test_uar": 0.4} for name in demo.MODELS}
+    results = json.load(open(demo.write_results(str(tmp_path), scores, 12.0, examples)))
+    assert results["pipeline_examples"] == examples and results["seconds"] == 12.0

@@ -391,3 +391,37 @@ def test_transformers_4_gets_a_clear_error(tmp_path):
         assert proc.returncode != 0
         assert "SmoothCLAP needs transformers >= 5.23 (found 4.57.1)" in proc.stderr, module
         assert "pip install -U 'transformers>=5.23,<6'" in proc.stderr
+
+
+def test_can_init_all_missing_weights():
+    """transformers' common test of that name (ModelTesterMixin; ClapModelTest runs it): with the
+    same seed before every module's init, `from_pretrained(None, config=..., state_dict={})` (all
+    weights missing) must initialise every weight exactly as `__init__` does."""
+    import copy
+    import re
+
+    from transformers import PreTrainedModel, set_seed
+
+    config = SmoothClapConfig.from_audio_text_configs(tiny_audio_config(), tiny_text_config(), projection_dim=16)
+    original = PreTrainedModel._initialize_weights
+
+    def seeded_initialize_weights(self, module, *args, **kwargs):
+        set_seed(0)
+        original(self, module, *args, **kwargs)
+
+    PreTrainedModel._initialize_weights = seeded_initialize_weights
+    try:
+        from_config = SmoothClapModel(copy.deepcopy(config))
+        from_pretrained = SmoothClapModel.from_pretrained(None, config=config, state_dict={})
+    finally:
+        PreTrainedModel._initialize_weights = original
+    assert [k for k, v in from_pretrained.named_parameters() if v.device.type == "meta"] == []
+    buffers = {name for name, _ in from_config.named_buffers()}
+    different = []
+    for (k1, v1), (k2, v2) in zip(from_config.state_dict().items(), from_pretrained.state_dict().items()):
+        assert k1 == k2
+        if re.search(r"\.parametrizations\..*?\.original[01]", k1) or k1 in buffers:
+            continue  # as the common test: weight-norm parts and buffers are not compared
+        if not torch.equal(v1, v2):
+            different.append(k1)
+    assert different == [], f"not initialised by _init_weights as by __init__: {different}"

@@ -47,7 +47,7 @@ def test_hub_files_import_only_torch_transformers_and_each_other():
 def test_demo_main_job_runs(tmp_path, capsys):
     """`python demo.py` as a user runs it (a fresh process, --quick: a tiny corpus and a few
     steps): both Hub-ready folders, demo_results.json in the fixed schema, the table, the
-    shipped pipeline's answer on one clip, the synthetic-data statement; then the corpus is
+    shipped pipeline's answer on one clip per emotion, the synthetic-data statement; then the corpus is
     reused, not rebuilt."""
     import json
     import subprocess
@@ -62,7 +62,7 @@ def test_demo_main_job_runs(tmp_path, capsys):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(os.listdir(out)) == ["cache", "demo_results.json", "paraclap", "smoothclap"]  # no run leftovers
     results = json.loads((out / "demo_results.json").read_text())
-    assert set(results) == {"smoothclap", "paraclap", "seconds"} and results["seconds"] > 0
+    assert set(results) == {"smoothclap", "paraclap", "pipeline_examples", "seconds"} and results["seconds"] > 0
     for name, beta in (("smoothclap", 0.1), ("paraclap", 0.0)):
         assert set(results[name]) == {"validation_uar", "test_uar"}
         assert all(0.0 <= value <= 1.0 for value in results[name].values())
@@ -73,10 +73,14 @@ def test_demo_main_job_runs(tmp_path, capsys):
     assert [(row[0], float(row[1]), float(row[2])) for row in table] == [
         ("SmoothCLAP", round(results["smoothclap"]["validation_uar"], 3), round(results["smoothclap"]["test_uar"], 3)),
         ("ParaCLAP", round(results["paraclap"]["validation_uar"], 3), round(results["paraclap"]["test_uar"], 3))]
-    answer = [line for line in proc.stdout.splitlines() if "->" in line]
-    assert len(answer) == 1  # one held-out clip through pipeline("zero-shot-audio-classification")
-    scores = [float(x) for x in re.findall(r" (\d\.\d\d)", answer[0].split("->")[1])]
-    assert len(scores) == 4 and abs(sum(scores) - 1) < 0.02
+    answers = [line for line in proc.stdout.splitlines() if "->" in line]
+    examples = results["pipeline_examples"]  # the first test clip of each emotion through the shipped pipeline
+    assert [e["emotion"] for e in examples] == ["neutral", "happy", "angry", "sad"] and len(answers) == 4
+    for example, answer in zip(examples, answers):
+        verdict = "right" if example["right"] else "wrong"
+        assert f"{example['emotion']} clip -> {example['predicted']} {example['score']:.2f} ({verdict})" in answer
+        scores = [float(x) for x in re.findall(r" (\d\.\d\d)", answer.split("[", 1)[1])]
+        assert len(scores) == 4 and abs(sum(scores) - 1) < 0.02
     assert "What is synthetic: all audio" in proc.stdout
 
     corpus = demo.demo_corpus(demo.QUICK, str(out / "cache"))  # the second run's step 1

@@ -142,6 +142,75 @@ def test_bad_input(pipes, kwargs, audio, match):
         custom(audio, sampling_rate=16000 if isinstance(audio, np.ndarray) else None, **kwargs)
 
 
+
+def _audio_forwards(pipe):
+    """A list that grows by one per forward of the audio encoder (a real hook, no mock)."""
+    calls = []
+    return calls, pipe.model.audio_model.register_forward_hook(lambda *a: calls.append(1))
+
+
+def test_time_channels_arrays_follow_the_processor(pipes, tmp_path):
+    """soundfile.read gives (time, channels): with channel_axis= it is one clip, downmixed as
+    the file itself; without it the processor's error comes at once (it used to be read as a
+    batch of 132,300 two-sample clips: minutes of work, then a conv-kernel RuntimeError)."""
+    from processing_smoothclap import split_clips
+
+    custom, _ = pipes
+    left, right = tone(220, 3.0, sr=44100, seed=5), tone(330, 3.0, sr=44100, seed=6)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), 44100, subtype="FLOAT")
+    wave, sr = sf.read(path, dtype="float32")
+    assert wave.shape == (132300, 2) and sr == 44100
+    from_file = _as_dict(custom(str(path), candidate_labels=LABELS))
+    for audio, axis in ((wave, 1), (wave.T, 0), (torch.from_numpy(wave), 1), ([wave, wave], 1)):
+        got = custom(audio, candidate_labels=LABELS, sampling_rate=sr, channel_axis=axis)
+        for result in (got if isinstance(audio, list) else [got]):
+            assert all(_as_dict(result)[x] == pytest.approx(from_file[x], abs=1e-5) for x in LABELS)
+    assert len(custom([wave, wave], candidate_labels=LABELS, sampling_rate=sr, channel_axis=1)) == 2
+    # a dict's (time, channels) array: its channel axis is the smaller one, or the one given
+    got = _as_dict(custom({"array": wave, "sampling_rate": sr}, candidate_labels=LABELS, channel_axis=1))
+    assert all(got[x] == pytest.approx(from_file[x], abs=1e-5) for x in LABELS)
+
+    calls, hook = _audio_forwards(custom)
+    try:
+        with pytest.raises(ValueError) as refused:
+            custom(wave, candidate_labels=LABELS, sampling_rate=sr)
+        with pytest.raises(ValueError) as by_processor:
+            split_clips(wave)
+        assert str(refused.value) == str(by_processor.value)
+        assert "(132300, 2)" in str(refused.value) and "channel_axis=1" in str(refused.value)
+        with pytest.raises(ValueError, match=r"audio\[1\] is a 2-D array inside a batch list"):
+            custom([wave[:, 0], wave], candidate_labels=LABELS, sampling_rate=sr)
+        with pytest.raises(ValueError, match="channel_axis must be 0 or 1"):
+            custom(wave, candidate_labels=LABELS, sampling_rate=sr, channel_axis=2)
+        assert calls == []  # refused before the audio encoder ran
+    finally:
+        hook.remove()
+
+
+def test_clips_too_short_for_the_encoder_are_refused_first(pipes):
+    """A clip shorter than the convolutions' receptive field (400 samples at 16 kHz) is named
+    before any clip is embedded, e.g. the rows of a 16-channel (time, channels) array."""
+    from pipeline_smoothclap import audio_embeddings, min_audio_samples
+
+    custom, _ = pipes
+    assert min_audio_samples(custom.model) == 400
+    calls, hook = _audio_forwards(custom)
+    try:
+        with pytest.raises(ValueError, match=r"audio\[0\] is 16 samples \(1.0 ms at 16000 Hz\), shorter than the "
+                                             r"400 samples \(25 ms\).*pass channel_axis=1"):
+            custom(np.zeros((48000, 16), np.float32), candidate_labels=LABELS, sampling_rate=16000)
+        with pytest.raises(ValueError, match=r"audio\[1\] is 399 samples"):
+            custom([tone(200, 0.5), tone(200, 399 / 16000)], candidate_labels=LABELS, sampling_rate=16000)
+        with pytest.raises(ValueError, match=r"audio\[1\] is 100 samples"):  # in a padded batch too
+            audio_embeddings(custom.model, custom.smoothclap_processor, [tone(200, 0.5), tone(200, 0.00625)],
+                             batch_size=2)
+        assert calls == []
+    finally:
+        hook.remove()
+    assert len(custom(tone(200, 400 / 16000), candidate_labels=LABELS, sampling_rate=16000)) == len(LABELS)
+
+
 CHILD = textwrap.dedent(
     """
     import json, os, sys
