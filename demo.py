@@ -105,7 +105,7 @@ def step(number: int, text: str, started: float) -> None:
 
 
 def minilm_dir() -> str:
-    from smoothclap_train.synthetic import minilm_dir as offline_minilm
+    from smoothclap_train.assets import minilm_dir as offline_minilm
 
     try:
         return offline_minilm()
