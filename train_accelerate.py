@@ -235,11 +235,11 @@ def main(argv=None, prog: str | None = None) -> dict:
 
 
 def make_log(accelerator):
-    """Print on the main process, above the progress bars (tqdm.write), never glued to them."""
+    """``accelerator.print`` (once per node) through tqdm.write: above the progress bar, never glued to it."""
     from tqdm.auto import tqdm
 
     def log(message) -> None:
-        if accelerator.is_main_process:
+        if accelerator.is_local_main_process:
             tqdm.write(str(message))
 
     return log
