@@ -1,6 +1,7 @@
 """The offline demo (the README's main job): build, train, evaluate, use.
 
-    python demo.py [--output smoothclap-demo] [--seed 0] [--quick]
+    smoothclap demo [--output smoothclap-demo] [--seed 0] [--quick]
+    python demo.py ...                   # the same, in a clone
 
 1. builds the demo corpus with ``dataset_scripts`` (or reuses it): SYNTHETIC speech, made
    here with the eSpeak NG formant synthesiser, 12 voices acting four emotions (neutral,
@@ -87,8 +88,8 @@ QUICK = Recipe(corpus_options={"num_speakers": 6, "sentences_per_speaker": 2}, e
                encoder_batch_size=8, clap_epochs=1, clap_batch_size=8)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def parse_args(argv=None, prog: str | None = None):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="smoothclap-demo", help="output folder (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoder and both CLAP runs")
@@ -107,7 +108,7 @@ def step(number: int, text: str, started: float) -> None:
 
 
 def minilm_dir() -> str:
-    from smoothclap_train.synthetic import minilm_dir as offline_minilm
+    from smoothclap_train.assets import minilm_dir as offline_minilm
 
     try:
         return offline_minilm()
@@ -267,18 +268,19 @@ def unseen_query_check(corpus_dir: str, query_texts: list[str]) -> None:
 
 def zero_shot_uar(model_dir: str, corpus_dir: str, splits=("validation", "test")) -> dict:
     """Zero-shot UAR (and its bootstrap 95% interval) of a saved model on the corpus' splits,
-    with the corpus' query texts, by the evaluation runner (evaluate_zeroshot.py)."""
-    import evaluate_zeroshot
+    with the corpus' query texts, by the evaluation core (smoothclap_eval, as evaluate_zeroshot.py)."""
     from modeling_smoothclap import SmoothClapModel
     from processing_smoothclap import SmoothClapProcessor
+    from smoothclap_eval.data import load_eval_set
+    from smoothclap_eval.predict import evaluate_model
 
     model = SmoothClapModel.from_pretrained(model_dir).eval()
     processor = SmoothClapProcessor.from_pretrained(model_dir)
     result, label_cache = {}, {}
     for split in splits:
-        eval_set = evaluate_zeroshot.load_eval_set(corpus_dir, split=split)
+        eval_set = load_eval_set(corpus_dir, split=split)
         eval_set.key = f"{os.path.basename(model_dir)} {split}"  # the progress bar's name
-        report = evaluate_zeroshot.evaluate_model(model, processor, eval_set, batch_size=16, cache=label_cache)
+        report = evaluate_model(model, processor, eval_set, batch_size=16, cache=label_cache)
         result[f"{split}_uar"] = float(report["uar"])
         result[f"{split}_uar_ci95"] = [float(x) for x in report["uar_ci95"]]
     return result
@@ -355,8 +357,8 @@ SYNTHETIC_NOTE = (
     "paper's wav2vec2-large. These numbers show the system learns; they do not measure real speech.")
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
+def main(argv=None, prog: str | None = None) -> dict:
+    args = parse_args(argv, prog)
     recipe = QUICK if args.quick else FULL
     started = time.time()
     print("SmoothCLAP offline demo" + (" (--quick: tiny corpus, a few steps; the UAR means nothing)"
@@ -384,5 +386,12 @@ def main(argv=None) -> dict:
     return scores
 
 
+def cli(argv=None, prog: str | None = None) -> int:
+    """`smoothclap demo`: the exit status (0 done), not the scores."""
+    from smoothclap_cli import exit_status
+
+    return exit_status(main, argv, prog=prog)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -1,6 +1,6 @@
-"""smoothclap-classify: zero-shot classification of audio files from the command line.
+"""smoothclap classify: zero-shot classification of audio files from the command line.
 
-    smoothclap-classify clip.wav other.flac --labels "angry,happy,sad,neutral" --model PATH_OR_REPO
+    smoothclap classify clip.wav other.flac --labels "angry,happy,sad,neutral" --model PATH_OR_REPO
         [--template "this person is feeling {}."] [--template ...] [--multi-label]
         [--window SECONDS --hop SECONDS] [--top K] [--json] [--dtype float32|bfloat16|int8]
 
@@ -8,7 +8,10 @@ Prints a ranked table per file (or one JSON object per run with ``--json``). It 
 model's own zero-shot pipeline (pipeline_smoothclap.py, the remote code saved with the
 model), so files in any format soundfile reads, at any rate, mono or stereo, work.
 ``--dtype int8`` runs the audio encoder quantised (1.4-1.6x faster on CPU; README, "CPU fast
-path"); the default float32 is exact.
+path"); the default float32 is exact. Exit status (``cli``, the console scripts
+``smoothclap classify`` and ``smoothclap-classify``): 0 every file classified, 1 a file
+could not be read (the others are still printed), 2 bad input (one ``error:`` line).
+``main(argv)`` returns the results for Python callers.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import json
 import sys
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="smoothclap-classify", description=__doc__.split("\n\n")[0])
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """``prog``: how the usage line names the command (default: how it was started)."""
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, ...)")
     p.add_argument("--labels", required=True, help='comma-separated candidate labels, e.g. "angry,happy,sad,neutral"')
     p.add_argument("--model", required=True, help="SmoothCLAP folder (save_pretrained) or Hub repo id")
@@ -57,7 +61,7 @@ def classify(files, labels, model, templates=None, multi_label=False, window=Non
     pipeline's ``audio_dtype`` (the audio encoder's CPU fast path)."""
     from transformers import pipeline
 
-    from evaluate_zeroshot import check_model_source
+    from smoothclap_eval.predict import check_model_source
     from pipeline_smoothclap import check_templates
 
     kwargs = dict(candidate_labels=labels, multi_label=multi_label, window=window, hop=hop)
@@ -78,8 +82,9 @@ def classify(files, labels, model, templates=None, multi_label=False, window=Non
     return results, errors
 
 
-def main(argv=None) -> dict:
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog: str | None = None) -> dict:
+    """{file: ranked [{label, score}]}; SystemExit(2) on bad input, SystemExit(1) when a file failed."""
+    args = build_parser(prog).parse_args(argv)
     try:
         if args.top is not None and args.top < 1:
             raise ValueError(f"--top must be >= 1, got {args.top}.")
@@ -101,5 +106,12 @@ def main(argv=None) -> dict:
     return results
 
 
+def cli(argv=None, prog: str | None = None) -> int:
+    """Console script: the exit status, not the results."""
+    from smoothclap_cli import exit_status
+
+    return exit_status(main, argv, prog=prog)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -2,8 +2,10 @@
 
 One script from one CPU to many GPUs and nodes:
 
-    python train_accelerate.py --dataset data/demo --model path/to/smoothclap --output-dir runs/demo
-    accelerate launch train_accelerate.py --config configs/msp_podcast.yaml         # any accelerate setup
+    smoothclap train --dataset data/demo --model path/to/smoothclap --output-dir runs/demo
+    python train_accelerate.py ...                                  # the same, in a clone
+    accelerate launch -m train_accelerate --config msp_podcast.yaml # any accelerate setup
+    accelerate launch train_accelerate.py --config configs/msp_podcast.yaml   # the same, in a clone
 
 The defaults are the paper's recipe (SmoothCLAP, section 3.1): audio encoder and local
 feature extractor frozen, text encoder lr 1e-5, heads and logit scale lr 1e-3, Adam,
@@ -13,8 +15,8 @@ The loss sees the GLOBAL batch: every process gathers all processes' embeddings 
 gradient, ``torch.distributed._functional_collectives.all_gather_single``) and the soft targets' inputs,
 and computes the same loss; N processes of batch b give exactly the loss and gradients of
 one process with batch N*b. ``python train_accelerate.py --help`` lists every option;
-``smoothclap_train/`` holds the parts that are not the loop (options, data, feature cache,
-checkpoints, export, validation UAR). From Python: ``train_accelerate.main([...flags])``
+``smoothclap_train/`` holds the parts that are not the loop (options, data, the model's
+towers and LoRA, the global-batch loss, feature cache, checkpoints, export, validation UAR). From Python: ``train_accelerate.main([...flags])``
 returns a dict of results (``model_dir``, ``validation_uar``, ``history``, ...).
 """
 
@@ -36,225 +38,12 @@ from smoothclap_train.data import (Collator, CropPolicy, EpochSampler, IndexData
                                    caption_defaults, egemaps_statistics, epochs_needed, ignore_stop_signals,
                                    load_train_data, num_update_steps, validation_references)
 from smoothclap_train.export import PushError
+from smoothclap_train.loss import (MODEL_INPUTS, NonFiniteLossError, check_finite, compute_loss,  # noqa: F401
+                                   gather_with_grad)
+from smoothclap_train.towers import (audio_is_trainable, build_model_and_processor, load_local_extractor,  # noqa: F401
+                                     parameter_groups, prepare_towers, tower_modes, trainable_per_tower)
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "input_values", "audio_attention_mask",
-                "pooled_audio_features")
 DEFAULT_CROPS_PER_CLIP = 5
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or Inf; the message names the step and the batch's rows."""
-
-
-# --------------------------------------------------------------------------- model
-def build_model_and_processor(args):
-    """(model, processor) from --model, or from --audio-encoder + --text-encoder."""
-    from modeling_smoothclap import SmoothClapModel
-    from processing_smoothclap import SmoothClapProcessor
-
-    from huggingface_hub.errors import HFValidationError
-
-    source = f"--model {args.model!r}" if args.model else \
-        f"--audio-encoder {args.audio_encoder!r} / --text-encoder {args.text_encoder!r}"
-    try:
-        if args.model:
-            # this repository's classes, not the folder's copies of the code (no trust_remote_code:
-            # importing configuration_smoothclap registers it with AutoConfig, so the tokenizer
-            # loader does not stop at the remote-code prompt)
-            model = SmoothClapModel.from_pretrained(args.model)
-            processor = SmoothClapProcessor.from_pretrained(args.model)
-        else:
-            model = SmoothClapModel.from_audio_text_pretrained(
-                args.audio_encoder, args.text_encoder, projection_dim=args.projection_dim,
-                text_pooling=args.text_pooling)
-            processor = SmoothClapProcessor.from_audio_text_pretrained(args.audio_encoder, args.text_encoder)
-    except (OSError, HFValidationError) as err:  # missing files, no network: one line, not a traceback
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise TrainingConfigError(f"{source} could not be loaded: {first}") from err
-    for name in ("beta", "gamma", "tau_a2a", "tau_t2t", "tau_pred"):  # flags override the config
-        if getattr(args, name) is not None:
-            setattr(model.config, name, float(getattr(args, name)))
-    return model, processor
-
-
-def audio_is_trainable(args) -> bool:
-    return args.train_audio_encoder or "audio" in lora_towers(args)
-
-
-def tower_modes(args) -> dict:
-    """How each encoder trains: 'LoRA', 'full' (every weight) or 'frozen'."""
-    towers = lora_towers(args)
-    return {"text": "LoRA" if "text" in towers else "full",
-            "audio": "LoRA" if "audio" in towers else ("full" if args.train_audio_encoder else "frozen")}
-
-
-def trainable_per_tower(model) -> dict:
-    """Trainable parameter counts: text encoder, audio encoder, heads (projections + logit scale)."""
-    counts = {"text": 0, "audio": 0, "heads": 0}
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            part = "text" if "text_model." in name else "audio" if "audio_model." in name else "heads"
-            counts[part] += param.numel()
-    return counts
-
-
-def prepare_towers(model, args, log):
-    """Freeze what the recipe freezes, add LoRA adapters; returns the (maybe peft) model.
-
-    A tower without LoRA that still trains in full (the text encoder; the audio encoder with
-    --train-audio-encoder) goes into peft's ``modules_to_save``: peft keeps it trainable and
-    saves it inside the adapter, so the adapter on the base model equals the merged export.
-    Logs, per tower, how it trains and how many parameters really do.
-    """
-    modes = tower_modes(args)
-    if modes["audio"] == "frozen":
-        model.freeze_encoder("audio")  # no grad, and kept in eval mode (no SpecAugment/dropout)
-    if args.gradient_checkpointing:
-        model.text_model.activation_checkpointing_enable({"use_reentrant": False})  # transformers >= 5.23
-    towers = lora_towers(args)
-    if towers:
-        from peft import LoraConfig, get_peft_model
-
-        from smoothclap_train.config import DEFAULT_LORA_TARGETS
-
-        patterns = []
-        for tower in towers:
-            names = args.lora_targets.split(",") if args.lora_targets else DEFAULT_LORA_TARGETS[tower]
-            patterns.append(rf".*{tower}_model\..*\.({'|'.join(n.strip() for n in names)})")
-        full = [f"{tower}_model" for tower, mode in modes.items() if mode == "full"]
-        config = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                            target_modules="|".join(f"({p})" for p in patterns),
-                            modules_to_save=["audio_projection", "text_projection", "logit_scale", *full])
-        model = get_peft_model(model, config)  # trains only adapters and modules_to_save
-    counts = trainable_per_tower(model)
-    for tower, mode in modes.items():  # what the log says is what trains
-        if (mode == "frozen") != (counts[tower] == 0):
-            raise RuntimeError(f"the {tower} encoder should be {mode} but has {counts[tower]:,} trainable parameters")
-    lora = f" (LoRA rank {args.lora_rank})" if towers else ""
-    log(f"trainable parameters{lora}: text encoder {counts['text']:,} ({modes['text']}), audio encoder "
-        f"{counts['audio']:,} ({modes['audio']}), heads and logit scale {counts['heads']:,}")
-    return model
-
-
-def parameter_groups(model, args):
-    """Adam groups: heads + logit scale (--head-lr), adapters (--lora-lr), text encoder
-    (--text-lr), audio encoder (--audio-lr). Every trainable parameter is in exactly one."""
-    groups = {"heads": [], "lora": [], "text": [], "audio": []}
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if "lora_" in name:
-            groups["lora"].append(param)
-        elif "text_model." in name:  # towers first: wav2vec2 has its own feature_projection
-            groups["text"].append(param)
-        elif "audio_model." in name:
-            groups["audio"].append(param)
-        elif "projection" in name or "logit_scale" in name:
-            groups["heads"].append(param)
-        else:
-            raise RuntimeError(f"no learning rate for trainable parameter {name}")
-    lrs = {"heads": args.head_lr, "lora": args.lora_lr, "text": args.text_lr, "audio": args.audio_lr}
-    return [{"params": p, "lr": lrs[k], "name": k} for k, p in groups.items() if p]
-
-
-def load_local_extractor(args, device, processor=None, log=print):
-    """A separate frozen local feature extractor (--local-features NAME_OR_PATH), or None.
-
-    It gets its input normalised by ITS OWN feature extractor (the folder's
-    preprocessor_config.json), attached as ``smoothclap_train.cache.INPUT_PROCESSOR_ATTR``; a
-    folder without one falls back to SmoothCLAP's processor settings (logged)."""
-    if args.local_features in ("encoder", "egemaps"):
-        return None
-    import copy
-
-    from transformers import AutoFeatureExtractor, AutoModel
-
-    from smoothclap_train.cache import INPUT_PROCESSOR_ATTR, input_normalization
-
-    extractor = AutoModel.from_pretrained(args.local_features).to(device).eval()
-    try:
-        fe = AutoFeatureExtractor.from_pretrained(args.local_features)
-    except (OSError, ValueError):
-        fe = copy.deepcopy(processor.feature_extractor) if processor is not None else None
-        log(f"local extractor {args.local_features}: no feature extractor config (preprocessor_config.json); "
-            "its input is normalised as SmoothCLAP's processor does "
-            f"({input_normalization(fe) if fe is not None else 'do_normalize=True'})")
-    if fe is not None and int(fe.sampling_rate) != SAMPLING_RATE:
-        raise TrainingConfigError(f"--local-features {args.local_features!r} expects {fe.sampling_rate} Hz audio; "
-                                  f"training audio is {SAMPLING_RATE} Hz.")
-    if fe is not None:
-        setattr(extractor, INPUT_PROCESSOR_ATTR, fe)
-    return extractor.requires_grad_(False)
-
-
-# --------------------------------------------------------------------------- global-batch loss
-def gather_with_grad(accelerator, x):
-    """Concatenate every process's ``x`` (rank order); gradients flow back to each process's
-    own slice (accelerate's ``gather`` would cut them)."""
-    if accelerator.num_processes == 1:
-        return x
-    # torch's functional collective (differentiable; backward = reduce-scatter with sum, as
-    # the deprecated torch.distributed.nn.functional.all_gather did)
-    from torch.distributed import group
-    from torch.distributed._functional_collectives import AsyncCollectiveTensor, all_gather_single
-
-    gathered = all_gather_single(x.contiguous(), 0, group.WORLD)
-    return gathered.wait() if isinstance(gathered, AsyncCollectiveTensor) else gathered
-
-
-def compute_loss(accelerator, model, batch, extractor=None):
-    """The soft-target loss over the global batch (the same value on every process).
-
-    ``model`` is the prepared (maybe DDP-wrapped) model: its forward runs the towers on
-    this process's rows; embeddings are gathered with gradient, the targets' inputs
-    (local audio features, text-target embeddings) without; ``model.loss`` then sees the
-    whole batch. With N processes of batch b this equals one process of batch N*b.
-    """
-    core = accelerator.unwrap_model(model)
-    out = model(**{k: v for k, v in batch.items() if k in MODEL_INPUTS})
-    config = core.config
-    local = text_target = None
-    if config.beta > 0 and config.gamma < 1:  # inputs of the audio-to-audio target (Eq. 5)
-        local = batch.get("local_audio_features", batch.get("cached_local_features"))
-        if local is None and extractor is not None:
-            with torch.no_grad(), accelerator.autocast():  # as the cache builds it
-                from smoothclap_train.cache import pooled_output
-
-                own = "local_input_values" in batch  # the extractor's own normalisation of the raw crop
-                local = pooled_output(extractor, batch["local_input_values" if own else "input_values"],
-                                      batch["local_attention_mask" if own else "audio_attention_mask"]).float()
-        if local is None:  # the model's own rule: eval-mode, gradient-free encoder features
-            # (the pooled output as is when frozen or cached; a no-grad eval pass when trained)
-            local = core.target_audio_features(out.audio_pooled_output, batch.get("input_values"),
-                                               batch.get("audio_attention_mask"), "pooled_audio_features" in batch)
-        local = accelerator.gather(local.detach().float().contiguous())
-    if config.beta > 0 and config.gamma > 0:  # inputs of the text-to-text target (Eq. 6)
-        # like the audio side: no dropout, no gradient (an eval-mode pass while the text trains)
-        with accelerator.autocast():
-            if "tags_input_ids" in batch:  # --text-target tags
-                text_target = core.clean_text_embeds(
-                    **{k[len("tags_"):]: v for k, v in batch.items() if k.startswith("tags_")})
-            else:
-                text_target = core.target_text_features(out.text_embeds, batch["input_ids"],
-                                                        batch.get("attention_mask"), batch.get("token_type_ids"))
-        text_target = accelerator.gather(text_target.float().contiguous())
-    audio = gather_with_grad(accelerator, out.audio_embeds)
-    text = gather_with_grad(accelerator, out.text_embeds)
-    return core.loss(audio, text, local_audio_features=local, text_target_embeds=text_target)
-
-
-def check_finite(accelerator, loss, batch, state, last_checkpoint):
-    if torch.isfinite(loss.detach()).item():
-        return
-    from accelerate.utils import gather_object
-
-    ids = gather_object(list(batch["ids"]))
-    where = f"the last good checkpoint, untouched: {last_checkpoint}" if last_checkpoint else "no checkpoint was written"
-    raise NonFiniteLossError(
-        f"loss is {loss.item()} at step {state.global_step + 1} (epoch {state.epoch}, batch "
-        f"{state.batches_done} of the epoch); rows of the global batch: {', '.join(map(str, ids))}. "
-        f"Stopped without saving; {where}. Lower the learning rates, check these rows, or use "
-        "--mixed-precision no.")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -434,12 +223,32 @@ def setup(args, accelerator, log=print) -> Run:
 
 
 # --------------------------------------------------------------------------- main
-def main(argv=None) -> dict:
-    """Train, select on validation UAR, export. Returns the run's results (see `finish`)."""
-    args = parse_args(argv)
+def main(argv=None, prog: str | None = None) -> dict:
+    """Train, select on validation UAR, export. Returns the run's results (see `finish`).
+    ``prog``: how --help and errors name the command (default: how it was started)."""
+    from smoothclap_eval.progress import library_progress_bars
+
+    args = parse_args(argv, prog)
     validate_args(args)
+    with library_progress_bars(not args.no_progress_bar):  # transformers' and datasets' bars too
+        return train(args)
+
+
+def make_log(accelerator):
+    """``accelerator.print`` (once per node) through tqdm.write: above the progress bar, never glued to it."""
+    from tqdm.auto import tqdm
+
+    def log(message) -> None:
+        if accelerator.is_local_main_process:
+            tqdm.write(str(message))
+
+    return log
+
+
+def train(args) -> dict:
+    """``main`` after the options are parsed and checked."""
     accelerator = make_accelerator(args)
-    log = accelerator.print
+    log = make_log(accelerator)
     run = setup(args, accelerator, log)
     state, last_checkpoint = ckpt.TrainerState(), None
     if run.resume_path:
@@ -471,8 +280,6 @@ def main(argv=None) -> dict:
     results["seconds"] = round(time.time() - started, 2)
     accelerator.end_training()
     if results.get("push_error"):
-        from smoothclap_train.export import PushError
-
         raise PushError(results["push_error"])
     return results
 
@@ -681,9 +488,11 @@ def finish(run: Run, state, config, log, timing=None) -> dict:
     return results
 
 
-def cli(argv=None) -> int:
+def cli(argv=None, prog: str | None = None) -> int:
+    """Console script (`smoothclap-train`, `smoothclap train`): the exit status. 0 done, 1 a
+    failed run, 2 bad options (one ``error:`` line), 128 + signal when stopped."""
     try:
-        results = main(argv)
+        results = main(argv, prog)
     except (TrainingConfigError, NonFiniteLossError, PushError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2 if isinstance(err, TrainingConfigError) else 1

@@ -29,7 +29,7 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from smoothclap_train import checkpoints as ckpt  # noqa: E402
-from smoothclap_train.synthetic import minilm_dir  # noqa: E402
+from smoothclap_train.assets import minilm_dir  # noqa: E402
 
 RECIPES = {"default (audio frozen)": [], "--lora text": ["--lora", "text"],
            "--train-audio-encoder": ["--train-audio-encoder"]}

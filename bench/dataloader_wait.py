@@ -20,6 +20,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))  # test helpers
 
 TARGET = 0.05
 
@@ -33,8 +34,8 @@ def main(argv=None) -> int:
     import torch
 
     import train_accelerate
-    from smoothclap_train.processes import reset_accelerate_state
-    from smoothclap_train.synthetic import write_synthetic_dataset
+    from processes import reset_accelerate_state
+    from synthetic_data import write_synthetic_dataset
     from train_cache_speed import write_model
 
     work = tempfile.mkdtemp(prefix="dl-wait-")

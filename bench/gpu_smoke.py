@@ -26,6 +26,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))  # test helpers: processes, synthetic_data
 
 WAIT_TARGET = 0.05
 
@@ -38,7 +39,7 @@ def write_model(path, real_shapes: bool) -> str:
     from configuration_smoothclap import SmoothClapConfig
     from modeling_smoothclap import SmoothClapModel
     from processing_smoothclap import SmoothClapProcessor
-    from smoothclap_train.synthetic import minilm_dir
+    from smoothclap_train.assets import minilm_dir
 
     torch.manual_seed(0)
     if real_shapes:  # audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim + bert-base-uncased
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
         print("gpu_smoke: no CUDA GPU on this machine: nothing measured. Run this on a GPU node first "
               "(or --cpu-rehearsal to walk the same path on CPU).")
         return 0
-    from smoothclap_train.synthetic import write_synthetic_dataset
+    from synthetic_data import write_synthetic_dataset
 
     work = args.keep or tempfile.mkdtemp(prefix="gpu-smoke-")
     os.makedirs(work, exist_ok=True)

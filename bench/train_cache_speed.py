@@ -26,7 +26,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from smoothclap_train.synthetic import minilm_dir  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))  # test helpers
+from smoothclap_train.assets import minilm_dir  # noqa: E402
 
 
 def write_model(path) -> str:
@@ -70,7 +71,7 @@ def epoch_seconds(flags) -> tuple[float, float]:
         train_accelerate.train_step(run, batch, state)
         state.batches_done += 1
     epoch_s = time.perf_counter() - start
-    from smoothclap_train.processes import reset_accelerate_state
+    from processes import reset_accelerate_state
 
     reset_accelerate_state()
     return setup_s, epoch_s
@@ -122,7 +123,7 @@ def main(argv=None):
     try:
         dataset = args.dataset
         if dataset is None:
-            from smoothclap_train.synthetic import write_synthetic_dataset
+            from synthetic_data import write_synthetic_dataset
 
             dataset = write_synthetic_dataset(os.path.join(work, "data"), {"train": args.clips, "validation": 8},
                                               seconds=(1.5, 3.0))

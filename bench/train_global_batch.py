@@ -25,10 +25,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))  # test helpers
 
 
 def _steps_per_second(rank, world, port, flags, steps, out):
-    from smoothclap_train.processes import join_cpu_group, reset_accelerate_state
+    from processes import join_cpu_group, reset_accelerate_state
 
     if world > 1:
         join_cpu_group(rank, world, port)
@@ -59,7 +60,7 @@ def _steps_per_second(rank, world, port, flags, steps, out):
 
 
 def measure(world, flags, steps, work) -> float:
-    from smoothclap_train.processes import free_port
+    from processes import free_port
 
     out = os.path.join(work, f"world{world}.txt")
     port = free_port()
@@ -80,7 +81,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--beta", type=float, default=0.1)
     args = parser.parse_args(argv)
-    from smoothclap_train.synthetic import write_synthetic_dataset
+    from synthetic_data import write_synthetic_dataset
     from train_cache_speed import write_model
 
     work = tempfile.mkdtemp(prefix="smoothclap-bench-")

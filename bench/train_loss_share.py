@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))  # test helpers
 
 
 def timed(fn) -> float:
@@ -69,7 +70,7 @@ def measure(batch_size, data, model, work, repeats):
     for _ in range(repeats):
         for name, fn in fns.items():
             times[name].append(timed(fn))
-    from smoothclap_train.processes import reset_accelerate_state
+    from processes import reset_accelerate_state
 
     reset_accelerate_state()
     return {k: statistics.median(v) for k, v in times.items()}
@@ -80,7 +81,7 @@ def main(argv=None):
     parser.add_argument("--batches", default="32,256")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    from smoothclap_train.synthetic import write_synthetic_dataset
+    from synthetic_data import write_synthetic_dataset
     from train_cache_speed import write_model
 
     sizes = [int(b) for b in args.batches.split(",")]

@@ -4,6 +4,7 @@
     python -m dataset_scripts export-captions --input data/msp --output data/msp-captions
     python -m dataset_scripts push-to-hub --input data/msp-captions --repo me/msp-captions
     python -m dataset_scripts list
+    smoothclap build msp_podcast --data-dir ... --output ...    # the same `build`; --list = `list`
 
 A corpus problem (missing folder or label file, unknown codes or options, ...) prints one
 line ``error: ...`` and exits with status 2; a failed upload after a finished build prints
@@ -29,17 +30,16 @@ def _parse_option(text: str) -> tuple[str, object]:
     return key.strip().replace("-", "_"), parsed
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dataset_scripts",
-        description="Build SmoothCLAP datasets (audio, eGeMAPS features, tags, captions).",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    b = sub.add_parser("build", help="build one corpus into a save_to_disk folder")
-    b.add_argument("corpus", help="corpus name (see `list`), e.g. msp_podcast")
+def add_build_arguments(b: argparse.ArgumentParser, corpus_optional: bool = False) -> None:
+    """The options of `build` (``python -m dataset_scripts build`` and ``smoothclap build``)."""
+    if corpus_optional:  # smoothclap build: --list instead of a `list` command
+        b.add_argument("corpus", nargs="?", help="corpus name (see --list), e.g. msp_podcast")
+        b.add_argument("--list", action="store_true", help="list the corpora, their configs and options, and exit")
+    else:
+        b.add_argument("corpus", help="corpus name (see `list`), e.g. msp_podcast")
     b.add_argument("--data-dir", help="the corpus root folder as distributed")
-    b.add_argument("--output", "-o", required=True, help="output folder (save_to_disk layout + card)")
+    b.add_argument("--output", "-o", required=not corpus_optional,
+                   help="output folder (save_to_disk layout + card)" + (" (required)" if corpus_optional else ""))
     b.add_argument("--config", default=None, help="corpus config (default: 'default' or the first)")
     b.add_argument(
         "--num-workers",
@@ -85,6 +85,15 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--progress", action="store_true", help="also show a per-clip eGeMAPS progress bar")
     b.add_argument("--push-to-hub", metavar="REPO", help="upload the result to this Hub dataset repo")
     b.add_argument("--public", action="store_true", help="with --push-to-hub: a public repo (default private)")
+
+
+def make_parser(prog: str = "python -m dataset_scripts") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Build SmoothCLAP datasets (audio, eGeMAPS features, tags, captions).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_build_arguments(sub.add_parser("build", help="build one corpus into a save_to_disk folder"))
 
     p = sub.add_parser("push-to-hub", help="upload a built (or captions-only) folder to a Hub dataset repo")
     p.add_argument("--input", "-i", required=True, help="a folder written by `build` or `export-captions`")
@@ -171,18 +180,38 @@ def _cmd_list(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    args = make_parser().parse_args(argv)
+def _run(command, args) -> int:
     from .corpus import CorpusError
     from .export import HubUploadError
 
-    commands = {"build": _cmd_build, "export-captions": _cmd_export, "push-to-hub": _cmd_push, "list": _cmd_list}
     try:
-        return commands[args.command](args)
+        return command(args)
     except (CorpusError, HubUploadError) as err:
         message = " ".join(str(err).split())
         print(f"error: {message}", file=sys.stderr)
         return 1 if isinstance(err, HubUploadError) else 2
+
+
+def main(argv=None) -> int:
+    args = make_parser().parse_args(argv)
+    commands = {"build": _cmd_build, "export-captions": _cmd_export, "push-to-hub": _cmd_push, "list": _cmd_list}
+    return _run(commands[args.command], args)
+
+
+def build_cli(argv=None, prog: str = "smoothclap build") -> int:
+    """``smoothclap build CORPUS ...`` (= ``python -m dataset_scripts build CORPUS ...``) and
+    ``smoothclap build --list``."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Build one corpus into a dataset folder (audio, eGeMAPS features, tags, captions) "
+        "for `smoothclap train` and `smoothclap evaluate`. Also: python -m dataset_scripts export-captions | "
+        "push-to-hub.")
+    add_build_arguments(parser, corpus_optional=True)
+    args = parser.parse_args(argv)
+    if args.list:
+        return _run(_cmd_list, args)
+    if not args.corpus or not args.output:
+        parser.error("give a corpus name and --output (smoothclap build --list shows the corpora)")
+    return _run(_cmd_build, args)
 
 
 if __name__ == "__main__":

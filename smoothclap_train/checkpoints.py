@@ -255,6 +255,9 @@ def save_checkpoint(accelerator, output_dir, state: TrainerState, keep: int) -> 
         os.makedirs(tmp)
     accelerator.wait_for_everyone()
     accelerator.save_state(tmp)
+    # every process writes its own random_states_<rank>.pkl and save_state does not wait: a rename
+    # before a slow rank is done would leave its file out (and a stray .tmp-step_N behind)
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf-8") as fh:
             fh.write(state.to_json())

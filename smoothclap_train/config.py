@@ -16,6 +16,9 @@ import os
 LORA_TOWERS = ("text", "audio")
 # LoRA target modules per tower (attention query/value projections of BERT and wav2vec2)
 DEFAULT_LORA_TARGETS = {"text": ("query", "value"), "audio": ("q_proj", "v_proj")}
+# training configs in configs/ (shipped as package data; the accelerate_*.yaml files there are
+# `accelerate launch --config_file` files, not these)
+SHIPPED_CONFIGS = ("msp_podcast.yaml", "paraclap_baseline.yaml")
 TRACKERS = ("tensorboard", "wandb", "comet_ml", "aim", "mlflow", "clearml", "dvclive", "swanlab",
             "trackio", "all", "none")
 
@@ -24,16 +27,19 @@ class TrainingConfigError(ValueError):
     """A bad option, config file or dataset, found before training starts."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """``prog``: how the usage line names the command (default: how it was started)."""
     p = argparse.ArgumentParser(
-        prog="train_accelerate.py",
+        prog=prog,
         description="Train SmoothCLAP (or the ParaCLAP baseline, --beta 0) on a dataset built by "
-                    "dataset_scripts, on one CPU, one GPU, many GPUs or many nodes "
-                    "(launch with `accelerate launch train_accelerate.py ...`). Defaults follow the "
+                    "`smoothclap build` (dataset_scripts), on one CPU, one GPU, many GPUs or many nodes "
+                    "(several processes: `accelerate launch -m train_accelerate ...`, or "
+                    "`accelerate launch train_accelerate.py ...` in a clone). Defaults follow the "
                     "paper's recipe (SmoothCLAP, section 3.1).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--config", help="YAML or JSON file with any of these options (keys = flag names); "
-                                    "flags on the command line win")
+    p.add_argument("--config", help="YAML or JSON file with any of these options (keys = flag names); flags on "
+                                    "the command line win. A name the package ships works from any folder: "
+                                    f"{', '.join(SHIPPED_CONFIGS)} (also as configs/NAME)")
 
     g = p.add_argument_group("data")
     g.add_argument("--dataset", help="folder written by `python -m dataset_scripts build` (required)")
@@ -157,9 +163,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def resolve_config_path(path: str) -> str:
+    """``path`` if that file exists; else a config the package ships, given by name
+    (``msp_podcast.yaml``, ``msp_podcast``) or as in a clone (``configs/msp_podcast.yaml``)."""
+    if os.path.isfile(path):
+        return path
+    from smoothclap_train.assets import shipped_folder
+
+    folder, name = os.path.split(path)
+    if folder in ("", "configs"):
+        name = name if os.path.splitext(name)[1] else name + ".yaml"
+        shipped = shipped_folder("configs") / name
+        if shipped.is_file():
+            return str(shipped)
+    raise TrainingConfigError(f"--config {path!r}: file not found (the package ships {', '.join(SHIPPED_CONFIGS)}: "
+                              "give one by name, e.g. --config msp_podcast.yaml).")
+
+
 def _read_config_file(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise TrainingConfigError(f"--config {path!r}: file not found.")
     text = open(path, encoding="utf-8").read()
     try:
         if path.endswith(".json"):
@@ -177,13 +198,14 @@ def _read_config_file(path: str) -> dict:
     return data
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     """Parse flags, merging a ``--config`` file underneath them (flags win)."""
-    parser = build_parser()
+    parser = build_parser(prog)
     pre_parser = argparse.ArgumentParser(add_help=False)
     pre_parser.add_argument("--config")
     pre, _ = pre_parser.parse_known_args(argv)
     if pre.config:
+        pre.config = resolve_config_path(pre.config)
         data = _read_config_file(pre.config)
         known = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
         defaults = {}
@@ -210,7 +232,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             if one in given and other in defaults and other not in given:
                 defaults.pop(other)
         parser.set_defaults(**defaults)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if pre.config:
+        args.config = pre.config  # the file really read (training_args.json records it)
+    return args
 
 
 MODEL_SOURCES = ("model", "audio_encoder", "text_encoder", "local_features")

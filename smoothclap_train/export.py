@@ -19,8 +19,8 @@ import json
 import os
 import shutil
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL_CARD_TEMPLATE = os.path.join(ROOT, "model_card.md")
+# the repository's model_card.md (a symlink here, so that a wheel ships it as package data)
+MODEL_CARD_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_card.md")
 
 
 def _split_front_matter(text: str) -> tuple[str, str]:
@@ -58,7 +58,7 @@ def _without_template_results(body: str) -> str:
     if RESULTS_START in body and RESULTS_END in body:
         head, rest = body.split(RESULTS_START, 1)
         tail = rest.split(RESULTS_END, 1)[1]
-        note = ("## Zero-shot results\n\nNot evaluated yet: run `python evaluate_zeroshot.py --model <this folder> "
+        note = ("## Zero-shot results\n\nNot evaluated yet: run `smoothclap evaluate --model <this folder> "
                 "--dataset DIR --update-model-card <this folder>/README.md`.\n")
         body = head + RESULTS_START + "\n" + note + RESULTS_END + tail
     return body

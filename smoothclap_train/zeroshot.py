@@ -1,4 +1,5 @@
-"""Validation zero-shot UAR per epoch (model selection), through evaluate_zeroshot.py.
+"""Validation zero-shot UAR per epoch (model selection), through the evaluation core
+(``smoothclap_eval``).
 
 The label embeddings, the uncached predictions and the UAR are the evaluation runner's
 (`label_embeddings`, `zero_shot_predict`, `uar`): the number that selects a checkpoint is
@@ -32,21 +33,20 @@ def _cached_predictions(accelerator, model, cache, n_rows, label_embeds, batch_s
 def validation_uar(accelerator, model, processor, data, references, batch_size, cache=None) -> float:
     """Zero-shot UAR of ``model`` (unwrapped) on the validation split with the corpus' query
     texts. Rows whose reference is -1 (outside the query classes) are left out."""
-    import evaluate_zeroshot
+    from smoothclap_eval.metrics import uar
+    from smoothclap_eval.predict import label_embeddings, zero_shot_predict
 
     was_training = model.training
     model.eval()
     try:
-        labels = evaluate_zeroshot.label_embeddings(model, processor, data.query_texts).to(accelerator.device)
+        labels = label_embeddings(model, processor, data.query_texts).to(accelerator.device)
         if cache is not None:
             predictions = _cached_predictions(accelerator, model, cache, len(data.validation), labels, batch_size)
         else:
-            predictions = evaluate_zeroshot.zero_shot_predict(
-                model, processor, data.validation, labels, batch_size=batch_size, accelerator=accelerator,
-                progress=False).predictions
+            predictions = zero_shot_predict(model, processor, data.validation, labels, batch_size=batch_size,
+                                            accelerator=accelerator, progress=False).predictions
     finally:
         model.train(was_training)
     references = np.asarray(references)
     keep = references >= 0
-    return float(evaluate_zeroshot.uar(predictions[keep], references[keep],
-                                       labels=list(range(len(data.labels))))["uar"])
+    return float(uar(predictions[keep], references[keep], labels=list(range(len(data.labels))))["uar"])

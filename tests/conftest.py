@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from smoothclap_train.synthetic import minilm_dir  # noqa: E402  (tests import it from here)
+from smoothclap_train.assets import minilm_dir  # noqa: E402  (tests import it from here)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -109,7 +109,7 @@ def pretrained_encoders(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """A synthetic dataset folder (train 16, validation 8, test 8 clips of 0.4-1.4 s)."""
-    from smoothclap_train.synthetic import write_synthetic_dataset
+    from synthetic_data import write_synthetic_dataset
 
     return write_synthetic_dataset(tmp_path_factory.mktemp("data") / "tiny")
 

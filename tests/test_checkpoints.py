@@ -147,7 +147,7 @@ def test_resume_from_a_trainable_only_checkpoint_equals_an_uninterrupted_run(opt
 def _ddp_save_and_load(rank, port, folder):
     """One rank of two gloo processes: save a checkpoint of a DDP-wrapped model with a frozen audio
     tower, spoil a trained weight, load the checkpoint back."""
-    from smoothclap_train.processes import join_cpu_group
+    from processes import join_cpu_group
 
     join_cpu_group(rank, 2, port)
     from accelerate import Accelerator
@@ -176,7 +176,7 @@ def _ddp_save_and_load(rank, port, folder):
 def test_two_processes_save_only_the_trainable_tensors_and_load_them(tmp_path):
     import multiprocessing
 
-    from smoothclap_train.processes import free_port
+    from processes import free_port
 
     port, ctx = free_port(), multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_ddp_save_and_load, args=(r, port, str(tmp_path / "ckpt"))) for r in range(2)]

@@ -17,14 +17,14 @@ import pytest
 import torch
 
 from launching import launcher_env, machine_cmd, signal_job, start, wait_all, wait_for
-from smoothclap_train.processes import free_port
+from processes import free_port
 
 STEPS_PER_EPOCH = 24  # 48 rows, global batch 2
 
 
 @pytest.fixture(autouse=True)
 def fresh_accelerate_state():
-    from smoothclap_train.processes import reset_accelerate_state
+    from processes import reset_accelerate_state
 
     yield
     reset_accelerate_state()
@@ -32,7 +32,7 @@ def fresh_accelerate_state():
 
 @pytest.fixture(scope="module")
 def rehearsal_data(tmp_path_factory):
-    from smoothclap_train.synthetic import write_synthetic_dataset
+    from synthetic_data import write_synthetic_dataset
 
     return write_synthetic_dataset(tmp_path_factory.mktemp("rehearsal") / "data", splits={"train": 48, "validation": 8})
 

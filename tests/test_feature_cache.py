@@ -31,7 +31,7 @@ def quiet(*args, **kwargs):
 
 @pytest.fixture(autouse=True)
 def fresh_accelerate_state():
-    from smoothclap_train.processes import reset_accelerate_state
+    from processes import reset_accelerate_state
 
     reset_accelerate_state()
     yield
@@ -73,7 +73,7 @@ def reference(parts, tmp_path_factory):
     from accelerate import Accelerator
 
     from smoothclap_train.cache import build_or_load
-    from smoothclap_train.processes import reset_accelerate_state
+    from processes import reset_accelerate_state
 
     model, processor, split, policy = parts
     folder = str(tmp_path_factory.mktemp("reference-cache"))
@@ -166,7 +166,7 @@ def test_a_bf16_build_has_its_own_key_and_equals_a_bf16_autocast_forward(parts, 
 def test_a_seed_sweep_with_one_crop_seed_reuses_one_cache(data, model_dir, tmp_path):
     import train_accelerate
     from smoothclap_train.config import parse_args
-    from smoothclap_train.processes import reset_accelerate_state
+    from processes import reset_accelerate_state
 
     runs = {}
     for seed, crop_seed in ((1, 5), (2, 5), (2, None)):
@@ -211,7 +211,7 @@ def test_a_local_extractor_gets_its_own_normalisation_cached_and_uncached(data, 
     import train_accelerate
     from smoothclap_train.cache import pooled_output
     from smoothclap_train.config import parse_args
-    from smoothclap_train.processes import reset_accelerate_state
+    from processes import reset_accelerate_state
 
     extra = ("--local-features", raw_extractor, "--beta", "0.5", "--gamma", "0.1")
     # cached: the stored local features are the extractor's on the RAW windows
@@ -387,7 +387,7 @@ def _node(rank, world, port, model_dir, data, scenarios, out_dir):
     """One rank alone on its "node" (LOCAL_RANK 0): a build with cache folder ``folders[rank]``
     for each ``folders`` in ``scenarios`` (one process group for all: process start-up is slow)."""
     torch.set_num_threads(1)
-    from smoothclap_train.processes import join_cpu_group
+    from processes import join_cpu_group
 
     join_cpu_group(rank, world, port, own_node=True)
     from accelerate import Accelerator
@@ -409,7 +409,7 @@ def _node(rank, world, port, model_dir, data, scenarios, out_dir):
 def _run_nodes(scenarios, model_dir, data, out_dir, world=2, timeout=150):
     import multiprocessing
 
-    from smoothclap_train.processes import free_port
+    from processes import free_port
 
     port, ctx = free_port(), multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_node, args=(r, world, port, str(model_dir), str(data), scenarios, str(out_dir)))

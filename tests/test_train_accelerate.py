@@ -2,7 +2,7 @@
 
 Data: a tiny dataset in the layout `python -m dataset_scripts build` writes (same columns,
 `smoothclap.json`, `thresholds.json`; tags and captions from `dataset_scripts.captions`),
-made of generated tones once per session (`smoothclap_train.synthetic`). Model: a tiny SmoothCLAP (hidden 32, 2 layers)
+made of generated tones once per session (`tests/synthetic_data.py`). Model: a tiny SmoothCLAP (hidden 32, 2 layers)
 saved as a folder, without dropout in the text tower so that runs can be compared exactly.
 """
 
@@ -22,7 +22,7 @@ import torch
 from conftest import ROOT, tiny_audio_config, tiny_processor, tiny_text_config, tone
 
 def write_tiny_dataset(path):
-    from smoothclap_train.synthetic import write_synthetic_dataset
+    from synthetic_data import write_synthetic_dataset
 
     return write_synthetic_dataset(path)  # train 16, validation 8, test 8 clips of 0.4-1.4 s
 
@@ -48,7 +48,7 @@ def write_tiny_model(path, seed=0, **config_kwargs):
 @pytest.fixture(autouse=True)
 def fresh_accelerate_state():
     """Each main() call builds its own Accelerator (as a fresh `accelerate launch` would)."""
-    from smoothclap_train.processes import reset_accelerate_state
+    from processes import reset_accelerate_state
 
     yield
     reset_accelerate_state()
@@ -142,7 +142,7 @@ BETAS = (0.0, 0.5)
 def _one_step(rank, world, port, data, model_dir, out_dir, batch_size):
     """Loss and gradients of the first step, for each beta, on this process (rank)."""
     if world > 1:
-        from smoothclap_train.processes import join_cpu_group
+        from processes import join_cpu_group
 
         join_cpu_group(rank, world, port)
     import train_accelerate
@@ -173,7 +173,7 @@ def _one_step(rank, world, port, data, model_dir, out_dir, batch_size):
 def test_two_processes_of_batch_b_equal_one_process_of_batch_2b(tiny_data, tiny_smoothclap, tmp_path):
     import multiprocessing
 
-    from smoothclap_train.processes import free_port
+    from processes import free_port
 
     port = free_port()
     ctx = multiprocessing.get_context("spawn")  # fork can deadlock on locks held by threads

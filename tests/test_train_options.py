@@ -282,7 +282,7 @@ def test_public_name_keeps_repo_ids_and_keywords():
 
 # --------------------------------------------------------------------------- global-batch gather
 def _gather_worker(rank, port, out_dir):
-    from smoothclap_train.processes import join_cpu_group
+    from processes import join_cpu_group
 
     join_cpu_group(rank, 2, port)
     import warnings
@@ -308,7 +308,7 @@ def _gather_worker(rank, port, out_dir):
 def test_gather_with_grad_passes_gradients_and_warns_no_deprecation(tmp_path):
     import multiprocessing
 
-    from smoothclap_train.processes import free_port
+    from processes import free_port
 
     port = free_port()
     ctx = multiprocessing.get_context("spawn")

@@ -17,7 +17,7 @@ from test_train_accelerate import flags
 
 @pytest.fixture(autouse=True)
 def fresh_accelerate_state():
-    from smoothclap_train.processes import reset_accelerate_state
+    from processes import reset_accelerate_state
 
     yield
     reset_accelerate_state()

