@@ -349,7 +349,8 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
                 try:
                     cell = _audio_cell(rec, self.corpus_data_dir, self.paths_only)
                 except OSError as err:
-                    report.skip(rec["id"], shown_path, split, self._shareable(f"Could not read the audio file ({err})."))
+                    reason = self._shareable(f"Could not read the audio file ({err}).")
+                    report.skip(rec["id"], shown_path, split, reason)
                     continue
                 row = {
                     "id": rec["id"],

@@ -66,7 +66,7 @@ def _hub_ids(source) -> list[str]:
 def base_models(config: dict) -> list[str]:
     """The card's base_model, read from the run's options before their local paths are
     reduced to names: the fine-tuned SmoothCLAP (``model``) or the two encoders."""
-    sources = [config.get("model")] if config.get("model") else [config.get("audio_encoder"), config.get("text_encoder")]
+    sources = [config.get("model")] if config.get("model") else [config.get(k) for k in ("audio_encoder", "text_encoder")]
     return list(dict.fromkeys(i for s in sources for i in _hub_ids(s)))
 
 
