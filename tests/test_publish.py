@@ -74,6 +74,16 @@ def test_exported_card_carries_the_hub_metadata_at_the_top(exported):
     assert len(sections) > 5 and [s for s in sections if s not in text] == []
 
 
+def test_card_base_model_names_hub_repo_ids_only(tmp_path, pretrained_encoders):
+    from smoothclap_train.export import base_models
+
+    paper = {"audio_encoder": "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim", "text_encoder": "bert-base-uncased"}
+    assert base_models(paper) == ["audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim", "google-bert/bert-base-uncased"]
+    audio_dir, text_dir = pretrained_encoders  # local folders: no id is known, none is made up
+    assert base_models({"audio_encoder": audio_dir, "text_encoder": text_dir}) == []
+    assert base_models({"model": "me/smoothclap", "audio_encoder": None}) == ["me/smoothclap"]
+
+
 def test_exported_model_passes_the_dry_run_and_lists_every_file_with_its_size(exported, capsys):
     assert run(exported, "--repo-id", "me/smoothclap-tiny", "--dry-run") == 0
     out, err = capsys.readouterr()
