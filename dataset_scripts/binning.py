@@ -88,7 +88,9 @@ def load_given_thresholds(thresholds) -> GivenThresholds:
         metadata = captions.read_thresholds_metadata(path)
     except ValueError as err:
         raise CorpusError(str(err)) from None
-    return GivenThresholds(values, dict(metadata or {}), str(path))
+    # the label goes into the card and thresholds.json: an absolute path keeps its last two parts
+    label = str(Path(*path.parts[-2:])) if path.is_absolute() else str(path)
+    return GivenThresholds(values, dict(metadata or {}), label)
 
 
 def _fit(dd, attributes, report: BuildReport, what: str = "thresholds") -> tuple[dict, str]:

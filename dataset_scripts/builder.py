@@ -317,6 +317,15 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
                 results.append(err)
         return results
 
+    def _shareable(self, text: str) -> str:
+        """``text`` with the corpus folder's path left out (relative to it): the build report
+        travels with the dataset, and a shared dataset names no local path."""
+        if not text or self.corpus_data_dir is None:
+            return text
+        for root in {str(self.corpus_data_dir.resolve()), str(self.corpus_data_dir)}:
+            text = text.replace(root.rstrip(os.sep) + os.sep, "")
+        return text
+
     def _generate_examples(self, split: str):
         report = self.report
         record_split = "all" if split == FULL_SPLIT else split
@@ -332,15 +341,16 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
             report.add_input(split, len(chunk))
             results = self._analyse([r["audio"] for r in chunk])
             for rec, feats in zip(chunk, results):
-                shown_path = rec["audio"] if isinstance(rec["audio"], str) else None
+                shown_path = self._shareable(rec["audio"]) if isinstance(rec["audio"], str) else None
                 if isinstance(feats, BaseException) or feats is None:
                     reason = str(feats) if feats is not None else "feature extraction returned nothing"
-                    report.skip(rec["id"], shown_path, split, reason or type(feats).__name__)
+                    report.skip(rec["id"], shown_path, split, self._shareable(reason) or type(feats).__name__)
                     continue
                 try:
                     cell = _audio_cell(rec, self.corpus_data_dir, self.paths_only)
                 except OSError as err:
-                    report.skip(rec["id"], shown_path, split, f"Could not read the audio file ({err}).")
+                    reason = self._shareable(f"Could not read the audio file ({err}).")
+                    report.skip(rec["id"], shown_path, split, reason)
                     continue
                 row = {
                     "id": rec["id"],

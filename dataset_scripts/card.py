@@ -120,7 +120,7 @@ def write_card(output_dir: Path, meta: Mapping, report: BuildReport | None, thre
                split_rows: Mapping[str, int], captions_only: bool = False) -> None:
     """Write the dataset card ``README.md`` (YAML header + sections) into ``output_dir``."""
     sections = [
-        _header(meta, captions_only),
+        _header(meta, captions_only, sum(split_rows.values())),
         _source(meta, captions_only),
         _splits(split_rows, report),
         _labels(meta),
@@ -136,13 +136,46 @@ def _title(meta: Mapping, captions_only: bool) -> str:
     return f"SmoothCLAP {meta['corpus']} ({meta['config']})" + (" - captions only" if captions_only else "")
 
 
-def _header(meta: Mapping, captions_only: bool) -> list[str]:
-    title = _title(meta, captions_only)
+# the Hub's licence ids for the licences the corpus configs name in words
+_HUB_LICENSES = ((r"\bCC BY-NC-SA 4\.0\b", "cc-by-nc-sa-4.0"), (r"\bGPL-3\.0", "gpl-3.0"), (r"\bODbL\b", "odbl"))
+
+
+def hub_license(meta: Mapping) -> dict:
+    """``license`` (a Hub licence id) for the card's YAML header; a corpus' own agreement is
+    ``other`` with the ``license_name`` (a slug) and ``license_link`` the Hub asks for then."""
     lic = meta.get("license") or ""
-    # the Hub wants an SPDX-like id; anything else (an academic licence text) is "other"
-    lic_id = lic.lower() if lic and re.fullmatch(r"[A-Za-z0-9.\-]+", lic) else "other"
-    lines = ["---", f"pretty_name: {json.dumps(title)}", f"license: {lic_id}",
-             "tags:", "- audio", "- speech-emotion-recognition", "- smoothclap", "---", "", f"# {title}"]
+    if re.fullmatch(r"[A-Za-z0-9.\-]+", lic):
+        return {"license": lic.lower()}
+    for pattern, hub_id in _HUB_LICENSES:
+        if re.search(pattern, lic):
+            return {"license": hub_id}
+    out = {"license": "other", "license_name": re.sub(r"[^a-z0-9]+", "-", f"{meta.get('corpus', 'corpus')} licence")}
+    if meta.get("homepage"):
+        out["license_link"] = meta["homepage"]
+    return out
+
+
+def _size_category(rows: int) -> str:
+    """The Hub's size_categories bucket for ``rows`` examples."""
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if rows < limit:
+            return name
+    return "1M<n<10M"
+
+
+def card_header(meta: Mapping, captions_only: bool, rows: int) -> str:
+    """The YAML header (the metadata the Hub reads), valid YAML."""
+    import yaml
+
+    header = {"pretty_name": _title(meta, captions_only), **hub_license(meta),
+              "task_categories": ["audio-classification"], "size_categories": [_size_category(rows)],
+              "tags": ["audio", "speech-emotion-recognition", "smoothclap"] + (["captions-only"] if captions_only else [])}
+    return yaml.safe_dump(header, sort_keys=False, allow_unicode=True)
+
+
+def _header(meta: Mapping, captions_only: bool, rows: int = 0) -> list[str]:
+    title = _title(meta, captions_only)
+    lines = ["---", card_header(meta, captions_only, rows).rstrip("\n"), "---", "", f"# {title}"]
     if meta.get("description"):
         lines += ["", meta["description"].strip()]
     return lines

@@ -48,7 +48,7 @@ def export_captions(input_dir: str | os.PathLike, output_dir: str | os.PathLike,
     out = datasets.DatasetDict(
         {split: ds.remove_columns([c for c in ("audio",) if c in ds.column_names]) for split, ds in dd.items()}
     )
-    meta = dict(meta, captions_only=True, exported_from=str(input_dir.resolve()),
+    meta = dict(meta, captions_only=True, exported_from=input_dir.resolve().name,  # a name: the card is shared
                 splits={s: len(d) for s, d in out.items()})
     report = BuildReport.read_json(input_dir / REPORT_FILE) if (input_dir / REPORT_FILE).is_file() else None
     with staged_output(output_dir, overwrite) as staging:

@@ -96,7 +96,9 @@ def build(
     settings = {
         "corpus": module.NAME,
         "config": config_name,
-        "data_dir": str(Path(data_dir).expanduser().resolve()) if data_dir is not None else None,
+        # the folder's name, not its path: the settings go into the card and smoothclap.json,
+        # which are shared with the dataset (`smoothclap publish` refuses local paths)
+        "data_dir": Path(data_dir).expanduser().resolve().name if data_dir is not None else None,
         "options": options,
         "seed": seed,
         "caption_variant": caption_variant,

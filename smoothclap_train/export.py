@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 # the repository's model_card.md (a symlink here, so that a wheel ships it as package data)
@@ -33,9 +34,47 @@ def _split_front_matter(text: str) -> tuple[str, str]:
 RESULTS_START, RESULTS_END = "<!-- evaluate_zeroshot:results:start -->", "<!-- evaluate_zeroshot:results:end -->"
 
 
-def _front_matter(template_front: str, config: dict, results: dict) -> str:
-    """The template's card metadata with this run's model-index (validation UAR) instead of
-    the template's: the repository card's numbers belong to another model."""
+# the Hub's base_model takes repo ids; these encoders moved and are published under a new id
+CANONICAL_IDS = {"bert-base-uncased": "google-bert/bert-base-uncased"}
+REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def card_metadata(path: str) -> dict:
+    """The YAML header of a card (README.md) as a dict, {} when there is none."""
+    import yaml
+
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as fh:
+        meta = yaml.safe_load(_split_front_matter(fh.read())[0] or "{}")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _hub_ids(source) -> list[str]:
+    """The Hub ids behind a model source: a repo id is one; a local folder passes on its own
+    card's base_model (a published SmoothCLAP downloaded to fine-tune); else none is known."""
+    if not isinstance(source, str) or not source:
+        return []
+    local = os.path.expanduser(source)
+    if os.path.isdir(local):
+        base = card_metadata(os.path.join(local, "README.md")).get("base_model") or []
+        return [b for b in ([base] if isinstance(base, str) else base) if isinstance(b, str)]
+    source = CANONICAL_IDS.get(source, source)
+    return [source] if REPO_ID.fullmatch(source) else []
+
+
+def base_models(config: dict) -> list[str]:
+    """The card's base_model, read from the run's options before their local paths are
+    reduced to names: the fine-tuned SmoothCLAP (``model``) or the two encoders."""
+    sources = [config.get("model")] if config.get("model") else [config.get(k) for k in ("audio_encoder", "text_encoder")]
+    return list(dict.fromkeys(i for s in sources for i in _hub_ids(s)))
+
+
+def _front_matter(template_front: str, config: dict, results: dict, bases: list[str] | None = None) -> str:
+    """The template's card metadata with this run's base_model, datasets and model-index
+    (validation UAR) instead of the template's: the repository card's numbers belong to
+    another model. base_model is left out when no encoder was given as a Hub id (the Hub
+    rejects a card whose base_model is not a repo id); `smoothclap publish` then says so."""
     import yaml
 
     meta = yaml.safe_load(template_front) if template_front.strip() else {}
@@ -43,6 +82,11 @@ def _front_matter(template_front: str, config: dict, results: dict) -> str:
     meta.setdefault("library_name", "transformers")
     meta.setdefault("pipeline_tag", "zero-shot-audio-classification")
     meta.pop("model-index", None)
+    meta.pop("base_model", None)
+    if bases:
+        meta["base_model"] = list(bases)
+    if config.get("dataset"):
+        meta["datasets"] = [os.path.basename(os.path.normpath(str(config["dataset"])))]
     if results.get("validation_uar") is not None:
         corpus = os.path.basename(os.path.normpath(str(config.get("dataset", "dataset"))))
         meta["model-index"] = [{"name": "SmoothCLAP", "results": [{
@@ -64,7 +108,7 @@ def _without_template_results(body: str) -> str:
     return body
 
 
-def model_card(config: dict, results: dict, base: str) -> str:
+def model_card(config: dict, results: dict, base: str, bases: list[str] | None = None) -> str:
     """README.md of the exported folder: the repository's model card, headed by this run."""
     front, body = "", "# SmoothCLAP\n"
     if os.path.isfile(MODEL_CARD_TEMPLATE):
@@ -89,7 +133,7 @@ def model_card(config: dict, results: dict, base: str) -> str:
         lines.append("")
     lines += ["Run options (`training_args.json` holds them as JSON):", "", "| option | value |", "|---|---|"]
     lines += [f"| `{k}` | `{v}` |" for k, v in sorted(config.items()) if v is not None]
-    return ("---\n" + _front_matter(front, config, results) + "---\n\n" + "\n".join(lines) + "\n\n"
+    return ("---\n" + _front_matter(front, config, results, bases) + "---\n\n" + "\n".join(lines) + "\n\n"
             + _without_template_results(body))
 
 
@@ -97,6 +141,7 @@ def export_model(model, processor, out_dir, config: dict, results: dict, base: s
                  adapters_dir: str | None = None) -> str:
     """Write the Hub-ready folder (main process only). ``model`` is the unwrapped model,
     a SmoothClapModel or a peft model (merged here; its adapters saved first if asked)."""
+    bases = base_models(config)  # before the local paths become names: a local folder's card is read
     config, base = public_config(config), public_name(base)  # no local paths in a folder meant for the Hub
     if hasattr(model, "merge_and_unload"):
         if adapters_dir is not None:
@@ -118,7 +163,7 @@ def export_model(model, processor, out_dir, config: dict, results: dict, base: s
     processor.save_pretrained(tmp)
     _public_names_in_folder(tmp)
     with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as fh:
-        fh.write(model_card(config, results, base))
+        fh.write(model_card(config, results, base, bases))
     with open(os.path.join(tmp, "training_args.json"), "w", encoding="utf-8") as fh:
         json.dump(config, fh, indent=2, sort_keys=True)
     with open(os.path.join(tmp, "training_results.json"), "w", encoding="utf-8") as fh:
