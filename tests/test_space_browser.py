@@ -1,7 +1,8 @@
 """The web demo in a real browser: `python space/app.py --model DIR --port P` as a real server
 process, headless Chromium (Debian's /usr/bin/chromium) driven by Playwright uploads a clip,
 types labels and templates, clicks Classify, and the top label and score on the page must be
-the model's own pipeline answer for the same file; then one error case (no labels). The page and
+the model's own pipeline answer for the same file; then one error case (no labels), then an
+example (--examples: a click fills the inputs; the answer is the pipeline's). The page and
 the server must not touch the network. Screenshots: tests/artifacts/space.png (the answer) and
 tests/artifacts/space-error.png (the error), kept for inspection (git-ignored).
 
@@ -20,6 +21,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -129,8 +131,15 @@ def test_page_classifies_a_clip_as_the_pipeline_does(sharp_model, tmp_path):
 
     clip = tmp_path / "clip.wav"
     sf.write(str(clip), tone(freq=180.0, seconds=1.5), 16000)
+    examples = tmp_path / "examples"  # --examples: one stereo 22.05 kHz clip, shown with the default labels
+    examples.mkdir()
+    example = examples / "example.wav"
+    sf.write(str(example), np.stack([tone(freq=300.0, seconds=2.0, sr=22050, seed=1),
+                                     tone(freq=240.0, seconds=2.0, sr=22050, seed=2)], axis=1), 22050)
     clf = pipeline("zero-shot-audio-classification", model=sharp_model, trust_remote_code=True)
     expected = clf(str(clip), candidate_labels=LABELS, hypothesis_template=TEMPLATES)
+    expected_example = clf(str(example), candidate_labels=["angry", "happy", "sad", "neutral"],
+                           hypothesis_template="this person is feeling {}.")  # the app's defaults
     one_template = clf(str(clip), candidate_labels=LABELS, hypothesis_template=TEMPLATES[0])
     assert expected[0]["score"] - expected[1]["score"] > 1e-3, f"labels too close to tell apart: {expected}"
     assert top_text(one_template) != top_text(expected), (
@@ -149,7 +158,8 @@ def test_page_classifies_a_clip_as_the_pipeline_does(sharp_model, tmp_path):
     timings = {}
     started = time.monotonic()
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        proc = subprocess.Popen([sys.executable, APP, "--model", sharp_model, "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, APP, "--model", sharp_model, "--port", str(port),
+                                 "--examples", str(examples)],
                                 cwd=str(tmp_path), env=env, stdout=out, stderr=err)
     try:
         url = wait_for_url(proc, out_path, err_path, SERVER_START_TIMEOUT)
@@ -191,6 +201,14 @@ def test_page_classifies_a_clip_as_the_pipeline_does(sharp_model, tmp_path):
                 expect(page.locator("#top textarea")).to_have_value("", timeout=UI_TIMEOUT)
                 page.screenshot(path=os.path.join(ARTIFACTS, "space-error.png"), full_page=True)
                 error_text = page.locator("body").inner_text()
+
+                # an example: one click fills clip, labels and template; Classify answers for it
+                page.locator("table").get_by_text("example.wav").click()
+                expect(page.locator("#clip a.download-link")).to_have_attribute(
+                    "href", re.compile(r"example\.wav$"), timeout=UI_TIMEOUT)
+                expect(page.locator("#labels textarea")).to_have_value("angry, happy, sad, neutral")
+                page.locator("#classify").click()
+                expect(page.locator("#top textarea")).to_have_value(top_text(expected_example), timeout=UI_TIMEOUT)
             finally:
                 context.close()
     finally:
