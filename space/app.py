@@ -199,7 +199,7 @@ def _demo_corpus_examples(model_source: str, out_dir: Path) -> list[list]:
     for emotion in labels:
         if emotion in picked:
             clip_id, data = picked[emotion]
-            path = out_dir / f"demo-test-{emotion}-{clip_id}.wav"
+            path = out_dir / f"test-{clip_id}.wav"
             path.write_bytes(data)
             examples.append([str(path), ", ".join(labels), DEFAULT_TEMPLATES])
     return examples

@@ -178,16 +178,15 @@ def test_examples_from_the_demo_corpus_next_to_a_demo_model(app, tiny_smoothclap
           num_workers=1, seed=0)
     shutil.copytree(tiny_smoothclap, out / "smoothclap")
     examples = app.find_examples(str(out / "smoothclap"), out_dir=str(tmp_path / "ex"))
-    assert [os.path.basename(e[0]).split("-")[2] for e in examples] == ["neutral", "happy", "angry", "sad"]
     import datasets
 
     test = datasets.load_from_disk(str(out / "cache" / "demo"))["test"]
     by_id = {row["id"]: row for row in test}
-    for path, labels, _ in examples:
-        clip_id = os.path.basename(path)[:-4].split("-", 3)[3]
-        assert by_id[clip_id]["emotion"] in os.path.basename(path)
+    clip_ids = [os.path.basename(path)[len("test-"):-len(".wav")] for path, _, _ in examples]
+    assert [by_id[clip_id]["emotion"] for clip_id in clip_ids] == ["neutral", "happy", "angry", "sad"]
+    for (path, labels, templates), clip_id in zip(examples, clip_ids):
         assert open(path, "rb").read() == by_id[clip_id]["audio"]["bytes"]
-        assert labels == "neutral, happy, angry, sad"
+        assert labels == "neutral, happy, angry, sad" and templates == "this person is feeling {}."
 
 
 def test_main_without_a_model_is_a_usage_error(app, monkeypatch, capsys):
