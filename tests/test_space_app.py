@@ -1,0 +1,196 @@
+"""The web demo's logic, in process (space/app.py; the page in a real browser:
+tests/test_space_browser.py): input parsing, the errors the page shows, the model's own pipeline
+answers, the examples' sources, the command line."""
+
+import importlib.util
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import ROOT, tone
+
+APP_PATH = os.path.join(ROOT, "space", "app.py")
+
+
+def load_app_module():
+    """space/app.py as a Space runs it: a file on its own, not a module of the repository."""
+    spec = importlib.util.spec_from_file_location("space_app_under_test", APP_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def app():
+    return load_app_module()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("space-clip") / "clip.wav"
+    sf.write(str(path), tone(), 16000)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def classifier(app, tiny_smoothclap):
+    clf = app.Classifier(tiny_smoothclap)
+    assert clf.error is None, clf.error
+    return clf
+
+
+def test_app_imports_only_what_a_space_installs():
+    """A Space holds space/ and the model repo: no module of this repository may be imported."""
+    import ast
+
+    tree = ast.parse(open(APP_PATH, encoding="utf-8").read())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "space/app.py must not use relative imports (it runs as a plain file)"
+            names.add(node.module.split(".")[0])
+    third_party = names - set(sys.stdlib_module_names) - {"__future__"}
+    # pyarrow: only to read a local demo corpus (where the project, hence datasets, is installed)
+    assert third_party == {"gradio", "transformers", "numpy", "soundfile", "pyarrow"}, third_party
+    requirements = open(os.path.join(ROOT, "space", "requirements.txt"), encoding="utf-8").read()
+    for package in ("torch", "transformers", "numpy", "soundfile", "scipy"):  # scipy: the pipeline resamples
+        assert package in requirements, f"space/requirements.txt lacks {package}"
+
+
+def test_space_readme_header_is_a_spaces_config():
+    import yaml
+
+    text = open(os.path.join(ROOT, "space", "README.md"), encoding="utf-8").read()
+    assert text.startswith("---\n")
+    header = yaml.safe_load(text.split("---\n")[1])
+    import gradio
+
+    assert header["sdk"] == "gradio" and header["app_file"] == "app.py"
+    # the Space runs sdk_version; the tests ran with the installed gradio: the same major version
+    assert header["sdk_version"].split(".")[0] == gradio.__version__.split(".")[0], (header, gradio.__version__)
+    for key in ("title", "emoji", "colorFrom", "colorTo", "license", "short_description"):
+        assert header.get(key), f"space/README.md header lacks {key}"
+
+
+def test_labels_and_templates_are_parsed_and_checked(app):
+    assert app.parse_labels(" angry, happy ,\nsad,, ") == ["angry", "happy", "sad"]
+    assert app.parse_templates("this person is feeling {}.\n\n the speaker sounds {}. ") == [
+        "this person is feeling {}.", "the speaker sounds {}."]
+    for text in ("", " , ,", None):
+        with pytest.raises(app.AppError, match="No labels"):
+            app.parse_labels(text)
+    with pytest.raises(app.AppError, match="Duplicate label"):
+        app.parse_labels("sad, happy, sad")
+    with pytest.raises(app.AppError, match="No template"):
+        app.parse_templates(" \n")
+    with pytest.raises(app.AppError, match="exactly once"):
+        app.parse_templates("this person is feeling\n{} and {}")
+
+
+def test_page_answer_is_the_models_pipeline_answer(app, classifier, tiny_smoothclap, clip):
+    from transformers import pipeline
+
+    expected = pipeline("zero-shot-audio-classification", model=tiny_smoothclap, trust_remote_code=True)(
+        clip, candidate_labels=["angry", "happy", "sad"], hypothesis_template=["this is {}.", "it sounds {}."])
+    got = classifier.classify(clip, "angry, happy, sad", "this is {}.\nit sounds {}.")
+    assert [r["label"] for r in got] == [r["label"] for r in expected]
+    np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], rtol=0, atol=1e-6)
+    assert app.format_top(got) == f"{expected[0]['label']} ({expected[0]['score']:.4f})"
+    independent = classifier.classify(clip, "angry, happy, sad", "this is {}.", multi_label=True)
+    assert abs(sum(r["score"] for r in independent) - 1.0) > 1e-3, "multi_label must reach the pipeline"
+
+
+def test_errors_end_in_the_status_line_not_a_traceback(app, classifier, clip, tmp_path):
+    page = app.build_app(classifier=classifier, examples=[])
+    run = page.fns[0].fn  # the Classify button's function, as gradio calls it
+    scores, top, status = run(clip, "angry, happy", "this person is feeling {}.", False)
+    assert set(scores) == {"angry", "happy"} and top.startswith(max(scores, key=scores.get)) and "Done in" in status
+    assert run(clip, "  ", "{}", False) == (None, "", "**Error:** No labels: type at least one label, e.g. "
+                                                   "'angry, happy, sad, neutral'.")
+    assert "No audio" in run(None, "angry", "{}", False)[2]
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"this is not audio at all" * 40)
+    assert "Cannot read the audio file 'garbage.wav'" in run(str(garbage), "angry", "{}", False)[2]
+    empty = tmp_path / "empty.wav"
+    sf.write(str(empty), np.zeros(0, dtype=np.float32), 16000)
+    assert "holds no samples" in run(str(empty), "angry", "{}", False)[2]
+    assert "must contain {} exactly once" in run(clip, "angry", "this person is feeling", False)[2]
+
+
+def test_a_folder_without_the_remote_code_shows_what_is_missing(app, tiny_smoothclap, clip, tmp_path):
+    folder = tmp_path / "no-code"
+    shutil.copytree(tiny_smoothclap, folder, ignore=shutil.ignore_patterns("*.py"))
+    clf = app.Classifier(str(folder))
+    assert clf.pipe is None
+    assert "lacks configuration_smoothclap.py, modeling_smoothclap.py, pipeline_smoothclap.py" in clf.error
+    assert clf.status().startswith("**Model not loaded.**") and "save_pretrained" in clf.status()
+    page = app.build_app(classifier=clf)  # the page still builds, and says why it cannot classify
+    assert page.smoothclap_examples == []
+    assert page.fns[0].fn(clip, "angry", "{}", False)[2] == f"**Error:** {clf.error}"
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_smoothclap, broken)
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    error = app.Classifier(str(broken)).error
+    assert error.startswith(f"Cannot load the model {str(broken)!r}:") and "Traceback" not in error
+
+    offline = app.Classifier("no-such-org/no-such-smoothclap").error  # HF_HUB_OFFLINE=1 (conftest)
+    assert offline.startswith("Cannot load the model 'no-such-org/no-such-smoothclap'") and "repo id" in offline
+    assert "No model" in app.Classifier(None).error
+
+
+def test_examples_generated_when_there_is_nothing_else(app, tiny_smoothclap, tmp_path):
+    examples = app.find_examples(tiny_smoothclap, out_dir=str(tmp_path / "out"))
+    assert len(examples) == 3
+    for path, labels, templates in examples:
+        wave, rate = sf.read(path)
+        assert rate == 16000 and len(wave) == 32000 and np.abs(wave).max() > 0.05
+        app.parse_labels(labels), app.parse_templates(templates)
+    assert app.find_examples(None, out_dir=str(tmp_path / "none"))  # no model either: still examples
+
+
+def test_examples_from_a_folder_and_from_the_models_examples(app, tiny_smoothclap, tmp_path):
+    own = tmp_path / "mine"
+    own.mkdir()
+    sf.write(str(own / "b.flac"), tone(), 16000)
+    sf.write(str(own / "a.wav"), tone(), 16000)
+    (own / "notes.txt").write_text("not audio")
+    assert [os.path.basename(e[0]) for e in app.find_examples(tiny_smoothclap, str(own))] == ["a.wav", "b.flac"]
+    model = tmp_path / "model"
+    shutil.copytree(tiny_smoothclap, model)
+    (model / "examples").mkdir()
+    sf.write(str(model / "examples" / "x.wav"), tone(), 16000)
+    assert [os.path.basename(e[0]) for e in app.find_examples(str(model))] == ["x.wav"]
+
+
+def test_examples_from_the_demo_corpus_next_to_a_demo_model(app, tiny_smoothclap, tmp_path):
+    """demo.py writes <out>/smoothclap and <out>/cache/demo: one held-out clip per emotion."""
+    from dataset_scripts import build
+
+    out = tmp_path / "smoothclap-demo"
+    build("demo", None, str(out / "cache" / "demo"), options={"num_speakers": 6, "sentences_per_speaker": 1},
+          num_workers=1, seed=0)
+    shutil.copytree(tiny_smoothclap, out / "smoothclap")
+    examples = app.find_examples(str(out / "smoothclap"), out_dir=str(tmp_path / "ex"))
+    import datasets
+
+    test = datasets.load_from_disk(str(out / "cache" / "demo"))["test"]
+    by_id = {row["id"]: row for row in test}
+    clip_ids = [os.path.basename(path)[len("test-"):-len(".wav")] for path, _, _ in examples]
+    assert [by_id[clip_id]["emotion"] for clip_id in clip_ids] == ["neutral", "happy", "angry", "sad"]
+    for (path, labels, templates), clip_id in zip(examples, clip_ids):
+        assert open(path, "rb").read() == by_id[clip_id]["audio"]["bytes"]
+        assert labels == "neutral, happy, angry, sad" and templates == "this person is feeling {}."
+
+
+def test_main_without_a_model_is_a_usage_error(app, monkeypatch, capsys):
+    monkeypatch.delenv(app.MODEL_ENV, raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert app.main([]) == 2
+    assert "error: no model: pass --model DIR_OR_REPO or set SMOOTHCLAP_MODEL" in capsys.readouterr().err
