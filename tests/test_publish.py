@@ -40,7 +40,7 @@ def exported(tmp_path_factory, tiny_data, tiny_smoothclap):
     """<output-dir>/model of a 1-step training run that fine-tuned a local SmoothCLAP whose
     card names its encoders (as a published SmoothCLAP downloaded with `hf download` does)."""
     import train_accelerate
-    from smoothclap_train.processes import reset_accelerate_state
+    from processes import reset_accelerate_state
 
     tmp = tmp_path_factory.mktemp("publish")
     start = shutil.copytree(tiny_smoothclap, tmp / "start")
