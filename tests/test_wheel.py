@@ -138,4 +138,17 @@ print(json.dumps({"files": [importlib.util.find_spec(n).origin for n in names], 
         assert proc.returncode == 0, proc.stderr[-3000:]
         ranked = json.loads(proc.stdout)["clip.wav"]
         assert sorted(r["label"] for r in ranked) == ["happy", "sad"]
+
+    # the other subcommands' help, the builders' list, and the offline demo (quick) from the wheel
+    for args, usage in ((["build", "--list"], None), (["publish", "--help"], "usage: smoothclap publish "),
+                        (["app", "--help"], "usage: smoothclap app "), (["evaluate", "--help"], "usage: smoothclap evaluate "),
+                        (["classify", "--help"], "usage: smoothclap classify ")):
+        proc = run(venv, outside, "smoothclap", *args)
+        assert proc.returncode == 0 and (usage is None or proc.stdout.startswith(usage)), (args, proc.stderr[-2000:])
+    assert "msp_podcast" in run(venv, outside, "smoothclap", "build", "--list").stdout
+    proc = run(venv, outside, "smoothclap", "demo", "--quick", "--output", "demo-out", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    demo = json.loads((folder / "demo-out" / "demo_results.json").read_text())
+    assert set(demo) >= {"smoothclap", "paraclap", "pipeline_examples"} and demo["pipeline_examples"]
+    assert (folder / "demo-out" / "smoothclap" / "model.safetensors").is_file()
     print(f"wheel build + venv {venv[1]:.1f} s, commands {time.time() - started:.1f} s")
