@@ -35,3 +35,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_ranks(target, args, world: int = 2, timeout: float = 240, meanwhile=None) -> None:
+    """Run target(rank, *args) in `world` spawned processes (fork can deadlock on locks held by
+    threads), optionally call meanwhile() in this process, and wait at most `timeout` seconds in
+    all: a rank still running then is killed and named (a hang in the collectives), and every
+    rank must exit 0."""
+    import multiprocessing
+    import time
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=target, args=(rank, *args)) for rank in range(world)]
+    for p in procs:
+        p.start()
+    try:
+        if meanwhile is not None:
+            meanwhile()
+    finally:
+        deadline = time.time() + timeout
+        for p in procs:
+            p.join(timeout=max(1.0, deadline - time.time()))
+        hung = [rank for rank, p in enumerate(procs) if p.is_alive()]
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join(10)
+    assert not hung, f"rank(s) {hung} still running after {timeout} s (a hang in the collectives)"
+    assert [p.exitcode for p in procs] == [0] * world, f"exit codes {[p.exitcode for p in procs]}"

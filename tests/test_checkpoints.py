@@ -174,19 +174,9 @@ def _ddp_save_and_load(rank, port, folder):
 
 
 def test_two_processes_save_only_the_trainable_tensors_and_load_them(tmp_path):
-    import multiprocessing
+    from processes import free_port, run_ranks
 
-    from processes import free_port
-
-    port, ctx = free_port(), multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_ddp_save_and_load, args=(r, port, str(tmp_path / "ckpt"))) for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=240)
-        if p.is_alive():
-            p.kill()
-        assert p.exitcode == 0, f"worker exit code {p.exitcode}"
+    run_ranks(_ddp_save_and_load, (free_port(), str(tmp_path / "ckpt")))
     saved = load_weights(tmp_path / "ckpt")
     assert saved and not [k for k in saved if k.startswith(("audio_model.", "module."))], sorted(saved)[:5]
     assert "text_projection.linear1.weight" in saved

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from conftest import tiny_audio_config
-from test_train_accelerate import flags, write_tiny_dataset, write_tiny_model
+from test_train_accelerate import flags
 
 POLICY_ARGS = dict(length=16000, seed=3, crops_per_clip=2)  # 1 s windows, as the trainer tests use
 
@@ -39,13 +39,13 @@ def fresh_accelerate_state():
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return write_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny")
+def data(tiny_data):
+    return tiny_data
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return write_tiny_model(tmp_path_factory.mktemp("model") / "smoothclap")
+def model_dir(tiny_smoothclap):
+    return tiny_smoothclap
 
 
 @pytest.fixture(scope="module")
@@ -407,25 +407,9 @@ def _node(rank, world, port, model_dir, data, scenarios, out_dir):
 
 
 def _run_nodes(scenarios, model_dir, data, out_dir, world=2, timeout=150):
-    import multiprocessing
+    from processes import free_port, run_ranks
 
-    from processes import free_port
-
-    port, ctx = free_port(), multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_node, args=(r, world, port, str(model_dir), str(data), scenarios, str(out_dir)))
-             for r in range(world)]
-    for p in procs:
-        p.start()
-    deadline = time.time() + timeout
-    for p in procs:
-        p.join(timeout=max(1.0, deadline - time.time()))
-    hung = [r for r, p in enumerate(procs) if p.is_alive()]
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-            p.join(10)
-    assert not hung, f"rank(s) {hung} still running after {timeout} s (a hang in the collectives)"
-    assert [p.exitcode for p in procs] == [0] * world
+    run_ranks(_node, (world, free_port(), str(model_dir), str(data), scenarios, str(out_dir)), world, timeout)
     return [[torch.load(os.path.join(out_dir, f"scenario{n}-rank{r}.pt")) for r in range(world)]
             for n in range(len(scenarios))]
 

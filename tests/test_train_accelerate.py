@@ -21,12 +21,6 @@ import torch
 
 from conftest import ROOT, tiny_audio_config, tiny_processor, tiny_text_config, tone
 
-def write_tiny_dataset(path):
-    from synthetic_data import write_synthetic_dataset
-
-    return write_synthetic_dataset(path)  # train 16, validation 8, test 8 clips of 0.4-1.4 s
-
-
 def write_tiny_model(path, seed=0, **config_kwargs):
     """A tiny SmoothCLAP + processor folder (text tower without dropout: exact comparisons)."""
     from configuration_smoothclap import SmoothClapConfig
@@ -171,22 +165,10 @@ def _one_step(rank, world, port, data, model_dir, out_dir, batch_size):
 
 
 def test_two_processes_of_batch_b_equal_one_process_of_batch_2b(tiny_data, tiny_smoothclap, tmp_path):
-    import multiprocessing
+    from processes import free_port, run_ranks
 
-    from processes import free_port
-
-    port = free_port()
-    ctx = multiprocessing.get_context("spawn")  # fork can deadlock on locks held by threads
-    procs = [ctx.Process(target=_one_step, args=(r, 2, port, tiny_data, tiny_smoothclap, str(tmp_path), 4))
-             for r in range(2)]
-    for p in procs:
-        p.start()
-    _one_step(0, 1, None, tiny_data, tiny_smoothclap, str(tmp_path), 8)  # meanwhile: one process, batch 8
-    for p in procs:
-        p.join(timeout=240)
-        if p.is_alive():
-            p.kill()
-        assert p.exitcode == 0, f"worker exit code {p.exitcode}"
+    run_ranks(_one_step, (2, free_port(), tiny_data, tiny_smoothclap, str(tmp_path), 4),  # meanwhile: one process, batch 8
+              meanwhile=lambda: _one_step(0, 1, None, tiny_data, tiny_smoothclap, str(tmp_path), 8))
     one = torch.load(tmp_path / "world1-rank0.pt")
     ranks = [torch.load(tmp_path / f"world2-rank{r}.pt") for r in range(2)]
     assert ranks[0]["ids"] + ranks[1]["ids"] == one["ids"]  # the global batch is the same rows in the same order

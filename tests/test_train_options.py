@@ -306,20 +306,9 @@ def _gather_worker(rank, port, out_dir):
 
 
 def test_gather_with_grad_passes_gradients_and_warns_no_deprecation(tmp_path):
-    import multiprocessing
+    from processes import free_port, run_ranks
 
-    from processes import free_port
-
-    port = free_port()
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_gather_worker, args=(r, port, str(tmp_path))) for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-        if p.is_alive():
-            p.kill()
-        assert p.exitcode == 0, f"worker exit code {p.exitcode}"
+    run_ranks(_gather_worker, (free_port(), str(tmp_path)), timeout=120)
     weights = torch.arange(12.0).reshape(4, 3)
     for rank in range(2):
         result = torch.load(tmp_path / f"rank{rank}.pt")
