@@ -236,6 +236,9 @@ def train_clap(name: str, corpus_dir: str, encoder_dir: str, recipe: Recipe, arg
     run_dir = os.path.join(args.output, f"{name}-training")  # checkpoints while it trains
     flags = ["--dataset", corpus_dir, "--audio-encoder", encoder_dir, "--text-encoder", minilm_dir(),
              "--text-pooling", "mean",  # MiniLM is a mean-pooling sentence encoder
+             # the card's base_model: the text tower's Hub id (the package's copy of it); the audio
+             # encoder was trained here and has none
+             "--base-model", "sentence-transformers/all-MiniLM-L6-v2",
              "--output-dir", run_dir, "--seed", str(args.seed), "--epochs", str(recipe.clap_epochs),
              "--batch-size", str(recipe.clap_batch_size), "--max-tags", str(recipe.max_tags),
              "--crops-per-clip", "1",  # every clip is shorter than the 5 s crop: one "crop" = the clip

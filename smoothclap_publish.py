@@ -159,7 +159,7 @@ def card_metadata_problems(meta: dict, folder: str) -> list[str]:
     if not bases or not all(isinstance(b, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", b) for b in bases):
         bad.append(f"README.md metadata base_model {meta.get('base_model')!r} is not a list of Hub repo ids; add "
                    "`base_model:` with the encoders' ids (e.g. audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim, "
-                   "google-bert/bert-base-uncased): the Hub rejects other values")
+                   "google-bert/bert-base-uncased), or train with --base-model ORG/NAME: the Hub rejects other values")
     if not meta.get("datasets") or not all(isinstance(d, str) and d for d in meta["datasets"]):
         bad.append("README.md metadata has no datasets; add `datasets:` with the training data's name or Hub id")
     if _has_results(folder) and not meta.get("model-index"):

@@ -158,6 +158,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--project-name", default="smoothclap", help="tracker project/run name")
     g.add_argument("--log-every", type=int, default=10, help="log loss/lr/logit scale/samples per s every N steps")
     g.add_argument("--no-progress-bar", action="store_true")
+    g.add_argument("--base-model", default=None, metavar="ORG/NAME[,ORG/NAME]",
+                   help="the Hub ids the exported card names as base_model, when the encoders were given as "
+                        "local copies (an offline cluster) whose ids cannot be read from them; default: "
+                        "--model's or the encoders' ids when they are Hub ids (or a local SmoothCLAP's card)")
     g.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload the exported folder")
     g.add_argument("--hub-private", action="store_true", help="create the Hub repo as private")
     return p
@@ -332,6 +336,12 @@ def _problems(args) -> list[str]:
     for name in ("warmup_steps", "checkpoint_every", "num_workers", "keep_checkpoints"):
         if getattr(args, name) is not None and getattr(args, name) < 0:
             bad.append(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}.")
+    if args.base_model is not None:
+        from smoothclap_train.export import REPO_ID
+
+        wrong = [b for b in args.base_model.split(",") if not REPO_ID.fullmatch(b.strip())]
+        if wrong:
+            bad.append(f"--base-model: {', '.join(map(repr, wrong))} is not a Hub repo id (ORG/NAME, comma-separated).")
     if args.keep_checkpoints == 0:
         bad.append("--keep-checkpoints must be >= 1 (the last checkpoint is what a resume starts from).")
     if args.max_steps is not None and args.max_steps < 1:

@@ -66,6 +66,8 @@ def _hub_ids(source) -> list[str]:
 def base_models(config: dict) -> list[str]:
     """The card's base_model, read from the run's options before their local paths are
     reduced to names: the fine-tuned SmoothCLAP (``model``) or the two encoders."""
+    if config.get("base_model"):  # given by the user (--base-model): the encoders are local copies
+        return [b.strip() for b in str(config["base_model"]).split(",") if b.strip()]
     sources = [config.get("model")] if config.get("model") else [config.get(k) for k in ("audio_encoder", "text_encoder")]
     return list(dict.fromkeys(i for s in sources for i in _hub_ids(s)))
 

@@ -69,6 +69,11 @@ def test_demo_main_job_runs(tmp_path, capsys):
         config = json.loads((out / name / "config.json").read_text())
         assert config["beta"] == beta and "AutoModel" in config["auto_map"]
         assert (out / name / "model.safetensors").exists() and (out / name / "modeling_smoothclap.py").exists()
+        # the card is publishable: base_model names the text tower's Hub id (the audio encoder has none)
+        import smoothclap_publish
+
+        assert smoothclap_publish.check_card(str(out / name), None, "model") == []
+        assert "base_model:\n- sentence-transformers/all-MiniLM-L6-v2\n" in (out / name / "README.md").read_text()
     table = re.findall(r"^(SmoothCLAP|ParaCLAP).* (\d\.\d{3}) \[.* (\d\.\d{3}) \[", proc.stdout, flags=re.M)
     assert [(row[0], float(row[1]), float(row[2])) for row in table] == [
         ("SmoothCLAP", round(results["smoothclap"]["validation_uar"], 3), round(results["smoothclap"]["test_uar"], 3)),

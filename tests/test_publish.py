@@ -82,6 +82,15 @@ def test_card_base_model_names_hub_repo_ids_only(tmp_path, pretrained_encoders):
     audio_dir, text_dir = pretrained_encoders  # local folders: no id is known, none is made up
     assert base_models({"audio_encoder": audio_dir, "text_encoder": text_dir}) == []
     assert base_models({"model": "me/smoothclap", "audio_encoder": None}) == ["me/smoothclap"]
+    # local copies on an offline cluster: the user names the ids (--base-model), checked before training
+    named = {"audio_encoder": audio_dir, "text_encoder": text_dir, "base_model": "org/audio, org/text"}
+    assert base_models(named) == ["org/audio", "org/text"]
+    from smoothclap_train.config import TrainingConfigError, parse_args, validate_args
+
+    args = parse_args(["--dataset", ROOT, "--output-dir", str(tmp_path), "--audio-encoder", audio_dir,
+                       "--text-encoder", text_dir, "--base-model", "org/audio,/home/me/bert"])
+    with pytest.raises(TrainingConfigError, match="'/home/me/bert' is not a Hub repo id"):
+        validate_args(args)
 
 
 def test_exported_model_passes_the_dry_run_and_lists_every_file_with_its_size(exported, capsys):
