@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 
+from smoothclap_train.export import REPO_ID  # the Hub's ORG/NAME, as the trainer's export checks it
+
 # corpora whose licence agreement forbids redistributing their audio (smoothclap.json `corpus`)
 LICENSED_CORPORA = {"msp_podcast": "MSP-Podcast", "iemocap": "IEMOCAP", "fau_aibo": "FAU-Aibo", "alc": "ALC",
                     "sld": "SLD"}
@@ -156,7 +158,7 @@ def card_metadata_problems(meta: dict, folder: str) -> list[str]:
                    "the encoders' own licences)")
     bases = meta.get("base_model") or []
     bases = [bases] if isinstance(bases, str) else bases
-    if not bases or not all(isinstance(b, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", b) for b in bases):
+    if not bases or not all(isinstance(b, str) and REPO_ID.fullmatch(b) for b in bases):
         bad.append(f"README.md metadata base_model {meta.get('base_model')!r} is not a list of Hub repo ids; add "
                    "`base_model:` with the encoders' ids (e.g. audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim, "
                    "google-bert/bert-base-uncased), or train with --base-model ORG/NAME: the Hub rejects other values")
@@ -333,10 +335,10 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: " + " ".join(str(err).split())[:200]
 
 
-def run_checks(folder: str, repo_type: str, private: bool, warn) -> tuple[list[str], list[str]]:
+def run_checks(folder: str, repo_type: str, private: bool, warn, files=None) -> tuple[list[str], list[str]]:
     """(names of the checks that passed, one error line per failed check). The fresh-process
-    load (seconds to minutes) runs only once the quick checks pass."""
-    files = upload_files(folder)
+    load (seconds to minutes) runs only once the quick checks pass. ``files``: upload_files(folder)."""
+    files = upload_files(folder) if files is None else files
     quick = [("safetensors", check_safetensors), ("local paths", check_local_paths), ("card", check_card)]
     if repo_type == "model":
         quick.append(("remote code", check_remote_code))
@@ -379,7 +381,7 @@ def upload(args) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repo_id):
+    if not REPO_ID.fullmatch(args.repo_id):
         print(f"error: --repo-id {args.repo_id!r} is not ORG/NAME", file=sys.stderr)
         return 2
     if not os.path.isdir(args.folder):
@@ -390,9 +392,10 @@ def main(argv=None) -> int:
         print(f"error: {mismatch}", file=sys.stderr)
         return 2
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
-    passed, errors = run_checks(args.folder, args.repo_type, args.private, warn)
+    files = upload_files(args.folder)
+    passed, errors = run_checks(args.folder, args.repo_type, args.private, warn, files)
     if args.dry_run:
-        print_plan(args, upload_files(args.folder))
+        print_plan(args, files)
     for line in errors:
         print(line, file=sys.stderr)
     if errors:

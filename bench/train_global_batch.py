@@ -14,7 +14,6 @@ only, no target.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import shutil
 import sys
@@ -60,18 +59,10 @@ def _steps_per_second(rank, world, port, flags, steps, out):
 
 
 def measure(world, flags, steps, work) -> float:
-    from processes import free_port
+    from processes import free_port, run_ranks
 
     out = os.path.join(work, f"world{world}.txt")
-    port = free_port()
-    ctx = multiprocessing.get_context("spawn")  # fork can deadlock on locks held by threads
-    procs = [ctx.Process(target=_steps_per_second, args=(r, world, port, flags, steps, out)) for r in range(world)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=1800)
-        if p.exitcode != 0:
-            raise RuntimeError(f"worker failed (exit code {p.exitcode})")
+    run_ranks(_steps_per_second, (world, free_port(), flags, steps, out), world, timeout=1800)
     return float(open(out).read())
 
 
