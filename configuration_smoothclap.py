@@ -71,6 +71,12 @@ class SmoothClapConfig(PreTrainedConfig):
         text_pooling (`str`, *optional*, defaults to `"cls"`):
             How tokens become one text vector: `"cls"` (first token of the last layer, as
             in the paper) or `"mean"` over valid tokens (sentence-transformers models).
+        query_template (`str` or `list[str]`, *optional*):
+            The prompt template(s) the model was trained and selected with, `{}` standing
+            for the label (e.g. `"this person is feeling {}."`; `train_accelerate.py`
+            records it). The pipeline, `smoothclap classify`, `smoothclap evaluate` and the
+            web demo wrap candidate labels in it unless given another template. `None`
+            (folders saved before it existed): each tool's earlier default, with a notice.
 
     Example:
 
@@ -106,6 +112,7 @@ class SmoothClapConfig(PreTrainedConfig):
     tau_t2t: float = 0.1
     tau_pred: float = 1.0
     text_pooling: str = "cls"
+    query_template: str | list | None = None
     custom_pipelines: dict = field(default_factory=zero_shot_pipeline)
 
     def __post_init__(self, **kwargs):
@@ -119,6 +126,10 @@ class SmoothClapConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
         if self.text_pooling not in ("cls", "mean"):
             raise ValueError(f"text_pooling must be 'cls' or 'mean', got {self.text_pooling!r}.")
+        templates = [self.query_template] if isinstance(self.query_template, str) else self.query_template
+        if templates is not None and (not templates or any(not isinstance(t, str) or "{}" not in t for t in templates)):
+            raise ValueError(f"query_template must be a string with '{{}}' for the label, or a list of them; "
+                             f"got {self.query_template!r}.")
 
     @classmethod
     def from_audio_text_configs(cls, audio_config: PreTrainedConfig, text_config: PreTrainedConfig, **kwargs):

@@ -57,7 +57,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="replace a dataset's query texts: DATASET is corpus/config, the corpus or the folder name; "
                         "JSON is {\"label\": \"text\", ...} inline or a .json file")
     p.add_argument("--template", action="append", default=None,
-                   help="prompt template with {} for the query text; repeat for an ensemble (default '{}')")
+                   help="prompt template with {} for the query text; repeat for an ensemble (default: '{}' where "
+                        "the dataset has query sentences; the model's own query_template where its texts are bare "
+                        "labels)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="clips per forward (default 1 on CPU: batching wav2vec2 was slower per clip on 2 CPU "
                         "threads, see bench/zeroshot_speed.py; 16 on GPU)")
@@ -160,11 +162,16 @@ def _evaluate_sets(args, sets, model, processor, accelerator, batch_size, out) -
     """Each dataset scored; the main process writes its PNG and per-clip predictions."""
     results, cache = {}, {}
     for s in sets:
-        result = evaluate_model(model, processor, s, templates=args.template, batch_size=batch_size,
+        templates, source = _set_templates(args.template, s, model)
+        if accelerator.is_main_process and not args.no_progress:
+            print(f"{s.key}: query texts {s.texts[:2]}{' ...' if len(s.texts) > 2 else ''}, templates {templates} "
+                  f"({source})", file=sys.stderr)
+        result = evaluate_model(model, processor, s, templates=templates, batch_size=batch_size,
                                 accelerator=accelerator, window=args.window, hop=args.hop,
                                 bootstrap=args.bootstrap, seed=args.seed, progress=not args.no_progress,
                                 cache=cache)
-        result.update(model=args.model, window=args.window, hop=args.hop, batch_size=batch_size,
+        result.update(template_source=source, model=args.model, window=args.window, hop=args.hop,
+                      batch_size=batch_size,
                       num_processes=accelerator.num_processes, audio_dtype=args.dtype)
         if accelerator.is_main_process:
             stem = s.key.replace("/", "_").replace("@", "_")
@@ -179,6 +186,17 @@ def _evaluate_sets(args, sets, model, processor, accelerator, batch_size, out) -
         result.pop("_rows")
         results[s.key] = result
     return results
+
+
+def _set_templates(given, eval_set, model) -> tuple[list, str]:
+    """Templates for one dataset: ``--template`` when given; for a dataset whose query texts are
+    its bare labels, the model's own query_template (the one it was trained with); else "{}"
+    (the dataset's query texts are whole sentences already)."""
+    from pipeline_smoothclap import resolve_templates
+
+    if given is None and list(eval_set.texts) == list(eval_set.labels):
+        return resolve_templates(model.config)
+    return (list(given), "--template") if given else (["{}"], "the dataset's query texts as they are")
 
 
 def main(argv=None, prog: str | None = None) -> dict:

@@ -90,6 +90,19 @@ def check_templates(templates) -> list[str]:
     return templates
 
 
+def resolve_templates(config, templates=None) -> tuple[list[str], str]:
+    """(templates, where they came from): the caller's ``templates`` when given, else the
+    model's ``config.query_template`` (the one it was trained and selected with), else, for
+    folders saved before the config carried it, `DEFAULT_TEMPLATE` (the stock pipeline's)."""
+    if templates is not None:
+        return check_templates(templates), "given"
+    own = getattr(config, "query_template", None)
+    if own:
+        return check_templates(own), "the model's query_template (trained and selected with it)"
+    return [DEFAULT_TEMPLATE], ("the stock default: this model's config has no query_template (saved before "
+                                "SmoothCLAP recorded it); pass a template to choose")
+
+
 def window_bounds(num_samples: int, window: int | None, hop: int | None = None) -> list[tuple[int, int]]:
     """Sample ranges of fixed windows over a clip: starts 0, hop, 2 hop, ... plus one window
     ending at the clip's end when the last start leaves a tail uncovered. A clip no longer
@@ -369,7 +382,9 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
       convention); ``channel_axis=1`` makes it ONE (time, channels) clip, as ``soundfile.read``
       returns it (``channel_axis=0``: (channels, time)), downmixed. Without it a
       (time, channels)-shaped array is refused at once, as by the processor.
-    - ``hypothesis_template``: a string with ``{}``, or a list of them (prompt ensemble).
+    - ``hypothesis_template``: a string with ``{}``, or a list of them (prompt ensemble);
+      default: the model's ``config.query_template`` (`resolve_templates`), the template it
+      was trained with; for older folders without it, "This is a sound of {}." and a notice.
     - ``multi_label=True``: independent scores (label vs ``negation_template`` of it,
       default "not {}"), for tags that can co-occur; scores then do not sum to 1.
     - ``window``/``hop`` (seconds): long clips are embedded in windows and pooled.
@@ -397,6 +412,9 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
         self.smoothclap_processor = given
         self._label_cache: OrderedDict = OrderedDict()
         self._warned_rate = False
+        self.default_templates, self.template_source = resolve_templates(self.model.config)
+        if not getattr(self.model.config, "query_template", None):
+            logger.warning(f"Template: {self.default_templates[0]!r}, {self.template_source}.")
 
     def clear_cache(self) -> None:
         """Forget cached label embeddings (needed only if the model's weights changed)."""
@@ -467,10 +485,10 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
             self._label_cache.popitem(last=False)
         return embeds
 
-    def _forward(self, model_inputs, candidate_labels=None, hypothesis_template=DEFAULT_TEMPLATE,
+    def _forward(self, model_inputs, candidate_labels=None, hypothesis_template=None,
                  multi_label=False, negation_template=DEFAULT_NEGATION, window=None, hop=None, batch_size=1):
         labels = check_labels(candidate_labels)
-        templates = check_templates(hypothesis_template)
+        templates = self.default_templates if hypothesis_template is None else check_templates(hypothesis_template)
         label_embeds = self._label_embeddings(labels, templates, multi_label, negation_template)
         audio_embeds = audio_embeddings(self.model, self.smoothclap_processor, model_inputs["waves"],
                                         window=window, hop=hop, batch_size=batch_size)
@@ -490,6 +508,6 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
 __all__ = [
     "CPU_FAST_PATH_DTYPES", "DEFAULT_TEMPLATE", "SmoothClapZeroShotAudioClassificationPipeline", "audio_embeddings",
     "check_audio_dtype", "check_clip_lengths", "check_labels", "check_templates", "cpu_native_bf16",
-    "logit_multiplier", "min_audio_samples",
+    "logit_multiplier", "min_audio_samples", "resolve_templates",
     "scores_from_logits", "text_embeddings", "to_cpu_fast_path", "window_bounds",
 ]

@@ -36,7 +36,7 @@ from smoothclap_train.config import (TrainingConfigError, lora_towers, parse_arg
                                      resolve_num_workers, run_config, validate_args)
 from smoothclap_train.data import (Collator, CropPolicy, EpochSampler, IndexDataset, RowTable, SAMPLING_RATE,
                                    caption_defaults, egemaps_statistics, epochs_needed, ignore_stop_signals,
-                                   load_train_data, num_update_steps, validation_references)
+                                   load_train_data, num_update_steps, query_template, validation_references)
 from smoothclap_train.export import PushError
 from smoothclap_train.loss import (MODEL_INPUTS, NonFiniteLossError, check_finite, compute_loss,  # noqa: F401
                                    gather_with_grad)
@@ -471,6 +471,7 @@ def finish(run: Run, state, config, log, timing=None) -> dict:
                "epochs_trained": state.epoch, "num_processes": accelerator.num_processes,
                "global_batch_size": args.global_batch_size, "query_texts": data.query_texts,
                "labels": data.labels, "mixed_precision": str(accelerator.mixed_precision), "timing": timing}
+    results["query_template"] = core.config.query_template = query_template(args, data)
     model_dir = os.path.join(args.output_dir, "model")
     if accelerator.is_main_process:
         base = args.model or f"{args.audio_encoder} + {args.text_encoder}"

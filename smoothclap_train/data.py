@@ -208,6 +208,36 @@ def validation_queries(args, meta, split):
     return names, [args.query_template.format(n) for n in names]
 
 
+def template_from_texts(texts) -> str | None:
+    """The template behind query texts that share a frame ("this person is feeling angry.",
+    "... sad." -> "this person is feeling {}."): the longest common prefix ending at a word
+    boundary and the longest common suffix starting at one; None when there is no frame
+    (bare labels, a single text, or texts phrased each their own way)."""
+    texts = [str(t) for t in texts or []]
+    if len(texts) < 2:
+        return None
+    prefix = os.path.commonprefix(texts)
+    suffix = os.path.commonprefix([t[::-1] for t in texts])[::-1]
+    while prefix and prefix[-1].isalnum():  # never cut into the label: back to a word boundary
+        prefix = prefix[:-1]
+    while suffix and suffix[0].isalnum():
+        suffix = suffix[1:]
+    if not (prefix or suffix) or any(len(t) <= len(prefix) + len(suffix) for t in texts):
+        return None
+    return prefix + "{}" + suffix
+
+
+def query_template(args, data) -> str | None:
+    """The template the model is selected with, recorded in its config (`query_template`):
+    ``--query-template`` when the validation queries were made from it (or when there are
+    none), else the frame of the dataset's stored query texts (None when they have none)."""
+    if not data.query_texts:
+        return args.query_template  # no validation queries: the template the run was configured with
+    if data.query_texts == [args.query_template.format(n) for n in data.labels]:
+        return args.query_template
+    return template_from_texts(data.query_texts)
+
+
 def validation_references(data: TrainData) -> list[int]:
     """Class index per validation row (-1 for rows outside the classes, left out of UAR)."""
     split = data.validation

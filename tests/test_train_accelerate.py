@@ -111,6 +111,8 @@ def test_end_to_end_trains_checkpoints_exports_and_loads_in_a_fresh_process(tiny
     folder = out / "model"
     config = json.loads((folder / "config.json").read_text())
     assert {"AutoConfig", "AutoModel"} <= set(config["auto_map"])
+    # the template the validation queries were made with travels with the model (issue 22.4)
+    assert config["query_template"] == "this person is feeling {}." == results["query_template"]
     for name in ("model.safetensors", "modeling_smoothclap.py", "configuration_smoothclap.py",
                  "processing_smoothclap.py", "audio_smoothclap.py", "processor_config.json", "README.md"):
         assert (folder / name).is_file(), name
