@@ -108,8 +108,21 @@ def test_bootstrap_interval_is_seeded_and_brackets_uar():
 
 
 def test_evaluate_load_offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "modules"))
+    """Loads into a fresh module cache whatever ran before: evaluate reads HF_MODULES_CACHE once,
+    at import, and imports its dynamic modules from the first ``evaluate_modules`` package on
+    sys.path, so an env var alone is ignored once another test imported evaluate, and a cache
+    left by an earlier run (another version of the metric) could be the one imported."""
+    import sys
+    from pathlib import Path
+
     import evaluate
+
+    cache = tmp_path / "modules"
+    monkeypatch.setenv("HF_MODULES_CACHE", str(cache))
+    monkeypatch.setattr(evaluate.config, "HF_MODULES_CACHE", Path(cache))
+    monkeypatch.setattr(sys, "path", [str(cache)] + list(sys.path))  # ours first; restored afterwards
+    for name in [n for n in sys.modules if n == "evaluate_modules" or n.startswith("evaluate_modules.")]:
+        monkeypatch.delitem(sys.modules, name)
 
     metric = evaluate.load(METRIC_DIR)
     assert metric.compute(predictions=["sad", "sad", "angry"], references=["sad", "angry", "angry"]) == {"uar": 0.75}
@@ -119,3 +132,4 @@ def test_evaluate_load_offline(tmp_path, monkeypatch):
     # the card exists and states the conventions
     card = open(os.path.join(METRIC_DIR, "README.md"), encoding="utf-8").read()
     assert "balanced_accuracy_score" in card and "never an extra class" in card
+    assert (cache / "evaluate_modules").is_dir()  # loaded through this test's cache, not another
