@@ -119,8 +119,10 @@ def _as_array(clip) -> np.ndarray:
         )
     if arr.dtype.kind not in "fiu":
         raise ValueError(f"Audio must be numeric samples, got dtype {arr.dtype}.")
-    if arr.dtype.kind in "iu":  # integer PCM -> [-1, 1]
-        arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+    if arr.dtype.kind in "iu":  # integer PCM -> [-1, 1), scaled as libsndfile scales a file's samples:
+        # signed by 2 ** (bits - 1); unsigned (8-bit WAV) centred on 2 ** (bits - 1) first
+        half = float(2 ** (8 * arr.dtype.itemsize - 1))
+        arr = (arr.astype(np.float64) - (half if arr.dtype.kind == "u" else 0.0)) / half
     return arr.astype(np.float32, copy=False)
 
 

@@ -265,3 +265,22 @@ def test_load_audio_method_gives_the_pipeline_input(processor, tmp_path):
     wave = processor.load_audio(str(path))
     assert wave.dtype == np.float32 and wave.shape == (8000,)
     np.testing.assert_allclose(wave, resample((left + right) / 2, 44100, 16000), atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype, subtype", [(np.int8, "PCM_S8"), (np.uint8, "PCM_U8"), (np.int16, "PCM_16"),
+                                            (np.int32, "PCM_32")])
+def test_integer_arrays_are_scaled_as_the_file_reader_scales_them(dtype, subtype, tmp_path):
+    """An integer array is the same signal as the same samples in a file (an 8-bit WAV is
+    unsigned, centred on 128): uint8 arrays used to come out in [0, 1], mean 0.5."""
+    info = np.iinfo(dtype)
+    centre = (int(info.max) + 1) // 2 if info.min == 0 else 0
+    peak = (int(info.max) - centre) * 0.6
+    shape = tone(200, 0.5) / np.abs(tone(200, 0.5)).max()
+    samples = (centre + np.round(peak * shape)).astype(dtype)
+    path = tmp_path / "clip.raw"  # headerless PCM: the file's samples are exactly the array's bytes
+    path.write_bytes(samples.astype(samples.dtype.newbyteorder("<")).tobytes())
+    from_file = sf.read(path, dtype="float64", samplerate=16000, channels=1, format="RAW", subtype=subtype,
+                        endian="LITTLE")[0]
+    from_array = load_audio(samples, 16000)
+    assert abs(float(from_array.mean())) < 0.01  # centred, not shifted to [0, 1]
+    np.testing.assert_allclose(from_array, from_file, atol=1e-6)
