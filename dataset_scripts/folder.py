@@ -86,6 +86,9 @@ def labels_of(data_dir: pathlib.Path | None) -> list[str]:
 
 
 def _query_text(template: str, label: str) -> str:
+    if template.count("{}") != 1:  # "nobraces".format(label) is "nobraces": every label the same text
+        raise CorpusError(f"{NAME}: --option template={template!r} must contain '{{}}' exactly once, where the "
+                          "label goes (e.g. template='this person is feeling {}.').")
     try:
         return template.format(label.replace("_", " "))
     except (IndexError, KeyError, ValueError) as err:

@@ -141,6 +141,13 @@ def load_eval_set(path, split: str = "auto", texts: dict | None = None) -> EvalS
         raise EvaluationError(f"{path}: the dataset has no class labels ({corpus}); pass --texts "
                               f"{corpus}='{{\"label\": \"query text\", ...}}' to say which classes to score.")
     query_texts = list(query_texts or labels)
+    if len(query_texts) != len(labels) or len(set(query_texts)) != len(query_texts):
+        # two texts for four labels scored "4 classes, UAR .250": two classes could never win
+        raise EvaluationError(
+            f"{path}: {corpus}/{config} has {len(labels)} labels {list(labels)} but {len(query_texts)} query texts "
+            f"{query_texts}" + (" (some the same)" if len(set(query_texts)) != len(query_texts) else "")
+            + ": one distinct text per label, in label order. Fix query_texts in smoothclap.json (rebuild the "
+            f"dataset) or pass --texts {corpus}='{{\"label\": \"query text\", ...}}'.")
     ds = _label_indices(ds, labels, names, f"{corpus}/{config}")
     return EvalSet(key=f"{corpus}/{config}", corpus=corpus, config=config, path=str(path), splits=splits,
                    labels=list(labels), texts=query_texts, dataset=ds)

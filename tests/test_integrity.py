@@ -1,0 +1,43 @@
+"""Nothing stale, nothing lost (issue 23): silent wrong results turned into clear errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import ROOT
+
+
+def test_query_texts_that_do_not_match_the_labels_are_an_error_naming_both(tiny_data, tmp_path):
+    from smoothclap_eval import EvaluationError
+    from smoothclap_eval.data import load_eval_set
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    meta_path = data / "smoothclap.json"
+    meta = json.loads(meta_path.read_text())
+    labels = meta["labels"]
+    assert load_eval_set(data, "test").texts == meta["query_texts"]  # as built: fine
+    for texts in (meta["query_texts"][:2], [meta["query_texts"][0]] * len(labels)):
+        meta_path.write_text(json.dumps(dict(meta, query_texts=texts)))
+        with pytest.raises(EvaluationError) as err:
+            load_eval_set(data, "test")
+        assert str(labels) in str(err.value) and str(texts) in str(err.value)
+
+
+def test_a_folder_template_without_braces_is_refused_before_the_build(tmp_path):
+    for label in ("angry", "sad"):
+        (tmp_path / "corpus" / label).mkdir(parents=True)
+        sf.write(tmp_path / "corpus" / label / "a.wav", np.zeros(8000, np.float32) + 0.01, 16000)
+    proc = subprocess.run([sys.executable, "-m", "dataset_scripts", "build", "folder", "--data-dir",
+                           str(tmp_path / "corpus"), "--output", str(tmp_path / "out"), "--option",
+                           "template=nobraces"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: folder: --option template='nobraces' must contain '{}' exactly once, where the label goes "
+        "(e.g. template='this person is feeling {}.')."]
+    assert not (tmp_path / "out").exists()
