@@ -467,7 +467,14 @@ def finish(run: Run, state, config, log, timing=None) -> dict:
     args, accelerator, data = run.args, run.accelerator, run.data
     core = accelerator.unwrap_model(run.model)
     best = ckpt.load_best(core, args.output_dir, run.frozen) if data.validation is not None else None
-    results = {"validation_uar": state.best_uar, "best_epoch": state.best_epoch, "history": state.history,
+    uar, best_epoch = (best["validation_uar"], best["epoch"]) if best else (None, None)
+    if best is None and data.validation is not None:  # e.g. resumed from a checkpoint copied without best/
+        last = state.history[-1] if state.history else {}
+        uar, best_epoch = last.get("validation_uar"), None
+        log(f"warning: no best/ in {args.output_dir}: the LAST epoch ({last.get('epoch')}) is exported, not a "
+            "validation-selected one (a checkpoint copied from another run has no best/).")
+    results = {"validation_uar": uar, "best_epoch": best_epoch, "selected": best is not None,
+               "exported_epoch": best_epoch if best else max(state.epoch - 1, 0), "history": state.history,
                "epochs_trained": state.epoch, "num_processes": accelerator.num_processes,
                "global_batch_size": args.global_batch_size, "query_texts": data.query_texts,
                "labels": data.labels, "mixed_precision": str(accelerator.mixed_precision), "timing": timing}

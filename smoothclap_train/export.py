@@ -121,7 +121,12 @@ def model_card(config: dict, results: dict, base: str, bases: list[str] | None =
              f"(train split `{config.get('train_split')}`, {results.get('global_step')} optimizer steps, "
              f"{results.get('epochs_trained')} epoch(s), {results.get('num_processes')} process(es), "
              f"global batch {results.get('global_batch_size')}).", ""]
-    if uar is not None:
+    if results.get("selected") is False and results.get("history"):
+        last = "-" if uar is None else f"{uar:.4f}"
+        lines += [f"The model of the **last epoch** ({results.get('exported_epoch')}, validation UAR {last}): "
+                  "the best epoch's weights were not in the run folder (resumed from a checkpoint of another "
+                  "run), so no epoch was selected on validation.", ""]
+    elif uar is not None:
         lines += [f"Selected on **validation** zero-shot UAR = {uar:.4f} (epoch {results.get('best_epoch')}; "
                   f"queries: {', '.join(repr(q) for q in results.get('query_texts') or [])}). "
                   "Never selected on a test split.", ""]

@@ -41,3 +41,32 @@ def test_a_folder_template_without_braces_is_refused_before_the_build(tmp_path):
         "error: folder: --option template='nobraces' must contain '{}' exactly once, where the label goes "
         "(e.g. template='this person is feeling {}.')."]
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_without_best_exports_the_last_epoch_and_says_so(tiny_data, tiny_smoothclap, feature_cache_dir,
+                                                                 tmp_path):
+    """A checkpoint copied from another run has no best/: the export is the last epoch, and
+    training_results.json and the card must say that (they said "best epoch 0")."""
+    import train_accelerate
+    from processes import reset_accelerate_state
+    from test_train_accelerate import flags
+
+    common = ("--epochs", "2", "--checkpoint-every", "5", "--keep-checkpoints", "5")
+    try:
+        train_accelerate.main(flags(tiny_data, tiny_smoothclap, tmp_path / "ref", *common,
+                                    cache_dir=feature_cache_dir))
+        reset_accelerate_state()
+        (tmp_path / "copy" / "checkpoints").mkdir(parents=True)
+        copied = tmp_path / "copy" / "checkpoints" / "step_00000005"
+        shutil.copytree(tmp_path / "ref" / "checkpoints" / "step_00000005", copied)
+        state = json.loads((copied / "trainer_state.json").read_text())  # the other run's best: unbeatable here
+        (copied / "trainer_state.json").write_text(json.dumps(dict(state, best_uar=1.0, best_epoch=0)))
+        resumed = train_accelerate.main(flags(tiny_data, tiny_smoothclap, tmp_path / "copy", *common,
+                                              "--resume-from-checkpoint", "latest", cache_dir=feature_cache_dir))
+    finally:
+        reset_accelerate_state()
+    saved = json.loads((tmp_path / "copy" / "model" / "training_results.json").read_text())
+    assert saved["selected"] is False and saved["best_epoch"] is None and saved["exported_epoch"] == 1
+    assert saved["validation_uar"] == resumed["history"][-1]["validation_uar"]
+    card = (tmp_path / "copy" / "model" / "README.md").read_text()
+    assert "**last epoch** (1," in card and "Selected on **validation**" not in card
