@@ -173,6 +173,32 @@ def _clean_float(x) -> float | None:
     return None if not math.isfinite(x) else x
 
 
+def inventory_digest(data_dir) -> str | None:
+    """Digest of every file under ``data_dir``: relative path, size, mtime (ns); None without one."""
+    if data_dir is None or not Path(data_dir).is_dir():
+        return None
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(data_dir):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            try:
+                st = os.stat(path)
+            except OSError:  # vanished while walking, or a broken link: part of what changed
+                h.update(f"{os.path.relpath(path, data_dir)}\0missing\n".encode())
+                continue
+            h.update(f"{os.path.relpath(path, data_dir)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def code_digest() -> str:
+    """Digest of the builder package's own source: a fix in a parser or the captions rebuilds."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
     """Generic builder over one corpus module. Instantiate directly (datasets 5 has no
     loading scripts)::
@@ -233,13 +259,17 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
         )
 
     def fingerprint(self) -> str:
-        """Identifies the generated Arrow data: corpus, config, data dir, options."""
+        """Identifies the generated Arrow data: corpus, config, data dir and what it holds (every
+        file's path, size and modification time), options and the builder's code. A cache reused
+        after a file was deleted or added would hold the old clips (issue 23.1)."""
         payload = json.dumps(
             {
                 "corpus": self.corpus_name,
                 "module": getattr(self.corpus_module, "__name__", ""),
                 "config": self.corpus_config_name,
                 "data_dir": str(self.corpus_data_dir.resolve()) if self.corpus_data_dir else None,
+                "inventory": inventory_digest(self.corpus_data_dir),  # deleted, added or changed files
+                "code": code_digest(),
                 "options": self.options,
                 "drop_unknown": self.drop_unknown,
                 "paths_only": self.paths_only,

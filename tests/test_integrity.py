@@ -70,3 +70,30 @@ def test_resume_without_best_exports_the_last_epoch_and_says_so(tiny_data, tiny_
     assert saved["validation_uar"] == resumed["history"][-1]["validation_uar"]
     card = (tmp_path / "copy" / "model" / "README.md").read_text()
     assert "**last epoch** (1," in card and "Selected on **validation**" not in card
+
+
+def test_a_cached_build_sees_deleted_and_added_files(tmp_path):
+    """Rebuilding with the same --cache-dir after deleting and adding clips: the Arrow cache was
+    keyed on the data dir's NAME only, so the old clips came back ("reused from the cache")."""
+    from conftest import tone
+    from dataset_scripts import build
+
+    raw = tmp_path / "raw"
+    for label, freq in (("angry", 300.0), ("sad", 150.0)):
+        (raw / label).mkdir(parents=True)
+        for i in range(3):
+            sf.write(raw / label / f"{label}{i}.wav", tone(freq, 0.5, seed=i), 16000)
+    cache = tmp_path / "cache"
+    first = build("folder", raw, tmp_path / "one", cache_dir=cache, features=False)
+    ids = lambda dd: sorted(i for split in dd.values() for i in split["id"])  # noqa: E731
+    assert len(ids(first)) == 6
+    (raw / "angry" / "angry0.wav").unlink()
+    sf.write(raw / "sad" / "sad9.wav", tone(150.0, 0.5, seed=9), 16000)
+    second = build("folder", raw, tmp_path / "two", cache_dir=cache, features=False)
+    assert len(ids(second)) == 6 and ids(second) != ids(first)
+    assert not any("angry0" in i for i in ids(second)) and any("sad9" in i for i in ids(second))
+    report = json.loads((tmp_path / "two" / "build_report.json").read_text())
+    assert "reused from the cache" not in json.dumps(report)
+    third = build("folder", raw, tmp_path / "three", cache_dir=cache, features=False)  # nothing changed: reused
+    assert ids(third) == ids(second)
+    assert "reused from the cache" in (tmp_path / "three" / "build_report.json").read_text()
