@@ -33,6 +33,7 @@ PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 TEXT_FILES = (".json", ".md", ".txt", ".yaml", ".yml", ".py")
 AUDIO_FILES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".sph", ".webm")
 IGNORED_DIRS = (".git", ".cache")  # upload_folder leaves .git and .cache/huggingface out too
+IGNORED_FILES = (".smoothclap-build-id",)  # dataset_scripts' marker of which build a folder holds
 LOAD_TIMEOUT = 900
 # an absolute path: /a/b... not inside a URL or a longer word, or a Windows drive path
 ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[\w.@+-]+/)+[\w.@+-]*|\b[A-Za-z]:\\[\w .\\-]+")
@@ -81,7 +82,7 @@ def upload_files(folder: str) -> list[tuple[str, int]]:
     out = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
-        for name in sorted(files):
+        for name in sorted(f for f in files if f not in IGNORED_FILES):
             path = os.path.join(root, name)
             out.append((os.path.relpath(path, folder).replace(os.sep, "/"), os.path.getsize(path)))
     return out
@@ -373,7 +374,7 @@ def upload(args) -> str:
     repo = api.create_repo(args.repo_id, repo_type=args.repo_type, private=args.private, exist_ok=True)
     if args.revision:
         api.create_branch(args.repo_id, repo_type=args.repo_type, branch=args.revision, exist_ok=True)
-    ignore = [f"{d}/*" for d in IGNORED_DIRS] + [f"**/{d}/*" for d in IGNORED_DIRS]  # as upload_files lists
+    ignore = [f"{d}/*" for d in IGNORED_DIRS] + [f"**/{d}/*" for d in IGNORED_DIRS] + list(IGNORED_FILES)  # as listed
     api.upload_folder(folder_path=args.folder, repo_id=args.repo_id, repo_type=args.repo_type, revision=args.revision,
                       ignore_patterns=ignore, commit_message=f"Upload SmoothCLAP {args.repo_type} (smoothclap publish)")
     return str(repo)

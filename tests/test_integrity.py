@@ -97,3 +97,63 @@ def test_a_cached_build_sees_deleted_and_added_files(tmp_path):
     third = build("folder", raw, tmp_path / "three", cache_dir=cache, features=False)  # nothing changed: reused
     assert ids(third) == ids(second)
     assert "reused from the cache" in (tmp_path / "three" / "build_report.json").read_text()
+
+
+KILLED_BUILD = r"""
+import os, pathlib, signal, sys
+from dataset_scripts import build, outdir
+raw, out, point = sys.argv[1:4]
+die = lambda: os.kill(os.getpid(), signal.SIGKILL)  # a real kill -9 at this exact point
+real_exchange, real_rename = outdir._exchange, pathlib.Path.rename
+if point == "writing":  # the staging folder is full, nothing installed yet
+    outdir._install = lambda staging, output_dir: die()
+elif point == "ready":  # finished and marked ready, not yet swapped in
+    outdir._exchange = lambda a, b: die()
+elif point == "swapped":  # swapped in, the earlier build not yet moved aside
+    outdir._exchange = lambda a, b: (real_exchange(a, b), die())
+elif point == "between-renames":  # no atomic swap here: killed between the two renames
+    def no_swap(a, b):
+        raise OSError(22, "no renameat2")
+    def rename(self, target):
+        result = real_rename(self, target)
+        if ".old-" in str(target):
+            die()
+        return result
+    outdir._exchange, pathlib.Path.rename = no_swap, rename
+build("folder", raw, out, features=False, overwrite=True)
+"""
+
+
+@pytest.mark.parametrize("point", ["writing", "ready", "swapped", "between-renames"])
+def test_overwrite_killed_at_any_point_leaves_a_loadable_build_and_the_next_run_cleans_up(point, tmp_path):
+    """kill -9 while --overwrite replaces a build: the output is the old build or the new one
+    (with an atomic swap) and the next build finishes or removes what was left, saying so."""
+    import datasets
+
+    from conftest import tone
+    from dataset_scripts import build
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    for label, freq in (("angry", 300.0), ("sad", 150.0)):
+        (raw / label).mkdir(parents=True)
+        for i in range(2):
+            sf.write(raw / label / f"{label}{i}.wav", tone(freq, 0.5, seed=i), 16000)
+    build("folder", raw, out, features=False)
+    count = lambda: sum(len(s) for s in datasets.load_from_disk(str(out)).values())  # noqa: E731
+    assert count() == 4
+    sf.write(raw / "sad" / "sad9.wav", tone(150.0, 0.5, seed=9), 16000)  # the new build has 5 clips
+    proc = subprocess.run([sys.executable, "-c", KILLED_BUILD, str(raw), str(out), point], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out."))
+    assert leftovers, point
+    if point != "between-renames":  # the atomic swap: always a loadable build, old or new
+        assert count() == {"writing": 4, "ready": 4, "swapped": 5}[point]
+    rerun = subprocess.run([sys.executable, "-m", "dataset_scripts", "build", "folder", "--data-dir", str(raw),
+                            "--output", str(out), "--overwrite", "--no-features"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    notes = [line for line in rerun.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) >= len(leftovers) and all(".out." in n for n in notes), (leftovers, rerun.stderr)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+    assert count() == 5
