@@ -166,7 +166,7 @@ def setup(args, accelerator, log=print) -> Run:
     if data.thresholds is None:
         log("captions: the stored `caption` column every epoch" + ("" if args.fixed_captions else
             " (the dataset has no thresholds.json/tag columns to re-draw them)"))
-    resume_path = ckpt.resolve_resume(args.output_dir, args.resume_from_checkpoint)
+    resume_path = ckpt.resolve_resume(args.output_dir, args.resume_from_checkpoint, log)
     use_cache = not args.no_feature_cache and not audio_is_trainable(args)
     if not use_cache and not args.no_feature_cache:
         log("feature cache: off, the audio encoder is trained (" +

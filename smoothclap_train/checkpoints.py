@@ -10,7 +10,9 @@ Layout under ``--output-dir``:
   model/                       the exported Hub-ready folder (at the end): the full model
 
 A checkpoint is written into ``.tmp-step_N`` and renamed when complete, so a run killed
-while saving never leaves a half-written checkpoint that ``latest`` would pick.
+while saving never leaves a half-written checkpoint that ``latest`` would pick; its
+``manifest.json`` (every file's size and SHA-256, written last) lets ``latest`` skip a
+checkpoint damaged afterwards (a truncated or missing file), naming it.
 
 Frozen weights (the audio encoder in the paper's recipe, every base weight under LoRA) do
 not change during training: checkpoints and ``best/`` leave them out and keep a SHA-1 of
@@ -33,6 +35,7 @@ from .config import TrainingConfigError
 
 STATE_FILE = "trainer_state.json"
 FROZEN_FILE = "frozen.json"
+MANIFEST_FILE = "manifest.json"  # written last: every other file's size and SHA-256
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
@@ -67,8 +70,10 @@ def list_checkpoints(output_dir) -> list[str]:
     return [path for _, path in sorted(found)]
 
 
-def resolve_resume(output_dir, resume) -> str | None:
-    """The folder to resume from (``latest`` or a path), or None; a clear error otherwise."""
+def resolve_resume(output_dir, resume, log=print) -> str | None:
+    """The folder to resume from (``latest`` or a path), or None; a clear error otherwise.
+    ``latest`` is the newest checkpoint that passes `verify_checkpoint`; damaged newer ones are
+    named in the log and skipped. An explicit path that fails it is an error naming the file."""
     if resume is None:
         if list_checkpoints(output_dir):
             raise TrainingConfigError(
@@ -79,11 +84,72 @@ def resolve_resume(output_dir, resume) -> str | None:
         found = list_checkpoints(output_dir)
         if not found:
             raise TrainingConfigError(f"--resume-from-checkpoint latest: no checkpoint in {checkpoints_dir(output_dir)!r}.")
-        return found[-1]
+        for path in reversed(found):
+            problem = verify_checkpoint(path)
+            if problem is None:
+                return path
+            log(f"warning: skipping damaged checkpoint {path}: {problem}")
+        raise TrainingConfigError(f"--resume-from-checkpoint latest: every checkpoint in "
+                                  f"{checkpoints_dir(output_dir)!r} is damaged (see the warnings above); start "
+                                  "a new run in another --output-dir.")
     if not os.path.isfile(os.path.join(resume, STATE_FILE)):
         raise TrainingConfigError(f"--resume-from-checkpoint {resume!r} is not a checkpoint folder "
                                   f"(no {STATE_FILE}); use 'latest' or a checkpoints/step_N folder.")
+    problem = verify_checkpoint(resume)
+    if problem is not None:
+        raise TrainingConfigError(f"--resume-from-checkpoint {resume!r} is damaged: {problem}. Use 'latest' (the "
+                                  "newest intact checkpoint) or another checkpoints/step_N folder.")
     return resume
+
+
+def _digest(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder) -> None:
+    """``manifest.json``: size and SHA-256 of every file in a checkpoint; written last, so a
+    checkpoint with a manifest is complete and one whose files differ from it is damaged."""
+    files = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name != MANIFEST_FILE and os.path.isfile(path):
+            files[name] = {"size": os.path.getsize(path), "sha256": _digest(path)}
+    tmp = os.path.join(folder, MANIFEST_FILE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"files": files}, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, os.path.join(folder, MANIFEST_FILE))
+
+
+def verify_checkpoint(folder) -> str | None:
+    """None when the checkpoint is intact, else what is wrong (the file and how). Checkpoints
+    written before manifests existed are taken as they are if their state file reads."""
+    manifest = os.path.join(folder, MANIFEST_FILE)
+    if not os.path.isfile(manifest):
+        try:
+            read_state(folder)
+        except (OSError, ValueError, TypeError) as err:
+            return f"{STATE_FILE} unreadable ({type(err).__name__})"
+        return None
+    try:
+        with open(manifest, encoding="utf-8") as fh:
+            files = json.load(fh)["files"]
+    except (OSError, ValueError, KeyError) as err:
+        return f"{MANIFEST_FILE} unreadable ({type(err).__name__})"
+    for name, want in files.items():
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            return f"{name} is missing"
+        if os.path.getsize(path) != want["size"]:
+            return f"{name} has {os.path.getsize(path)} bytes, {want['size']} were written (truncated?)"
+        if _digest(path) != want["sha256"]:
+            return f"{name} differs from what was written (SHA-256 mismatch)"
+    return None
 
 
 def read_state(path) -> TrainerState:
@@ -261,6 +327,7 @@ def save_checkpoint(accelerator, output_dir, state: TrainerState, keep: int) -> 
     if accelerator.is_main_process:
         with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf-8") as fh:
             fh.write(state.to_json())
+        write_manifest(tmp)  # last: a checkpoint is complete, or it is skipped on resume
         if os.path.isdir(final):  # the same step saved twice (step and epoch end): newer wins
             shutil.rmtree(final)
         os.replace(tmp, final)

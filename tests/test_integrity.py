@@ -157,3 +157,34 @@ def test_overwrite_killed_at_any_point_leaves_a_loadable_build_and_the_next_run_
     assert len(notes) >= len(leftovers) and all(".out." in n for n in notes), (leftovers, rerun.stderr)
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")]
     assert count() == 5
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+def test_a_damaged_newest_checkpoint_is_named_and_latest_falls_back(damage, tiny_data, tiny_smoothclap,
+                                                                    feature_cache_dir, tmp_path, capsys):
+    import train_accelerate
+    from processes import reset_accelerate_state
+    from smoothclap_train.config import TrainingConfigError
+    from test_train_accelerate import flags
+
+    common = ("--epochs", "1", "--checkpoint-every", "1", "--keep-checkpoints", "5")
+    run = flags(tiny_data, tiny_smoothclap, tmp_path / "run", *common, cache_dir=feature_cache_dir)
+    try:
+        train_accelerate.main(run)
+        reset_accelerate_state()
+        newest = tmp_path / "run" / "checkpoints" / "step_00000004"
+        weights = newest / "model.safetensors"
+        if damage == "truncate":
+            weights.write_bytes(weights.read_bytes()[:100])
+        else:
+            weights.unlink()
+        with pytest.raises(TrainingConfigError, match="model.safetensors"):  # named, not a traceback
+            train_accelerate.main(run + ["--resume-from-checkpoint", str(newest)])
+        reset_accelerate_state()
+        capsys.readouterr()
+        resumed = train_accelerate.main(run + ["--resume-from-checkpoint", "latest"])
+    finally:
+        reset_accelerate_state()
+    out = capsys.readouterr().out
+    assert f"skipping damaged checkpoint {newest}: model.safetensors" in out
+    assert "resumed from" in out and "step_00000003" in out and resumed["global_step"] == 4
