@@ -89,6 +89,7 @@ def _validate(args) -> dict:
         raise EvaluationError(f"--batch-size must be >= 1, got {args.batch_size}.")
     if args.bootstrap < 1:
         raise EvaluationError(f"--bootstrap must be >= 1, got {args.bootstrap}.")
+    _check_outputs(args)
     texts = {}
     for item in args.texts:
         name, sep, value = item.partition("=")
@@ -186,6 +187,28 @@ def _evaluate_sets(args, sets, model, processor, accelerator, batch_size, out) -
         result.pop("_rows")
         results[s.key] = result
     return results
+
+
+def _check_outputs(args) -> None:
+    """--output-dir and --update-model-card, before the model loads (they failed after the work)."""
+    from dataset_scripts.outdir import check_output_location
+
+    check_output_location(args.output_dir, "--output-dir", "folder", EvaluationError)
+    card = args.update_model_card
+    if not card:
+        return
+    check_output_location(card, "--update-model-card", "file", EvaluationError)
+    if not Path(card).expanduser().parent.is_dir():
+        raise EvaluationError(f"--update-model-card {card!r}: the folder {str(Path(card).parent)!r} does not exist; "
+                              "give the README.md of a model folder.")
+    if Path(card).expanduser().is_file():
+        from huggingface_hub import ModelCard
+
+        try:
+            ModelCard(Path(card).expanduser().read_text(encoding="utf-8")).data.to_dict()
+        except Exception as err:  # yaml's and huggingface_hub's errors: a card this run cannot update
+            raise EvaluationError(f"--update-model-card {card!r}: its YAML header does not parse "
+                                  f"({str(err).splitlines()[0]}); fix it or give another card.") from None
 
 
 def _set_templates(given, eval_set, model) -> tuple[list, str]:

@@ -25,7 +25,7 @@ from .binning import THRESHOLDS_FILE, choose_thresholds, load_given_thresholds
 from .builder import BUILDER_VERSION, SmoothClapBuilder
 from .card import description_with_metadata, make_metadata, write_card, write_metadata
 from .corpus import CorpusError, check_options, get_config, get_corpus
-from .outdir import staged_output
+from .outdir import check_output_location, staged_output
 from .report import REPORT_FILE, BuildReport
 from .writer import compute_tags, save_with_tags
 
@@ -85,6 +85,11 @@ def build(
     """
     from . import captions
 
+    check_output_location(output_dir, "--output")
+    if cache_dir is not None:
+        check_output_location(cache_dir, "--cache-dir")
+    if max_tags is not None and (isinstance(max_tags, bool) or not isinstance(max_tags, int) or max_tags < 0):
+        raise CorpusError(f"--max-tags must be an integer >= 0 (tag sentences per caption), got {max_tags!r}.")
     module = get_corpus(corpus)
     options = check_options(module, options)
     config_name, config = get_config(module, config_name, data_dir, options)

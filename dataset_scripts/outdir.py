@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .corpus import CorpusError
 
-__all__ = ["OUR_FILES", "check_output_dir", "recover_leftovers", "staged_output"]
+__all__ = ["OUR_FILES", "check_output_dir", "check_output_location", "recover_leftovers", "staged_output"]
 
 ID_FILE = ".smoothclap-build-id"  # in a finished build: which staging folder it was (recovery)
 OWNER_FILE = ".smoothclap-owner"  # in a staging folder: "host pid" of the build writing it
@@ -50,6 +50,30 @@ def check_output_dir(output_dir: Path, overwrite: bool) -> None:
         raise CorpusError(f"Output directory {output_dir} is not empty; pass overwrite=True (CLI: --overwrite).")
     if not (output_dir.is_dir() and any((output_dir / name).exists() for name in OUR_FILES)):
         raise CorpusError(f"Refusing to overwrite {output_dir}: it does not look like a dataset built by dataset_scripts.")
+
+
+def check_output_location(path, option: str = "--output", kind: str = "folder", error=CorpusError) -> None:
+    """Raise ``error`` (one line) unless ``path`` can be made and written as a ``kind`` ("folder"
+    or "file"): not an existing file (folder) or folder (file), not under a file, and its
+    nearest existing folder takes a new entry (tried for real: /proc and read-only mounts
+    pass os.access for root). Called before any work, so a bad path is no traceback later."""
+    target = Path(path).expanduser().absolute()
+    if kind == "folder" and target.exists() and not target.is_dir():
+        raise error(f"{option} {str(path)!r} is a file; give a folder path.")
+    if kind == "file" and target.is_dir():
+        raise error(f"{option} {str(path)!r} is a folder; give a file path (e.g. {str(path).rstrip('/')}/out.jsonl).")
+    anchor = target if kind == "folder" and target.is_dir() else target.parent
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        raise error(f"{option} {str(path)!r} is under {str(anchor)!r}, which is a file, not a folder.")
+    try:
+        probe = anchor / f".smoothclap-write-test-{uuid.uuid4().hex[:8]}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as err:
+        raise error(f"{option} {str(path)!r}: cannot write in {str(anchor)!r} ({err.strerror}); choose a writable "
+                    "location.") from None
 
 
 def _make_parents(folder: Path) -> list[Path]:

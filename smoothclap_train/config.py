@@ -305,6 +305,14 @@ def _problems(args) -> list[str]:
         bad.append(f"--dataset {args.dataset!r} is not a folder.")
     if not args.output_dir:
         bad.append("--output-dir is required.")
+    for option, value in (("--output-dir", args.output_dir), ("--feature-cache-dir", args.feature_cache_dir)):
+        if value:  # a file, under a file, unwritable, /proc: said now, not as a traceback at the first save
+            from dataset_scripts.outdir import check_output_location
+
+            try:
+                check_output_location(value, option, "folder", TrainingConfigError)
+            except TrainingConfigError as err:
+                bad.append(str(err))
     if args.model and (args.audio_encoder or args.text_encoder):
         bad.append("give either --model (fine-tune a SmoothCLAP) or --audio-encoder + --text-encoder, not both.")
     if not args.model and not (args.audio_encoder and args.text_encoder):

@@ -188,3 +188,48 @@ def test_a_damaged_newest_checkpoint_is_named_and_latest_falls_back(damage, tiny
     out = capsys.readouterr().out
     assert f"skipping damaged checkpoint {newest}: model.safetensors" in out
     assert "resumed from" in out and "step_00000003" in out and resumed["global_step"] == 4
+
+
+BAD_OUTPUTS = {"a file": "{file}", "under a file": "{file}/sub", "in /proc": "/proc/smoothclap-out"}
+
+
+@pytest.mark.parametrize("where", sorted(BAD_OUTPUTS))
+@pytest.mark.parametrize("command", ["build", "train", "evaluate"])
+def test_a_bad_output_path_is_one_error_line_before_any_work(command, where, tiny_data, tiny_smoothclap, tmp_path,
+                                                             capsys):
+    """They were 20-25-line tracebacks with exit 1 after the work (issue 23.10)."""
+    from smoothclap_cli import main
+
+    afile = tmp_path / "a-file"
+    afile.write_text("not a folder")
+    out = BAD_OUTPUTS[where].format(file=afile)
+    argv = {"build": ["build", "demo", "--output", out],
+            "train": ["train", "--dataset", str(tiny_data), "--model", str(tiny_smoothclap), "--output-dir", out],
+            "evaluate": ["evaluate", "--model", str(tiny_smoothclap), "--dataset", str(tiny_data),
+                         "--output-dir", out]}[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and out in err[0], err
+
+
+@pytest.mark.parametrize("card, message", [("missing-folder/README.md", "does not exist"),
+                                           ("folder", "is a folder"), ("bad.md", "YAML header does not parse")])
+def test_evaluate_checks_the_model_card_it_will_update_first(card, message, tiny_data, tiny_smoothclap, tmp_path,
+                                                             capsys):
+    from smoothclap_cli import main
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "bad.md").write_text("---\nbase_model: [unclosed\n---\n# card\n")
+    code = main(["evaluate", "--model", str(tiny_smoothclap), "--dataset", str(tiny_data), "--output-dir",
+                 str(tmp_path / "eval"), "--update-model-card", str(tmp_path / card)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "eval").exists()  # nothing was evaluated
+
+
+def test_build_max_tags_below_zero_is_refused_before_the_build(tmp_path, capsys):
+    from smoothclap_cli import main
+
+    assert main(["build", "demo", "--output", str(tmp_path / "out"), "--max-tags", "-1"]) == 2
+    assert "--max-tags must be an integer >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
