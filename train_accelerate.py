@@ -167,6 +167,9 @@ def setup(args, accelerator, log=print) -> Run:
         log("captions: the stored `caption` column every epoch" + ("" if args.fixed_captions else
             " (the dataset has no thresholds.json/tag columns to re-draw them)"))
     resume_path = ckpt.resolve_resume(args.output_dir, args.resume_from_checkpoint, log)
+    if resume_path:  # the same run, or said so (before any model loads)
+        ckpt.check_resume_settings(ckpt.read_state(resume_path).settings, ckpt.run_settings(args),
+                                   args.allow_changed_settings, log)
     use_cache = not args.no_feature_cache and not audio_is_trainable(args)
     if not use_cache and not args.no_feature_cache:
         log("feature cache: off, the audio encoder is trained (" +
@@ -250,10 +253,11 @@ def train(args) -> dict:
     accelerator = make_accelerator(args)
     log = make_log(accelerator)
     run = setup(args, accelerator, log)
-    state, last_checkpoint = ckpt.TrainerState(), None
+    state, last_checkpoint = ckpt.TrainerState(settings=ckpt.run_settings(args)), None
     if run.resume_path:
         accelerator.load_state(run.resume_path)
         state, last_checkpoint = ckpt.read_state(run.resume_path), run.resume_path
+        state.settings = ckpt.run_settings(args)  # allowed changes: later checkpoints hold the new values
         log(f"resumed from {run.resume_path}: step {state.global_step}, epoch {state.epoch}, "
             f"{state.batches_done} batches into it")
     elif accelerator.is_main_process:

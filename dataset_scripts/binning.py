@@ -86,8 +86,12 @@ def load_given_thresholds(thresholds) -> GivenThresholds:
     try:
         values = captions.load_thresholds(path)
         metadata = captions.read_thresholds_metadata(path)
+    except UnicodeDecodeError:  # a ValueError too: a WAV or other binary file given by mistake
+        raise CorpusError(f"--thresholds {str(path)!r} is not a thresholds.json (not UTF-8 text: a binary file?); "
+                          "give the thresholds.json of an earlier build.") from None
     except ValueError as err:
-        raise CorpusError(str(err)) from None
+        message = str(err)
+        raise CorpusError(message if str(path) in message else f"--thresholds {str(path)!r}: {message}") from None
     # the label goes into the card and thresholds.json: an absolute path keeps its last two parts
     label = str(Path(*path.parts[-2:])) if path.is_absolute() else str(path)
     return GivenThresholds(values, dict(metadata or {}), label)

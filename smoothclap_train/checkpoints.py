@@ -48,6 +48,7 @@ class TrainerState:
     best_uar: float | None = None
     best_epoch: int | None = None
     history: list = field(default_factory=list)
+    settings: dict = field(default_factory=dict)  # what shapes the result (`run_settings`); {} before it existed
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -150,6 +151,32 @@ def verify_checkpoint(folder) -> str | None:
         if _digest(path) != want["sha256"]:
             return f"{name} differs from what was written (SHA-256 mismatch)"
     return None
+
+
+# options that change what the run computes (loss, batch, optimisation, data draw): a resume with
+# other values would silently continue another experiment
+RESUME_SETTINGS = ("beta", "gamma", "tau_a2a", "tau_t2t", "tau_pred", "text_target", "caption_variant", "max_tags",
+                   "fixed_captions", "max_duration", "batch_size", "global_batch_size", "text_lr", "head_lr",
+                   "audio_lr", "lora_lr", "weight_decay", "warmup_steps", "gradient_accumulation_steps",
+                   "max_grad_norm", "seed", "crop_seed", "crops_per_clip")
+
+
+def run_settings(args) -> dict:
+    return {k: getattr(args, k, None) for k in RESUME_SETTINGS}
+
+
+def check_resume_settings(saved: dict, current: dict, allow: bool, log=print) -> None:
+    """A resume must continue the same run: settings that differ from the checkpoint's are an
+    error listing them, or with ``allow`` (--allow-changed-settings) a warning."""
+    shown = lambda v: "(default)" if v is None else repr(v)  # noqa: E731  (None: the model's or the script's)
+    changed = [f"--{k.replace('_', '-')} {shown(saved[k])} -> {shown(current.get(k))}" for k in sorted(saved)
+               if k in current and saved[k] != current[k]]
+    if not changed:
+        return
+    if not allow:
+        raise TrainingConfigError("resuming with other settings than the checkpoint's: " + "; ".join(changed)
+                                  + ". Use the run's settings, or pass --allow-changed-settings to continue anyway.")
+    log("warning: resuming with changed settings (--allow-changed-settings): " + "; ".join(changed))
 
 
 def read_state(path) -> TrainerState:

@@ -153,6 +153,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps (0 = epochs only)")
     g.add_argument("--keep-checkpoints", type=int, default=2, help="keep the last K step checkpoints")
     g.add_argument("--resume-from-checkpoint", default=None, help="'latest' or a checkpoint folder")
+    g.add_argument("--allow-changed-settings", action="store_true",
+                   help="resume even though loss, batch or optimiser settings differ from the checkpoint's (a "
+                        "warning lists them; without this flag it is an error)")
     g.add_argument("--report-to", default="tensorboard",
                    help="comma-separated accelerate trackers (tensorboard, wandb, ...), 'all' or 'none'")
     g.add_argument("--project-name", default="smoothclap", help="tracker project/run name")

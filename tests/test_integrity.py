@@ -233,3 +233,36 @@ def test_build_max_tags_below_zero_is_refused_before_the_build(tmp_path, capsys)
     assert main(["build", "demo", "--output", str(tmp_path / "out"), "--max-tags", "-1"]) == 2
     assert "--max-tags must be an integer >= 0" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_with_other_loss_settings_is_refused_unless_allowed(tiny_data, tiny_smoothclap, feature_cache_dir,
+                                                                   tmp_path, capsys):
+    import train_accelerate
+    from processes import reset_accelerate_state
+    from smoothclap_train.config import TrainingConfigError
+    from test_train_accelerate import flags
+
+    run = flags(tiny_data, tiny_smoothclap, tmp_path / "run", "--epochs", "1", "--checkpoint-every", "2",
+                cache_dir=feature_cache_dir)
+    try:
+        train_accelerate.main(run + ["--max-steps", "2"])
+        reset_accelerate_state()
+        with pytest.raises(TrainingConfigError, match=r"--beta \(default\) -> 0\.5"):
+            train_accelerate.main(run + ["--resume-from-checkpoint", "latest", "--beta", "0.5"])
+        reset_accelerate_state()
+        capsys.readouterr()
+        results = train_accelerate.main(run + ["--resume-from-checkpoint", "latest", "--beta", "0.5",
+                                               "--allow-changed-settings"])
+    finally:
+        reset_accelerate_state()
+    assert "warning: resuming with changed settings" in capsys.readouterr().out and results["global_step"] >= 2
+
+
+def test_thresholds_given_a_wav_names_the_file(tmp_path, capsys):
+    from smoothclap_cli import main
+
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, np.zeros(1600, np.float32), 16000)
+    assert main(["build", "demo", "--output", str(tmp_path / "out"), "--thresholds", str(wav)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(wav) in err[0] and "not a thresholds.json" in err[0], err
