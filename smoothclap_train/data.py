@@ -133,11 +133,22 @@ def load_train_data(args, world_size: int = 1, log=print) -> TrainData:
 
     meta = read_metadata(args.dataset)  # smoothclap.json, {} when there is none
     thresholds = _thresholds(args, meta, train)
+    if thresholds is None:
+        _check_stored_captions(train, args.train_split)
     validation = _validation_split(args, splits, log)
     labels = queries = None
     if validation is not None:
         labels, queries = validation_queries(args, meta, splits[validation])
     return TrainData(args.dataset, splits, args.train_split, validation, meta, thresholds, labels, queries)
+
+
+def _check_stored_captions(train, split_name) -> None:
+    """Stored captions are the text side: an empty one failed at step 1 with a tokenizer traceback."""
+    empty = [str(i) for i, c in zip(train["id"], train["caption"]) if c is None or not str(c).strip()]
+    if empty:
+        raise TrainingConfigError(f"{len(empty)} row(s) of the {split_name!r} split have an empty caption (ids "
+                                  f"{', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''}): fill them, drop those "
+                                  "rows, or rebuild the dataset so that captions are drawn from its tags.")
 
 
 def _check_columns(args, train) -> None:

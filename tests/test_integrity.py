@@ -1,6 +1,7 @@
 """Nothing stale, nothing lost (issue 23): silent wrong results turned into clear errors."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -266,3 +267,24 @@ def test_thresholds_given_a_wav_names_the_file(tmp_path, capsys):
     assert main(["build", "demo", "--output", str(tmp_path / "out"), "--thresholds", str(wav)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(wav) in err[0] and "not a thresholds.json" in err[0], err
+
+
+def test_empty_stored_captions_are_named_before_training(tiny_data, tiny_smoothclap, tmp_path):
+    import datasets
+
+    import train_accelerate
+    from smoothclap_train.config import TrainingConfigError
+    from test_train_accelerate import flags
+
+    dd = datasets.load_from_disk(str(tiny_data))
+    blank = {dd["train"]["id"][1], dd["train"]["id"][3]}
+    dd["train"] = dd["train"].map(lambda r: {"caption": "" if r["id"] in blank else r["caption"]})
+    data = tmp_path / "data"
+    dd.save_to_disk(str(data))
+    for name in ("smoothclap.json", "thresholds.json"):
+        source = os.path.join(str(tiny_data), name)
+        if os.path.exists(source):
+            shutil.copy(source, data / name)
+    with pytest.raises(TrainingConfigError, match="2 row.s. of the 'train' split have an empty caption") as err:
+        train_accelerate.main(flags(data, tiny_smoothclap, tmp_path / "run", "--fixed-captions"))
+    assert all(i in str(err.value) for i in blank)
