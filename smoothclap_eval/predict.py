@@ -171,6 +171,9 @@ def check_model_source(name_or_path: str) -> str:
         raise EvaluationError(
             f"Model folder {name_or_path!r} lacks {missing}: save a SmoothCLAP with model.save_pretrained(DIR) "
             "and processor.save_pretrained(DIR) (they copy the .py files), or train one with train_accelerate.py.")
+    from smoothclap_eval.model_files import check_model_folder
+
+    check_model_folder(path)  # damaged weights, config or tokenizer: one line, before transformers sees it
     return str(path)
 
 

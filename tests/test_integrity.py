@@ -288,3 +288,41 @@ def test_empty_stored_captions_are_named_before_training(tiny_data, tiny_smoothc
     with pytest.raises(TrainingConfigError, match="2 row.s. of the 'train' split have an empty caption") as err:
         train_accelerate.main(flags(data, tiny_smoothclap, tmp_path / "run", "--fixed-captions"))
     assert all(i in str(err.value) for i in blank)
+
+
+def _damage(folder, how):
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    if how == "truncated":
+        weights.write_bytes(data[: len(data) // 2])
+    elif how == "zeroed":
+        weights.write_bytes(bytes(len(data)))
+    elif how == "random":
+        weights.write_bytes(np.random.default_rng(0).integers(0, 256, len(data), dtype=np.uint8).tobytes())
+    elif how == "no weights":
+        weights.unlink()
+    elif how == "no tokenizer":
+        (folder / "tokenizer.json").unlink()
+
+
+@pytest.mark.parametrize("how, named", [("truncated", "model.safetensors is truncated"),
+                                        ("zeroed", "model.safetensors has no valid safetensors header"),
+                                        ("random", "model.safetensors has no valid safetensors header"),
+                                        ("no weights", "has no weights"), ("no tokenizer", "has no tokenizer")])
+@pytest.mark.parametrize("command", ["classify", "evaluate"])
+def test_a_damaged_model_folder_is_one_line_naming_the_file(command, how, named, tiny_data, tiny_smoothclap,
+                                                            tmp_path, capsys):
+    from conftest import tone
+    from smoothclap_cli import main
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_smoothclap, folder)
+    _damage(folder, how)
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, tone(200.0, 1.0), 16000)
+    argv = {"classify": ["classify", str(clip), "--labels", "angry,sad", "--model", str(folder)],
+            "evaluate": ["evaluate", "--model", str(folder), "--dataset", str(tiny_data), "--output-dir",
+                         str(tmp_path / "eval")]}[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and named in err[0], err
