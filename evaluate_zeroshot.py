@@ -74,6 +74,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--update-model-card", metavar="CARD", help="write the results into this model card")
     p.add_argument("--model-name", default=None, help="how the card names the model (default: --model)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse (exit 2) to score a split whose clips or speakers the model was trained or selected "
+                        "on (its training_data.json); without it such results are marked and warned about")
     return p
 
 
@@ -161,7 +164,16 @@ def _run(args) -> dict:
 
 def _evaluate_sets(args, sets, model, processor, accelerator, batch_size, out) -> dict:
     """Each dataset scored; the main process writes its PNG and per-clip predictions."""
-    results, cache = {}, {}
+    from smoothclap_eval.leakage import leakage, read_record, warning
+
+    results, cache, record = {}, {}, read_record(args.model)
+    found = {s.key: leakage(record, s.corpus, s.dataset) for s in sets}
+    leaks = [warning(key, f) for key, f in found.items() if warning(key, f)]
+    if args.strict and leaks:
+        raise EvaluationError(leaks[0].removeprefix("warning: ") + " (--strict)")
+    if accelerator.is_main_process:
+        for line in leaks:
+            print(line, file=sys.stderr)
     for s in sets:
         templates, source = _set_templates(args.template, s, model)
         if accelerator.is_main_process and not args.no_progress:
@@ -171,6 +183,7 @@ def _evaluate_sets(args, sets, model, processor, accelerator, batch_size, out) -
                                 accelerator=accelerator, window=args.window, hop=args.hop,
                                 bootstrap=args.bootstrap, seed=args.seed, progress=not args.no_progress,
                                 cache=cache)
+        result.update(found[s.key])
         result.update(template_source=source, model=args.model, window=args.window, hop=args.hop,
                       batch_size=batch_size,
                       num_processes=accelerator.num_processes, audio_dtype=args.dtype)

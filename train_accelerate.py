@@ -489,6 +489,10 @@ def finish(run: Run, state, config, log, timing=None) -> dict:
         adapters = os.path.join(args.output_dir, "adapter") if args.export_adapters else None
         export.export_model(core, run.processor, model_dir, config, dict(results, global_step=state.global_step),
                             base, adapters_dir=adapters)
+        from smoothclap_eval.leakage import training_record, write_record
+
+        used = {data.train_split: data.train, **({data.validation_split: data.validation} if data.validation else {})}
+        write_record(model_dir, training_record(data.meta, export.public_name(args.dataset), used))
         log(f"exported {'the best epoch (' + str(best['epoch']) + ')' if best else 'the last epoch'} to {model_dir}")
         if args.push_to_hub:
             try:

@@ -21,7 +21,7 @@ def _fmt(x, digits=3):
 
 def markdown_table(results: dict, paper: bool = False) -> str:
     """The results as a markdown table (one row per dataset)."""
-    head = ["dataset", "split", "classes", "scored", "UAR", "95% CI", "WA", "macro-F1"]
+    head = ["dataset", "split", "classes", "scored", "UAR", "95% CI", "WA", "macro-F1", "leakage"]
     if paper:
         head += ["paper SmoothCLAP", "paper ParaCLAP"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -32,7 +32,7 @@ def markdown_table(results: dict, paper: bool = False) -> str:
             name += " (synthetic)"
         row = [name, ",".join(r["splits"]), str(len(r["labels"])), f"{r['n_scored']}/{r['n_total']}",
                _fmt(r["uar"]), f"{_fmt(r['uar_ci95'][0])}–{_fmt(r['uar_ci95'][1])}", _fmt(r["wa"]),
-               _fmt(r["macro_f1"])]
+               _fmt(r["macro_f1"]), r.get("leakage", "unknown")]
         if paper:
             ref = PAPER_TABLE1.get((corpus, config))
             row += [_fmt(ref[2]), _fmt(ref[1])] if ref else ["–", "–"]
