@@ -136,6 +136,10 @@ def load_eval_set(path, split: str = "auto", texts: dict | None = None) -> EvalS
         if missing:
             raise EvaluationError(f"--texts for {corpus}/{config} has no text for labels {missing}; give one "
                                   "per label.")
+        extra = [label for label in texts if label not in labels]
+        if extra:  # a typo ("angy") was ignored and its class scored with the stored text
+            raise EvaluationError(f"--texts for {corpus}/{config} names labels {extra} the dataset does not have; "
+                                  f"its labels are {list(labels)}.")
         query_texts = [texts[label] for label in labels]
     if not labels:
         raise EvaluationError(f"{path}: the dataset has no class labels ({corpus}); pass --texts "

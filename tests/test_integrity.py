@@ -326,3 +326,15 @@ def test_a_damaged_model_folder_is_one_line_naming_the_file(command, how, named,
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and named in err[0], err
+
+
+def test_unknown_labels_in_texts_are_an_error(tiny_data):
+    from smoothclap_eval import EvaluationError
+    from smoothclap_eval.data import load_eval_set
+
+    labels = json.loads((tiny_data / "smoothclap.json").read_text())["labels"] if hasattr(tiny_data, "joinpath") \
+        else json.loads(open(os.path.join(str(tiny_data), "smoothclap.json")).read())["labels"]
+    texts = {label: f"a {label} voice" for label in labels}
+    assert load_eval_set(tiny_data, "test", texts).texts == [texts[label] for label in labels]
+    with pytest.raises(EvaluationError, match=r"names labels \['angy'\]"):
+        load_eval_set(tiny_data, "test", dict(texts, angy="an angry voice"))
