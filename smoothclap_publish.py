@@ -1,7 +1,10 @@
 """`smoothclap publish`: check a SmoothCLAP model folder or a built dataset, then upload it.
 
     smoothclap publish MODEL_DIR --repo-id ORG/NAME [--private] [--revision REV] [--dry-run]
-    smoothclap publish DATASET_DIR --repo-type dataset --repo-id ORG/NAME [...]
+    smoothclap publish DATASET_DIR --repo-type dataset --repo-id ORG/NAME [--public] [...]
+
+A dataset holding audio or speaker ids (participants' voices and names) is uploaded PRIVATE
+unless ``--public`` is given; the dry run says so, and ``--public`` lists what it exposes.
 
 The checks run before anything is uploaded; each failure is one ``error:`` line naming the
 check and the fix, and the exit status is 2. ``--dry-run`` stops after the checks and the
@@ -70,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", metavar="DIR", help="the model folder, or with --repo-type dataset a built dataset")
     p.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
     p.add_argument("--repo-type", choices=("model", "dataset"), default="model")
-    p.add_argument("--private", action="store_true", help="create the repository private")
+    p.add_argument("--private", action="store_true",
+                   help="create the repository private (the default for a dataset holding audio or speaker ids)")
+    p.add_argument("--public", action="store_true",
+                   help="create it public even though the dataset holds audio or speaker ids (the dry run lists "
+                        "what that exposes)")
     p.add_argument("--revision", default=None, help="branch to upload to (created if missing; default main)")
     p.add_argument("--dry-run", action="store_true", help="run the checks and list the files; upload nothing")
     return p
@@ -163,8 +170,11 @@ def card_metadata_problems(meta: dict, folder: str) -> list[str]:
         bad.append(f"README.md metadata base_model {meta.get('base_model')!r} is not a list of Hub repo ids; add "
                    "`base_model:` with the encoders' ids (e.g. audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim, "
                    "google-bert/bert-base-uncased), or train with --base-model ORG/NAME: the Hub rejects other values")
-    if not meta.get("datasets") or not all(isinstance(d, str) and d for d in meta["datasets"]):
-        bad.append("README.md metadata has no datasets; add `datasets:` with the training data's name or Hub id")
+    datasets = meta.get("datasets") or []
+    local = [d for d in datasets if not (isinstance(d, str) and REPO_ID.fullmatch(d))]
+    if local:  # optional on the Hub, but a local folder name there is a broken link
+        bad.append(f"README.md metadata datasets {local} are not Hub dataset ids (ORG/NAME); train with "
+                   "--dataset-id ORG/NAME to name the Hub copy of the training data, or remove the entry")
     if _has_results(folder) and not meta.get("model-index"):
         bad.append("README.md metadata has no model-index but training_results.json has a validation UAR; "
                    "export the card again (smoothclap train writes it) or run evaluate_zeroshot --update-model-card")
@@ -312,6 +322,27 @@ def audio_in_dataset(folder: str, files) -> str | None:
     return None
 
 
+def personal_data(folder: str, files) -> list[str]:
+    """What a dataset would expose about the people in it: its audio, its speaker ids."""
+    found = []
+    audio = audio_in_dataset(folder, files)
+    if audio:
+        found.append(f"audio ({audio})")
+    speakers = set()
+    try:
+        import datasets
+
+        dd = datasets.load_from_disk(folder)
+        for split in (dd.values() if isinstance(dd, datasets.DatasetDict) else [dd]):
+            if "speaker" in split.column_names:
+                speakers |= {s for s in split["speaker"] if s not in (None, "")}
+    except Exception:  # not a datasets folder (files only): no speaker column to read
+        pass
+    if speakers:
+        found.append(f"speaker ids ({len(speakers)} distinct, column 'speaker')")
+    return found
+
+
 def _audio_column_filled(path: str) -> bool:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -394,6 +425,17 @@ def main(argv=None) -> int:
         return 2
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
     files = upload_files(args.folder)
+    if args.private and args.public:
+        print("error: --private and --public contradict each other; give one", file=sys.stderr)
+        return 2
+    exposed = personal_data(args.folder, files) if args.repo_type == "dataset" else []
+    args.visibility_note = ""
+    if exposed and not args.public:  # participants' voices and ids stay private unless said otherwise
+        args.private = True
+        args.visibility_note = f" by default: the dataset holds {' and '.join(exposed)}; --public to publish them"
+    elif exposed:
+        for item in exposed:
+            warn(f"warning: --public exposes {item} to anyone")
     passed, errors = run_checks(args.folder, args.repo_type, args.private, warn, files)
     if args.dry_run:
         print_plan(args, files)
@@ -427,7 +469,7 @@ def kind_mismatch(folder: str, repo_type: str) -> str | None:
 
 
 def print_plan(args, files) -> None:
-    visibility = "private" if args.private else "public"
+    visibility = ("private" if args.private else "public") + getattr(args, "visibility_note", "")
     print(f"would upload to {args.repo_id} ({args.repo_type}, {visibility}, revision {args.revision or 'main'}):")
     for rel, size in files:
         print(f"  {human_size(size):>10}  {rel}")

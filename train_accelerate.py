@@ -481,7 +481,8 @@ def finish(run: Run, state, config, log, timing=None) -> dict:
                "exported_epoch": best_epoch if best else max(state.epoch - 1, 0), "history": state.history,
                "epochs_trained": state.epoch, "num_processes": accelerator.num_processes,
                "global_batch_size": args.global_batch_size, "query_texts": data.query_texts,
-               "labels": data.labels, "mixed_precision": str(accelerator.mixed_precision), "timing": timing}
+               "labels": data.labels, "mixed_precision": str(accelerator.mixed_precision), "timing": timing,
+               "corpus": data.meta.get("corpus")}
     results["query_template"] = core.config.query_template = query_template(args, data)
     model_dir = os.path.join(args.output_dir, "model")
     if accelerator.is_main_process:

@@ -87,7 +87,7 @@ def update_model_card(card_path, results: dict, model_name: str, command: str = 
         name = PAPER_TABLE1.get((corpus, config), (key,))[0]
         if corpus in SYNTHETIC_CORPORA:
             name = f"{key} (SYNTHETIC demo corpus, not the paper's data)"
-        keys.add((corpus, config))
+        keys.add((corpus, ",".join(r["splits"])))  # one entry per corpus and split (the trainer's too)
         common = dict(task_type="zero-shot-audio-classification", task_name="Zero-shot audio classification",
                       dataset_type=corpus, dataset_name=name, dataset_config=config,
                       dataset_split=",".join(r["splits"]))
@@ -95,7 +95,7 @@ def update_model_card(card_path, results: dict, model_name: str, command: str = 
         new.append(EvalResult(metric_type="accuracy", metric_name="WA", metric_value=round(r["wa"], 4), **common))
         new.append(EvalResult(metric_type="f1", metric_name="macro-F1", metric_value=round(r["macro_f1"], 4),
                               metric_args={"average": "macro"}, **common))
-    kept = [e for e in (card.data.eval_results or []) if (e.dataset_type, e.dataset_config) not in keys]
+    kept = [e for e in (card.data.eval_results or []) if (e.dataset_type, e.dataset_split) not in keys]
     card.data.eval_results = kept + new
     card.data.model_name = card.data.model_name or "SmoothCLAP"
     body = _results_section(results, model_name, command)

@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import re
 
 LORA_TOWERS = ("text", "audio")
 # LoRA target modules per tower (attention query/value projections of BERT and wav2vec2)
@@ -165,6 +166,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="the Hub ids the exported card names as base_model, when the encoders were given as "
                         "local copies (an offline cluster) whose ids cannot be read from them; default: "
                         "--model's or the encoders' ids when they are Hub ids (or a local SmoothCLAP's card)")
+    g.add_argument("--dataset-id", default=None, metavar="ORG/NAME",
+                   help="the Hub id of the training data, for the card's `datasets:` (a local dataset folder's "
+                        "name is no Hub link: without this the card names the data in its text only)")
     g.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload the exported folder")
     g.add_argument("--hub-private", action="store_true", help="create the Hub repo as private")
     return p
@@ -353,6 +357,8 @@ def _problems(args) -> list[str]:
         wrong = [b for b in args.base_model.split(",") if not REPO_ID.fullmatch(b.strip())]
         if wrong:
             bad.append(f"--base-model: {', '.join(map(repr, wrong))} is not a Hub repo id (ORG/NAME, comma-separated).")
+    if args.dataset_id and not re.fullmatch(r"[\w.-]+/[\w.-]+", args.dataset_id):
+        bad.append(f"--dataset-id {args.dataset_id!r} is not a Hub dataset id (ORG/NAME).")
     if args.keep_checkpoints == 0:
         bad.append("--keep-checkpoints must be >= 1 (the last checkpoint is what a resume starts from).")
     if args.max_steps is not None and args.max_steps < 1:

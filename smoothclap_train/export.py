@@ -87,10 +87,11 @@ def _front_matter(template_front: str, config: dict, results: dict, bases: list[
     meta.pop("base_model", None)
     if bases:
         meta["base_model"] = list(bases)
-    if config.get("dataset"):
-        meta["datasets"] = [os.path.basename(os.path.normpath(str(config["dataset"])))]
+    meta.pop("datasets", None)
+    if config.get("dataset_id"):  # a Hub id only: a local folder's name is no link (the text names the data)
+        meta["datasets"] = [config["dataset_id"]]
     if results.get("validation_uar") is not None:
-        corpus = os.path.basename(os.path.normpath(str(config.get("dataset", "dataset"))))
+        corpus = results.get("corpus") or os.path.basename(os.path.normpath(str(config.get("dataset", "dataset"))))
         meta["model-index"] = [{"name": "SmoothCLAP", "results": [{
             "task": {"type": "zero-shot-audio-classification", "name": "Zero-shot audio classification"},
             "dataset": {"name": corpus, "type": corpus, "split": config.get("validation_split")},

@@ -48,7 +48,7 @@ def exported(tmp_path_factory, tiny_data, tiny_smoothclap):
     try:
         train_accelerate.main(["--dataset", tiny_data, "--model", str(start), "--output-dir", str(tmp / "run"),
                                "--batch-size", "4", "--epochs", "1", "--max-steps", "1", "--max-duration", "1.0",
-                               "--no-progress-bar", "--report-to", "none", "--no-feature-cache"])
+                               "--no-progress-bar", "--report-to", "none", "--no-feature-cache", "--dataset-id", "me/tiny-corpus"])
     finally:
         reset_accelerate_state()
     return tmp / "run" / "model"
@@ -64,7 +64,7 @@ def test_exported_card_carries_the_hub_metadata_at_the_top(exported):
     meta = card_meta(exported)
     results = json.loads((exported / "training_results.json").read_text())
     assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "zero-shot-audio-classification"
-    assert meta["license"] and meta["base_model"] == SEED_BASES and meta["datasets"] == ["tiny"]
+    assert meta["license"] and meta["base_model"] == SEED_BASES and meta["datasets"] == ["me/tiny-corpus"]
     metric = meta["model-index"][0]["results"][0]["metrics"][0]
     assert metric["type"] == "uar" and metric["value"] == round(results["validation_uar"], 4)
     # the repository card's sections, but for its results block (those numbers are another model's)
@@ -194,7 +194,7 @@ def test_builders_cards_carry_the_hub_metadata(msp):
 
 def test_licensed_corpus_with_audio_is_refused_publicly_and_warned_privately(msp, capsys):
     built, _ = msp
-    assert run(built, "--repo-type", "dataset", "--repo-id", "me/msp", "--dry-run") == 2
+    assert run(built, "--repo-type", "dataset", "--repo-id", "me/msp", "--public", "--dry-run") == 2
     errors = errors_of(capsys.readouterr().err)
     assert set(errors) == {"licence"}
     assert "MSP-Podcast licence forbids" in errors["licence"] and "export-captions" in errors["licence"]
@@ -211,7 +211,7 @@ def test_captions_only_export_passes_and_an_audio_file_in_it_does_not(msp, tmp_p
     assert "checks passed: safetensors, local paths, card, licence" in out and not err
     folder = Path(shutil.copytree(captions, tmp_path / "captions"))
     shutil.copyfile(built.parent / "MSP-PODCAST" / "Audios" / "MSP-PODCAST_0001_0000.wav", folder / "clip.wav")
-    assert run(folder, "--repo-type", "dataset", "--repo-id", "me/msp-captions", "--dry-run") == 2
+    assert run(folder, "--repo-type", "dataset", "--repo-id", "me/msp-captions", "--public", "--dry-run") == 2
     assert "audio files (clip.wav)" in errors_of(capsys.readouterr().err)["licence"]
 
 
@@ -243,3 +243,37 @@ def test_real_upload_offline_is_one_error_line_with_the_retry_command(msp, tmp_p
     assert len(lines) == 1 and lines[0].startswith("error: upload of "), proc.stderr
     assert "checks passed (safetensors, local paths, card, licence)" in lines[0]
     assert f"hf upload me/msp-captions {captions} --repo-type dataset --private" in lines[0]
+
+
+def test_card_datasets_must_be_hub_ids(exported, tmp_path, capsys):
+    folder = Path(shutil.copytree(exported, tmp_path / "model"))
+    card = folder / "README.md"
+    card.write_text(card.read_text().replace("- me/tiny-corpus", "- tiny"))
+    assert run(folder, "--repo-id", "me/x", "--dry-run") == 2
+    assert "--dataset-id ORG/NAME" in errors_of(capsys.readouterr().err)["card"]
+
+
+def test_a_dataset_with_speaker_ids_is_private_unless_public_is_given(tiny_data, tmp_path, capsys):
+    folder = Path(shutil.copytree(tiny_data, tmp_path / "data"))
+    (folder / "README.md").write_text("---\nlicense: cc-by-4.0\ntask_categories:\n- audio-classification\n---\n")
+    assert run(folder, "--repo-type", "dataset", "--repo-id", "me/tiny", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "(dataset, private by default: the dataset holds audio" in out and "speaker ids (9 distinct" in out
+    assert run(folder, "--repo-type", "dataset", "--repo-id", "me/tiny", "--public", "--dry-run") == 0
+    out, err = capsys.readouterr()
+    assert "(dataset, public," in out and "warning: --public exposes speaker ids (9 distinct" in err
+
+
+def test_model_index_keeps_one_entry_per_corpus_and_split(exported, tmp_path):
+    from smoothclap_eval.outputs import update_model_card
+
+    card = Path(shutil.copytree(exported, tmp_path / "model")) / "README.md"
+    before = card_meta(card.parent)["model-index"][0]["results"]
+    assert [(r["dataset"]["type"], r["dataset"]["split"]) for r in before] == [("synthetic", "validation")]
+    result = {"splits": ["validation"], "uar": 0.5, "wa": 0.5, "macro_f1": 0.4, "labels": ["a", "b"], "n_scored": 8,
+              "n_total": 8, "uar_ci95": [0.3, 0.7]}
+    for _ in range(2):
+        update_model_card(card, {"synthetic/default": result}, "tiny")
+    entries = card_meta(card.parent)["model-index"][0]["results"]
+    assert {(e["dataset"]["type"], e["dataset"]["split"]) for e in entries} == {("synthetic", "validation")}
+    assert len(entries) == 1 and len(entries[0]["metrics"]) == 3
