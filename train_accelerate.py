@@ -189,7 +189,7 @@ def setup(args, accelerator, log=print) -> Run:
 
     train_cache = val_cache = None
     if use_cache:
-        cache_dir = args.feature_cache_dir or feature_cache.default_cache_dir()
+        cache_dir = args.feature_cache_dir or feature_cache.default_cache_dir(args.output_dir)
         common = dict(batch_size=args.batch_size, log=log, show_progress=not args.no_progress_bar,
                       num_workers=args.num_workers)
         train_cache = feature_cache.build_or_load(accelerator, core, extractor, processor, data.train,
@@ -272,6 +272,10 @@ def train(args) -> dict:
         f"(the batch the loss and the soft targets see); mixed precision: {accelerator.mixed_precision}; "
         f"{args.num_workers} DataLoader worker(s) per process")
     warn_if_fewer_processes(accelerator, log)
+    dropped = len(run.data.train) % args.global_batch_size
+    if dropped:  # drop_last: every global batch is full, so that the soft targets see a whole batch
+        log(f"each epoch leaves out {dropped} of {len(run.data.train)} clips (the last, incomplete global batch; "
+            "drop_last)")
     log(f"training: {len(run.data.train)} clips, {run.steps_per_epoch} optimizer steps/epoch "
         f"(gradient accumulation {args.gradient_accumulation_steps}), {run.total_steps} steps, "
         f"beta={run.core.config.beta} gamma={run.core.config.gamma}")

@@ -33,7 +33,7 @@ cache folder, the answers are gathered, and only when every node has the file do
 process load it. Otherwise every process computes rows ``rank::N`` (decoding and cropping in
 ``num_workers`` DataLoader workers), the shards are exchanged through collectives
 (``gather_object``, never through files), and each node's local main process writes the
-merged file to its own folder: node-local folders (the default, under ``HF_HOME``) and a
+merged file to its own folder: node-local folders (the default, under ``--output-dir`` when that is node-local) and a
 shared ``--feature-cache-dir`` (NFS) both work, and no process ever waits for a file that
 another node writes. Writes are atomic (a temporary file named by host, pid and a random
 id, then ``os.replace``). A writer holds ``<split>.safetensors.lock`` (created with
@@ -72,9 +72,10 @@ INPUT_PROCESSOR_ATTR = "smoothclap_input_processor"  # the local extractor's own
 HAVE, MINE, SHARED, GAVE_UP = "have", "mine", "shared", "gave-up"
 
 
-def default_cache_dir() -> str:
-    home = os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface"))
-    return os.path.join(home, "smoothclap", "feature_cache")
+def default_cache_dir(output_dir: str) -> str:
+    """Under the run's --output-dir (it went to the user's Hugging Face cache unasked, where it
+    outlived the run); --feature-cache-dir shares one cache between runs."""
+    return os.path.join(output_dir, "feature_cache")
 
 
 def module_fingerprint(module: torch.nn.Module | None) -> str:

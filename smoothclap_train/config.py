@@ -140,7 +140,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="require the cache (an error if the audio side is trainable); default: used "
                         "whenever the audio encoder and local extractor are frozen")
     g.add_argument("--feature-cache-dir", default=None,
-                   help="where cached features live (default: $HF_HOME/smoothclap/feature_cache)")
+                   help="where cached features live (default: <output-dir>/feature_cache; give one folder to "
+                        "share the cache between runs)")
     g.add_argument("--crops-per-clip", type=int, default=None,
                    help="K fixed crops per clip, drawn once, one used per epoch (default: 5 with the cache; "
                         "without it a fresh random crop every epoch). Give it without the cache to "

@@ -1,7 +1,7 @@
 """Rehearse a cluster run on one machine, with real processes (the README's section of that name).
 
 Two "nodes": two `accelerate launch --num_machines 2 --machine_rank 0|1` commands, each in a
-session of its own with its own node-local cache folder (HF_HOME) and one process of batch
+session of its own with its own node-local cache folder (--feature-cache-dir) and one process of batch
 b, DataLoader workers running. Mid-epoch the whole job gets SIGTERM, every process group of
 it, as SLURM/`scancel` send it. The relaunch resumes from `latest`; the final weights and
 history equal one process with global batch 2b, uninterrupted. Every wait is bounded.
@@ -48,10 +48,10 @@ def launch_job(flags, tmp_path, tag):
     port = free_port()
     procs, logs = [], []
     for rank in (0, 1):
-        env = launcher_env(HF_HOME=tmp_path / f"node{rank}" / "hf",  # node-local default cache folder
-                           ACCELERATE_USE_CPU="true")  # CPU processes that do connect (gloo)
+        env = launcher_env(HF_HOME=tmp_path / f"node{rank}" / "hf", ACCELERATE_USE_CPU="true")  # gloo CPU ranks
         log = tmp_path / f"{tag}-node{rank}.log"
-        procs.append(start(machine_cmd(rank, 2, port, flags), env, log))
+        local = ["--feature-cache-dir", tmp_path / f"node{rank}" / "feature_cache"]  # node-local scratch
+        procs.append(start(machine_cmd(rank, 2, port, list(flags) + local), env, log))
         logs.append(log)
     return procs, logs
 
@@ -93,7 +93,7 @@ def test_two_nodes_sigterm_mid_epoch_resume_equals_one_process_uninterrupted(reh
     assert codes == [0, 0], tails(logs)
     assert f"resumed from {out / 'checkpoints' / f'step_{steps[-1]:08d}'}" in log
     for rank in (0, 1):  # each node built (or read) its own cache, in its own folder
-        cached = glob.glob(str(tmp_path / f"node{rank}" / "hf" / "smoothclap" / "feature_cache" / "*" / "*.safetensors"))
+        cached = glob.glob(str(tmp_path / f"node{rank}" / "feature_cache" / "*" / "*.safetensors"))
         assert cached, f"node {rank} has no feature cache of its own"
 
     reference = train_accelerate.main([str(x) for x in (  # flags given twice: the last wins

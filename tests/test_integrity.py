@@ -338,3 +338,21 @@ def test_unknown_labels_in_texts_are_an_error(tiny_data):
     assert load_eval_set(tiny_data, "test", texts).texts == [texts[label] for label in labels]
     with pytest.raises(EvaluationError, match=r"names labels \['angy'\]"):
         load_eval_set(tiny_data, "test", dict(texts, angy="an angry voice"))
+
+
+def test_feature_cache_defaults_under_the_output_dir_and_dropped_clips_are_said(tiny_data, tiny_smoothclap, tmp_path,
+                                                                                capsys, monkeypatch):
+    import train_accelerate
+    from processes import reset_accelerate_state
+    from test_train_accelerate import flags
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    argv = [a for a in flags(tiny_data, tiny_smoothclap, tmp_path / "run", "--max-steps", "1")]
+    argv[argv.index("--batch-size") + 1] = "5"  # 16 clips: 3 full batches, 1 clip left out per epoch
+    try:
+        train_accelerate.main(argv)
+    finally:
+        reset_accelerate_state()
+    assert list((tmp_path / "run" / "feature_cache").glob("*/train.safetensors"))
+    assert not (tmp_path / "hf-home").exists()  # nothing in the user's Hugging Face cache, unasked
+    assert "each epoch leaves out 1 of 16 clips" in capsys.readouterr().out
