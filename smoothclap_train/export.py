@@ -56,6 +56,9 @@ def _hub_ids(source) -> list[str]:
     if not isinstance(source, str) or not source:
         return []
     local = os.path.expanduser(source)
+    snapshot = re.search(r"models--([\w.-]+)--([\w.-]+)[/\\]snapshots[/\\]", os.path.abspath(local))
+    if os.path.isdir(local) and snapshot:  # a Hub download in the HF cache: the model it started from
+        return [f"{snapshot.group(1)}/{snapshot.group(2)}"]
     if os.path.isdir(local):
         base = card_metadata(os.path.join(local, "README.md")).get("base_model") or []
         return [b for b in ([base] if isinstance(base, str) else base) if isinstance(b, str)]

@@ -277,3 +277,16 @@ def test_model_index_keeps_one_entry_per_corpus_and_split(exported, tmp_path):
     entries = card_meta(card.parent)["model-index"][0]["results"]
     assert {(e["dataset"]["type"], e["dataset"]["split"]) for e in entries} == {("synthetic", "validation")}
     assert len(entries) == 1 and len(entries[0]["metrics"]) == 3
+
+
+def test_a_fine_tune_of_a_hub_download_names_that_model_as_base_model(tmp_path):
+    from smoothclap_train.export import base_models
+
+    snapshot = tmp_path / "hub" / "models--me--smoothclap-base" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (snapshot / "README.md").write_text("---\nbase_model:\n- org/audio\n- org/text\n---\n")
+    assert base_models({"model": str(snapshot)}) == ["me/smoothclap-base"]  # not its encoders
+    plain = tmp_path / "local-copy"
+    plain.mkdir()
+    (plain / "README.md").write_text("---\nbase_model:\n- org/audio\n---\n")
+    assert base_models({"model": str(plain)}) == ["org/audio"]  # no id known: the card's, as before
