@@ -46,7 +46,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.epilog = ("Example, on the offline demo's model and corpus (after `smoothclap demo`):\n"
                 f"  {invocation(p.prog)} --model smoothclap-demo/smoothclap --dataset smoothclap-demo/cache/demo "
                 "--output-dir eval --paper")
-    p.add_argument("--model", required=True, help="SmoothCLAP folder (save_pretrained) or Hub repo id")
+    p.add_argument("--model", required=True, action="append",
+                   help="SmoothCLAP folder (save_pretrained) or Hub repo id; repeat to compare models (one table "
+                        "with each pair's paired bootstrap interval)")
     p.add_argument("--dataset", required=True, action="append",
                    help="folder built by dataset_scripts, or a folder-per-label corpus; repeat for several")
     p.add_argument("--output-dir", required=True, help="where results.json, results.md and the PNGs go")
@@ -144,29 +146,55 @@ def _run(args) -> dict:
     accelerator = Accelerator()
     if args.dtype != "float32" and accelerator.device.type != "cpu":
         raise EvaluationError(f"--dtype {args.dtype} is a CPU fast path; this run is on {accelerator.device}.")
-    model, processor = load_model(args.model, accelerator.device, dtype=args.dtype)
     batch_size = args.batch_size or (16 if accelerator.device.type == "cuda" else 1)
     out = Path(args.output_dir)
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-    results = _evaluate_sets(args, sets, model, processor, accelerator, batch_size, out)
-    if accelerator.is_main_process:
-        table = markdown_table(results, paper=args.paper)
-        (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-        (out / "results.md").write_text(table + "\n", encoding="utf-8")
-        print(table)
-        if args.update_model_card:
-            update_model_card(args.update_model_card, results, args.model_name or args.model,
-                              command=shlex.join(args.invocation.split() + args.argv))
+    per_model = {}
+    for name in args.model:  # one at a time: a second model never waits in memory beside the first
+        model, processor = load_model(name, accelerator.device, dtype=args.dtype)
+        folder = out if len(args.model) == 1 else out / _slug(name)
+        if accelerator.is_main_process:
+            folder.mkdir(parents=True, exist_ok=True)
+        per_model[name] = _evaluate_sets(args, name, sets, model, processor, accelerator, batch_size, folder)
+        del model, processor
+    results = _write_results(args, sets, per_model, out) if accelerator.is_main_process else per_model
     accelerator.wait_for_everyone()
     return results
 
 
-def _evaluate_sets(args, sets, model, processor, accelerator, batch_size, out) -> dict:
-    """Each dataset scored; the main process writes its PNG and per-clip predictions."""
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name.strip("/").replace("/", "__"))
+
+
+def _write_results(args, sets, per_model: dict, out: Path) -> dict:
+    """results.json / results.md: one model as before (by dataset), several with the comparison."""
+    from smoothclap_eval.comparison import compare_models, comparison_table, model_section
+
+    comparisons = compare_models(per_model, sets, args.bootstrap, args.seed) if len(per_model) > 1 else None
+    for results in per_model.values():
+        for result in results.values():
+            result.pop("_rows")
+    if comparisons is None:
+        (name, results), = per_model.items()
+        text = model_section(name, results, args.paper)
+    else:
+        results = {"models": per_model, "comparisons": comparisons}
+        text = "\n\n".join([model_section(n, r, args.paper) for n, r in per_model.items()]
+                            + [comparison_table(comparisons)])
+    (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    (out / "results.md").write_text(text + "\n", encoding="utf-8")
+    print(text)
+    if args.update_model_card:
+        update_model_card(args.update_model_card, results, args.model_name or args.model[0],
+                          command=shlex.join(args.invocation.split() + args.argv))
+    return results
+
+
+def _evaluate_sets(args, name, sets, model, processor, accelerator, batch_size, out) -> dict:
+    """Each dataset scored; the main process writes its PNG and per-clip predictions (kept in
+    each result's "_rows" for a comparison of models)."""
     from smoothclap_eval.leakage import leakage, read_record, warning
 
-    results, cache, record = {}, {}, read_record(args.model)
+    results, cache, record = {}, {}, read_record(name)
     found = {s.key: leakage(record, s.corpus, s.dataset) for s in sets}
     leaks = [warning(key, f) for key, f in found.items() if warning(key, f)]
     if args.strict and leaks:
@@ -184,7 +212,7 @@ def _evaluate_sets(args, sets, model, processor, accelerator, batch_size, out) -
                                 bootstrap=args.bootstrap, seed=args.seed, progress=not args.no_progress,
                                 cache=cache)
         result.update(found[s.key])
-        result.update(template_source=source, model=args.model, window=args.window, hop=args.hop,
+        result.update(template_source=source, model=name, window=args.window, hop=args.hop,
                       batch_size=batch_size,
                       num_processes=accelerator.num_processes, audio_dtype=args.dtype)
         if accelerator.is_main_process:
@@ -197,7 +225,6 @@ def _evaluate_sets(args, sets, model, processor, accelerator, batch_size, out) -
             result["predictions_file"] = rows.name
             for failure in result["failures"]:
                 print(f"warning: {s.key}: clip {failure['id']} failed: {failure['error']}", file=sys.stderr)
-        result.pop("_rows")
         results[s.key] = result
     return results
 
@@ -210,6 +237,8 @@ def _check_outputs(args) -> None:
     card = args.update_model_card
     if not card:
         return
+    if len(args.model) > 1:
+        raise EvaluationError("--update-model-card writes one model's card: give one --model with it.")
     check_output_location(card, "--update-model-card", "file", EvaluationError)
     if not Path(card).expanduser().parent.is_dir():
         raise EvaluationError(f"--update-model-card {card!r}: the folder {str(Path(card).parent)!r} does not exist; "

@@ -73,3 +73,25 @@ def test_a_model_without_the_record_is_unknown(trained, tiny_data, tmp_path):
     (model / "training_data.json").unlink()
     code, results, _ = _evaluate(model, tiny_data, "test", tmp_path)
     assert code == 0 and list(results.values())[0]["leakage"] == "unknown"
+
+
+def test_two_models_in_one_evaluate_give_the_paired_table(trained, tiny_smoothclap, tiny_data, tmp_path):
+    """Issue 24.4: several --model, one table with each pair's paired bootstrap (speakers, then clips);
+    results.md names each model with its query texts and templates."""
+    from smoothclap_cli import main
+
+    out = tmp_path / "both"
+    assert main(["evaluate", "--model", str(trained), "--model", str(tiny_smoothclap), "--dataset", str(tiny_data),
+                 "--split", "test", "--output-dir", str(out), "--no-progress", "--bootstrap", "50"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["models"]) == {str(trained), str(tiny_smoothclap)}
+    (key, pairs), = results["comparisons"].items()
+    (pair,) = pairs
+    assert pair["a"] == str(trained) and pair["n_groups"] == 3 and pair["n_clips"] == 8
+    assert pair["ci"][0] <= pair["difference"] <= pair["ci"][1]
+    a, b = (results["models"][m][key]["uar"] for m in (pair["a"], pair["b"]))
+    assert abs(pair["difference"] - (a - b)) < 1e-9
+    text = (out / "results.md").read_text()
+    assert f"### Model `{trained}`" in text and f"### Model `{tiny_smoothclap}`" in text
+    assert "query texts ['this person is feeling" in text and "beyond noise" in text
+    assert all((out / d).is_dir() for d in os.listdir(out) if not d.startswith("results"))
