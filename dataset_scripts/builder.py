@@ -191,6 +191,17 @@ def inventory_digest(data_dir) -> str | None:
     return h.hexdigest()[:16]
 
 
+def option_file_digests(options) -> dict:
+    """SHA-256 of every option value that names an existing file (split files, label maps), so
+    that editing one rebuilds instead of reusing the cache."""
+    found = {}
+    for key, value in sorted((options or {}).items()):
+        for item in (value if isinstance(value, (list, tuple)) else [value]):
+            if isinstance(item, str) and len(item) < 4096 and Path(item).expanduser().is_file():
+                found[f"{key}={item}"] = hashlib.sha256(Path(item).expanduser().read_bytes()).hexdigest()[:16]
+    return found
+
+
 def code_digest() -> str:
     """Digest of the builder package's own source: a fix in a parser or the captions rebuilds."""
     h = hashlib.sha256()
@@ -269,6 +280,7 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
                 "config": self.corpus_config_name,
                 "data_dir": str(self.corpus_data_dir.resolve()) if self.corpus_data_dir else None,
                 "inventory": inventory_digest(self.corpus_data_dir),  # deleted, added or changed files
+                "option_files": option_file_digests(self.options),  # e.g. a split file outside the data dir
                 "code": code_digest(),
                 "options": self.options,
                 "drop_unknown": self.drop_unknown,

@@ -62,6 +62,9 @@ def test_resume_without_best_exports_the_last_epoch_and_says_so(tiny_data, tiny_
         shutil.copytree(tmp_path / "ref" / "checkpoints" / "step_00000005", copied)
         state = json.loads((copied / "trainer_state.json").read_text())  # the other run's best: unbeatable here
         (copied / "trainer_state.json").write_text(json.dumps(dict(state, best_uar=1.0, best_epoch=0)))
+        from smoothclap_train.checkpoints import write_manifest
+
+        write_manifest(copied)  # an intact checkpoint of that other run
         resumed = train_accelerate.main(flags(tiny_data, tiny_smoothclap, tmp_path / "copy", *common,
                                               "--resume-from-checkpoint", "latest", cache_dir=feature_cache_dir))
     finally:
