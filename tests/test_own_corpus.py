@@ -121,6 +121,8 @@ def test_label_folders_differing_in_case_or_spacing_are_an_error_until_mapped(tm
     assert cfg.labels == sorted([second, "sad"])
     records = list(folder.scan(tmp_path, "default", {"label_map": json.dumps({first: second})}))  # CLI: a JSON string
     assert sorted(r["label"] for r in records) == sorted([second, second, "sad"])
+    (tmp_path / "map.json").write_text(json.dumps({first: second}))  # or a file, relative to the corpus folder
+    assert folder.resolve_config(tmp_path, "default", {"label_map": "map.json"}).labels == cfg.labels
     with pytest.raises(CorpusError, match="label_map names \\['Agnry'\\], which are not label folders"):
         folder.resolve_config(tmp_path, "default", {"label_map": {"Agnry": "angry", first: second}})
 
@@ -211,7 +213,7 @@ def test_files_without_a_speaker_are_an_error_or_ignored_by_choice(tmp_path):
 def test_bad_split_options_are_one_error(tmp_path, options, message):
     _speakers_corpus(tmp_path, speakers=2, labels=("angry", "sad"), clips=1)
     with pytest.raises(CorpusError, match=message):
-        folder.resolve_config(tmp_path, "default", dict(options, no_speaker=None) if "split" in options else options)
+        folder.resolve_config(tmp_path, "default", options)
 
 
 def test_split_option_refused_when_the_corpus_has_split_folders(tmp_path):
