@@ -305,7 +305,11 @@ class SmoothClapBuilder(datasets.GeneratorBasedBuilder):
         )
 
     def _scan(self, **hints) -> Iterator[dict]:
-        """scan() with the user's options plus the builder's hints (corpus.BUILDER_HINTS)."""
+        """scan() with the user's options plus the builder's hints (corpus.BUILDER_HINTS). A corpus
+        that declares an option named like the one-split hint (the folder corpus' split=speaker:80/10/10)
+        never gets the hint: it only saves work, the generation pass filters by split anyway."""
+        if "split" in (getattr(self.corpus_module, "OPTIONS", None) or {}):
+            hints.pop("split", None)
         options = dict(self.options, drop_unknown=self.drop_unknown, **hints)
         return iter(self.corpus_module.scan(self.corpus_data_dir, self.corpus_config_name, options))
 

@@ -123,6 +123,7 @@ def write_card(output_dir: Path, meta: Mapping, report: BuildReport | None, thre
         _header(meta, captions_only, sum(split_rows.values())),
         _source(meta, captions_only),
         _splits(split_rows, report),
+        _split_assignment(meta),
         _labels(meta),
         _columns(captions_only),
         _thresholds(meta, thresholds),
@@ -208,8 +209,43 @@ def _splits(split_rows: Mapping[str, int], report: BuildReport | None) -> list[s
         f"{report.skipped_rows} (unreadable, empty or too short audio; listed with reasons in "
         f"`{REPORT_FILE}`).",
     ]
+    if report.files_total is not None:
+        lines.append(f"Files under the corpus folder: {report.files_total} = built {report.built_rows} + skipped "
+                     f"{report.skipped_rows} + ignored {len(report.ignored)} (hidden, not audio, a format that "
+                     f"could not be read, outside a label folder, ...; each listed with its reason in `{REPORT_FILE}`).")
     lines += [f"- dropped before input: {n} rows, {reason}" for reason, n in sorted(report.dropped.items())]
+    lines += [f"- warning: {w['message']}" for w in report.warnings]
     lines += [f"- note: {note}" for note in report.notes]
+    return lines
+
+
+def _split_assignment(meta: Mapping) -> list[str]:
+    """How the builder made the splits (folder corpus: split=speaker or split_file)."""
+    assign = meta.get("split_assignment")
+    if not assign:
+        return []
+    lines = ["## How the splits were made", ""]
+    if assign.get("method") == "speaker":
+        shares = "/".join(f"{round(100 * v)}" for v in assign["shares"].values())
+        lines.append(f"Speaker-disjoint, made by the builder (`split=speaker:{shares}` for "
+                     f"{'/'.join(assign['shares'])}, `split_seed={assign['seed']}`, stratified by label): every "
+                     "speaker is in exactly one split; a rebuild with the same files, shares and seed gives the same "
+                     "assignment. Files without a speaker id: "
+                     f"{assign.get('no_speaker', {}).get('files', 0)} ({assign.get('no_speaker', {}).get('policy')}).")
+    else:
+        lines.append(f"From the split file `{assign['file']}` (sha256 {assign['sha256']}"
+                     + (f", fold {assign['fold']}" if assign.get("fold") is not None else "")
+                     + f"): {assign['not_found']} listed ids match no file; {assign['not_listed']} files are not "
+                     f"listed and were left out (both listed in `{REPORT_FILE}`).")
+    speakers = assign.get("speakers") or {}
+    if speakers:
+        total = sum(len(v) for v in speakers.values())
+        lines += [""] + [f"- {split}: {len(ids)} speaker(s)" + (f" ({', '.join(ids)})" if total <= 30 else "")
+                         for split, ids in speakers.items()]
+    labels = sorted({label for counts in assign["clips"].values() for label in counts})
+    lines += ["", "| label | " + " | ".join(assign["clips"]) + " |", "|---|" + "---|" * len(assign["clips"])]
+    lines += [f"| {label} | " + " | ".join(str(c.get(label, 0)) for c in assign["clips"].values()) + " |"
+              for label in labels]
     return lines
 
 

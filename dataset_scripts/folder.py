@@ -1,19 +1,30 @@
 """Generic folder-per-label corpus: any emotion (or other class) set laid out as
 
-    <root>/<label>/*.wav|flac|ogg                      (split 'all'), or
-    <root>/<split>/<label>/*.wav|flac|ogg              when every top folder is a split
+    <root>/<label>/*.wav|flac|ogg|mp3|...              (split 'all'), or
+    <root>/<split>/<label>/...                         when every top folder is a split
                                                        name (train, validation/valid/dev,
                                                        test, test1, ...)
 
 Files may sit in subfolders of a label folder. Labels = the sorted label-folder names (a
-folder without audio is not a label); query texts = the `template` option with the label
-(default "this person is feeling {}."). Audio files outside a label folder are dropped and
-counted.
+folder without readable audio is not a label; ``label_map`` renames or merges folders);
+query texts = the `template` option with the label (default "this person is feeling {}.").
+
+Nothing is dropped unseen: every file under the root is a row (built or skipped by the
+builder with its reason) or *ignored* with its reason (hidden, not audio, a format the
+installed libsndfile cannot read, with the conversion command, outside a label folder, not
+listed in the split file, ...), in ``build_report.json`` (checked: files = built + skipped +
+ignored). Label folders that differ only in case or spacing (``Angry``/``angry``,
+``very happy``/``very_happy``) are an error naming both, unless ``label_map`` maps them.
 
 Options: `template` (str with one '{}'), `speaker_regex` (matched with re.search against the
 file name without extension; the group named `speaker`, else group 1, else the whole match
-is the speaker id; no match -> None). Gender is None. The emotion adjective is derived from
-the label when it is an emotion word (angry/anger, sad/sadness, fear, ...), else None.
+is the speaker id; a file it misses keeps speaker None and is listed in a warning),
+`label_map`, and the split options (a flat layout only): `split=speaker:80/10/10`
+(speaker-disjoint, seeded by `split_seed`, stratified by label; see splitting.py; files
+without a speaker are an error unless `no_speaker=ignore`) or `split_file=PATH`
+(EmoBox-style clip-id lists, `split_fold` picks a fold). Gender is None. The emotion
+adjective is derived from the label when it is an emotion word (angry/anger, sad/sadness,
+fear, ...), else None.
 
 The class set depends on the data, so `CONFIGS["default"]` is a placeholder (labels None)
 and `resolve_config(data_dir, config_name, options)` returns the real configuration;
@@ -23,23 +34,36 @@ and `resolve_config(data_dir, config_name, options)` returns the real configurat
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import hashlib
+import json
 import pathlib
 import re
 import types
 from typing import Iterator
 
-from . import scanning
-from .corpus import CorpusConfig, CorpusError, count_drop
+from . import scanning, splitting
+from .corpus import CorpusConfig, CorpusError
 
 NAME = "folder"
 
 OPTIONS = {
     "template": "query text per label, with one '{}' (default: \"this person is feeling {}.\")",
     "speaker_regex": "regex on the file name (no extension); group 'speaker', else group 1, else the match",
+    "label_map": "JSON object (or a .json file) folder name -> label, e.g. {\"Angry\": \"angry\"}: merges or "
+                 "renames label folders",
+    "split": "speaker:80/10/10 (train/validation/test shares): speaker-disjoint splits, stratified by label "
+             "(needs speaker_regex; flat layout only)",
+    "split_seed": "seed of split=speaker (default 0): the same seed and speakers give the same split",
+    "no_speaker": "with split=speaker, files whose speaker_regex finds no speaker: error (default) or ignore",
+    "split_file": "JSON/JSONL file(s) listing clip ids per split (EmoBox-style), relative to --data-dir or "
+                  "absolute; unlisted clips are ignored and reported",
+    "split_fold": "the fold to use when split_file holds several ({fold: {split: [ids]}})",
 }
 DEFAULT_TEMPLATE = "this person is feeling {}."
 
-_DESCRIPTION = ("Folder-per-label corpus: <root>/<label>/*.wav|flac|ogg, optionally under "
+_DESCRIPTION = ("Folder-per-label corpus: <root>/<label>/<audio files>, optionally under "
                 "<root>/<split>/; labels are the sorted label-folder names.")
 
 CONFIGS = {
@@ -52,67 +76,154 @@ CONFIGS = {
     ),
 }
 
+_HIDDEN = "hidden file or folder"
+_OUTSIDE = "outside a label folder (clips go in <root>/<label>/ or <root>/<split>/<label>/)"
 
-def _dirs(path: pathlib.Path) -> list[pathlib.Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+@dataclasses.dataclass
+class Survey:
+    """Everything under the root: the clips (future rows) and the ignored files, with reasons."""
+    total: int
+    clips: list[dict]       # id, path (relative, with extension), split, folder, label, speaker
+    ignored: list[dict]     # path, reason
+    warnings: list[dict]    # message, files
+    split_assignment: dict | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted({clip["label"] for clip in self.clips})
 
 
-def _layout_of(data_dir: pathlib.Path | None) -> tuple[pathlib.Path, dict[str, pathlib.Path]]:
-    """(root, {split: folder holding the label folders})."""
+# ---------------------------------------------------------------------------- layout
+def _top_splits(root: pathlib.Path) -> dict[str, str]:
+    """{top folder: split} when every visible top folder is a split name, else {}."""
+    tops = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    splits = {name: scanning.normalise_split(name) for name in tops}
+    if not tops or not all(splits.values()):
+        return {}
+    if len(set(splits.values())) != len(splits):
+        raise CorpusError(f"{NAME}: split folders {sorted(splits)} in {root} name the same split twice")
+    return splits
+
+
+def _classify(rel: str, root: pathlib.Path, top_splits: dict, readable: tuple) -> tuple[dict | None, str | None]:
+    """(clip, None) for a readable audio file in a label folder, else (None, why it is ignored)."""
+    if scanning.is_hidden(rel):
+        return None, _HIDDEN
+    parts = rel.split("/")
+    ext = pathlib.PurePosixPath(rel).suffix.lower()
+    if ext not in readable:
+        if ext in scanning.UNREADABLE_AUDIO_EXTENSIONS or ext in scanning.FORMAT_OF_EXTENSION:
+            return None, scanning.unreadable_reason(rel)
+        if not (root / rel).is_file():
+            return None, "not a regular file (a broken link?)"
+        return None, f"not an audio file (extension {ext or 'none'}; read here: {', '.join(readable)})"
+    if top_splits:
+        if len(parts) < 3:
+            return None, _OUTSIDE
+        split, folder_parts = scanning.normalise_split(parts[0]), parts[:2]
+    else:
+        if len(parts) < 2:
+            return None, _OUTSIDE
+        split, folder_parts = "all", parts[:1]
+    clip = {"id": rel.rsplit(".", 1)[0], "path": rel, "split": split, "folder": folder_parts[-1],
+            "folder_path": "/".join(folder_parts) + "/"}
+    return clip, None
+
+
+def survey(data_dir: pathlib.Path | None, options: dict | None = None) -> Survey:
+    """Walk the whole root once: clips with labels, speakers and splits; ignored files; warnings.
+
+    Raises CorpusError (before any audio is read) for label folders that collide, a bad
+    label_map, bad split options, or files without a speaker under split=speaker."""
+    options = dict(options or {})
     root = scanning.require_dir(data_dir, NAME)
-    tops = _dirs(root)
-    splits = {d.name: scanning.normalise_split(d.name) for d in tops}
-    if tops and all(splits.values()):
-        normalised = list(splits.values())
-        if len(set(normalised)) != len(normalised):
-            raise CorpusError(f"{NAME}: split folders {sorted(splits)} in {root} name the same "
-                              "split twice")
-        return root, {splits[d.name]: d for d in tops}
-    return root, {"all": root}
+    top_splits = _top_splits(root)
+    readable = scanning.readable_extensions()
+    files = scanning.walk_files(root)
+    clips, ignored = [], []
+    for rel in files:
+        clip, reason = _classify(rel, root, top_splits, readable)
+        if clip is None:
+            ignored.append({"path": rel, "reason": reason})
+        else:
+            clips.append(clip)
+    if not clips:
+        raise CorpusError(f"{NAME}: no label folders with audio ({', '.join(readable)}) in {data_dir}; "
+                          "expected <root>/<label>/*.wav" + _unreadable_hint(ignored))
+    warnings = _format_warnings(ignored)
+    _set_labels(clips, options.get("label_map"), root)
+    warnings += _set_speakers(clips, options.get("speaker_regex"))
+    warnings += _unique_ids(clips)
+    result = Survey(len(files), clips, ignored, warnings)
+    _assign_splits(result, options, root, bool(top_splits))
+    return result
 
 
-def _label_dirs(split_dir: pathlib.Path) -> list[pathlib.Path]:
-    return [d for d in _dirs(split_dir) if scanning.audio_files(d)]
+def _unreadable_hint(ignored: list[dict]) -> str:
+    formats = [row for row in ignored if row["reason"].startswith("audio format")]
+    return f" ({len(formats)} files in formats that cannot be read here: {formats[0]['reason']})" if formats else ""
 
 
-def labels_of(data_dir: pathlib.Path | None) -> list[str]:
-    """Sorted label-folder names (union over splits)."""
-    _, split_dirs = _layout_of(data_dir)
-    labels = sorted({d.name for s in split_dirs.values() for d in _label_dirs(s)})
-    if not labels:
-        raise CorpusError(f"{NAME}: no label folders with audio (.wav/.flac/.ogg) in "
-                          f"{data_dir}; expected <root>/<label>/*.wav")
-    return labels
+def _format_warnings(ignored: list[dict]) -> list[dict]:
+    """One warning per unreadable audio format, with the fix and every file."""
+    by_ext: dict[str, list[dict]] = collections.defaultdict(list)
+    for row in ignored:
+        if row["reason"].startswith("audio format"):
+            by_ext[pathlib.PurePosixPath(row["path"]).suffix.lower()].append(row)
+    return [{"message": f"{len(rows)} {ext} files were not read: {rows[0]['reason']}",
+             "files": [r["path"] for r in rows]} for ext, rows in sorted(by_ext.items())]
 
 
-def _query_text(template: str, label: str) -> str:
-    if template.count("{}") != 1:  # "nobraces".format(label) is "nobraces": every label the same text
-        raise CorpusError(f"{NAME}: --option template={template!r} must contain '{{}}' exactly once, where the "
-                          "label goes (e.g. template='this person is feeling {}.').")
-    try:
-        return template.format(label.replace("_", " "))
-    except (IndexError, KeyError, ValueError) as err:
-        raise CorpusError(
-            f"{NAME}: template {template!r} must contain one '{{}}' ({err})") from None
+# ---------------------------------------------------------------------------- labels
+def _label_key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "_", name.strip().lower())
 
 
-def resolve_config(data_dir: pathlib.Path | None, config_name: str = "default",
-                   options: dict | None = None) -> CorpusConfig:
-    """The configuration for the corpus at data_dir: labels and query texts."""
-    template = (options or {}).get("template") or DEFAULT_TEMPLATE
-    labels = labels_of(data_dir)
-    return CorpusConfig(labels=labels, query_texts=[_query_text(template, l) for l in labels],
-                        description=_DESCRIPTION, license=CONFIGS["default"].license,
-                        needs_data_dir=True)
+def _parse_label_map(value, root: pathlib.Path) -> dict[str, str]:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        path = pathlib.Path(value).expanduser()
+        path = path if path.is_absolute() or path.is_file() else root / path
+        try:
+            value = json.loads(path.read_text(encoding="utf-8") if path.is_file() else value)
+        except json.JSONDecodeError as err:
+            raise CorpusError(f"{NAME}: label_map {str(value)!r} is neither a JSON object nor a JSON file "
+                              f"({err.msg}); e.g. --option label_map='{{\"Angry\": \"angry\"}}'") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                              for k, v in value.items()):
+        raise CorpusError(f"{NAME}: label_map must map folder names to labels (strings), e.g. "
+                          f"{{\"Angry\": \"angry\"}}; got {value!r}")
+    return {k: v.strip() for k, v in value.items()}
 
 
-def corpus_module(data_dir: pathlib.Path | str, options: dict | None = None) -> types.SimpleNamespace:
-    """A corpus-module object for `build(corpus_module(d, options), d, out, options=options)`."""
-    config = resolve_config(pathlib.Path(data_dir), "default", options)
-    return types.SimpleNamespace(NAME=NAME, CONFIGS={"default": config}, OPTIONS=OPTIONS, scan=scan,
-                                 resolve_config=resolve_config)
+def _set_labels(clips: list[dict], label_map, root: pathlib.Path) -> None:
+    """Label of every clip: its folder name through label_map; folders whose labels differ only
+    in case or spacing are an error naming them (they would become two classes)."""
+    mapping = _parse_label_map(label_map, root)
+    folders = {clip["folder"] for clip in clips}
+    unknown = sorted(set(mapping) - folders)
+    if unknown:
+        raise CorpusError(f"{NAME}: label_map names {unknown}, which are not label folders; the label "
+                          f"folders are {sorted(folders)}")
+    paths: dict[str, set] = collections.defaultdict(set)  # label -> folder paths
+    for clip in clips:
+        clip["label"] = mapping.get(clip["folder"], clip["folder"])
+        paths[clip["label"]].add(clip["folder_path"])
+    by_key: dict[str, list[str]] = collections.defaultdict(list)
+    for label in sorted(paths):
+        by_key[_label_key(label)].append(label)
+    clashes = [labels for labels in by_key.values() if len(labels) > 1]
+    if clashes:
+        named = "; ".join(" and ".join(repr(p) for label in labels for p in sorted(paths[label]))
+                          for labels in clashes)
+        example = json.dumps({label: clashes[0][-1] for label in clashes[0][:-1]})
+        raise CorpusError(f"{NAME}: label folders {named} differ only in case or spacing and would be "
+                          f"separate classes; rename them to one name, or map them: --option label_map='{example}'")
 
 
+# ---------------------------------------------------------------------------- speakers and ids
 def _speaker_getter(pattern: str | None):
     if not pattern:
         return lambda stem: None
@@ -132,22 +243,169 @@ def _speaker_getter(pattern: str | None):
     return speaker
 
 
+def _set_speakers(clips: list[dict], pattern: str | None) -> list[dict]:
+    """Speaker of every clip; a warning listing the files the pattern misses."""
+    speaker_of = _speaker_getter(pattern)
+    missed = []
+    for clip in clips:
+        clip["speaker"] = speaker_of(pathlib.PurePosixPath(clip["path"]).stem) or None
+        if pattern and clip["speaker"] is None:
+            missed.append(clip["path"])
+    if not missed:
+        return []
+    return [{"message": f"speaker_regex {pattern!r} found no speaker in {len(missed)} of {len(clips)} files: "
+                        "their speaker is empty (fix the pattern or rename the files)", "files": missed}]
+
+
+def _unique_ids(clips: list[dict]) -> list[dict]:
+    """Ids are paths without extension; two formats of one name ('a.wav', 'a.mp3') keep theirs."""
+    counts = collections.Counter(clip["id"] for clip in clips)
+    twins = [clip for clip in clips if counts[clip["id"]] > 1]
+    for clip in twins:
+        clip["id"] = clip["path"]
+    if not twins:
+        return []
+    return [{"message": f"{len(twins)} files share a name with another format of the same name; both are "
+                        "built, their ids keep the extension (delete one if they are the same recording)",
+             "files": [c["path"] for c in twins]}]
+
+
+# ---------------------------------------------------------------------------- splits
+def _assign_splits(result: Survey, options: dict, root: pathlib.Path, has_split_folders: bool) -> None:
+    spec, split_file = options.get("split"), options.get("split_file")
+    for key, needs in (("split_seed", "split"), ("no_speaker", "split"), ("split_fold", "split_file")):
+        if options.get(key) is not None and not options.get(needs):
+            raise CorpusError(f"{NAME}: --option {key} only applies with --option {needs}=...")
+    if not spec and not split_file:
+        return
+    if spec and split_file:
+        raise CorpusError(f"{NAME}: give either --option split=... or --option split_file=..., not both")
+    if has_split_folders:
+        raise CorpusError(f"{NAME}: {root} already has split folders ({', '.join(sorted(_top_splits(root)))}); "
+                          "--option split/split_file applies to a flat <root>/<label>/ layout")
+    if spec:
+        _speaker_split(result, options)
+    else:
+        _file_split(result, split_file, options.get("split_fold"), root)
+
+
+def _speaker_split(result: Survey, options: dict) -> None:
+    shares = splitting.parse_split_spec(options["split"])
+    if not options.get("speaker_regex"):
+        raise CorpusError(f"{NAME}: split={options['split']} needs speaker ids: pass --option "
+                          "speaker_regex=... (e.g. '^(s\\d+)_' for s01_take1.wav)")
+    seed = options.get("split_seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise CorpusError(f"{NAME}: split_seed must be an integer, got {seed!r}")
+    policy = options.get("no_speaker") or "error"
+    if policy not in ("error", "ignore"):
+        raise CorpusError(f"{NAME}: no_speaker must be 'error' or 'ignore', got {policy!r}")
+    nameless = [clip for clip in result.clips if clip["speaker"] is None]
+    if nameless and policy == "error":
+        shown = ", ".join(c["path"] for c in nameless[:5]) + (", ..." if len(nameless) > 5 else "")
+        raise CorpusError(f"{NAME}: split=speaker puts whole speakers in one split, but speaker_regex "
+                          f"{options['speaker_regex']!r} finds no speaker in {len(nameless)} files ({shown}); fix "
+                          "the pattern or the names, or leave those files out with --option no_speaker=ignore")
+    for clip in nameless:
+        result.ignored.append({"path": clip["path"], "reason": "no speaker id (speaker_regex found none), "
+                               "so split=speaker cannot place it (no_speaker=ignore)"})
+    result.clips = [clip for clip in result.clips if clip["speaker"] is not None]
+    assignment, description = splitting.speaker_split(result.clips, shares, seed)
+    description["no_speaker"] = {"policy": policy, "files": len(nameless)}
+    _apply(result, assignment, description)
+    note = splitting.shares_note(description)
+    if note:
+        result.warnings.append({"message": note, "files": []})
+
+
+def _split_file_paths(value, root: pathlib.Path) -> list[pathlib.Path]:
+    values = value if isinstance(value, list) else [value]
+    paths = []
+    for item in values:
+        path = pathlib.Path(str(item)).expanduser()
+        paths.append(path if path.is_absolute() or path.is_file() else root / path)
+    return paths
+
+
+def _file_split(result: Survey, value, fold, root: pathlib.Path) -> None:
+    lists: dict[str, list] = collections.defaultdict(list)
+    digest = hashlib.sha256()
+    paths = _split_file_paths(value, root)
+    for path in paths:
+        for split, ids in splitting.read_split_file(path, fold).items():
+            lists[split].extend(ids)
+        digest.update(path.read_bytes())
+    source = ", ".join(p.name for p in paths)  # names, not local paths: the card is shared
+    assignment, description, not_found = splitting.split_file_assignment(
+        result.clips, lists, source, digest.hexdigest()[:16], fold)
+    if not assignment:
+        raise CorpusError(f"{NAME}: no clip id in split_file {source} matches a file under {root} "
+                          f"(e.g. {not_found[0] if not_found else 'none listed'}); ids are paths relative to the "
+                          "folder without extension (angry/s01_a), or file names")
+    if not_found:
+        result.warnings.append({"message": f"{len(not_found)} ids in split_file {source} match no file under "
+                                           "the corpus folder", "files": not_found})
+    unlisted = [clip for clip in result.clips if clip["id"] not in assignment]
+    for clip in unlisted:
+        result.ignored.append({"path": clip["path"], "reason": f"not listed in split_file {source}"})
+    if unlisted:
+        result.warnings.append({"message": f"{len(unlisted)} files are not listed in split_file {source} and "
+                                           "were left out", "files": [c["path"] for c in unlisted]})
+    result.clips = [clip for clip in result.clips if clip["id"] in assignment]
+    shared = splitting.shared_speakers(description)
+    if shared:
+        result.warnings.append({"message": f"split_file {source} is not speaker-disjoint: {len(shared)} speakers "
+                                           f"are in more than one split ({', '.join(shared[:5])})", "files": []})
+    _apply(result, assignment, description)
+
+
+def _apply(result: Survey, assignment: dict, description: dict) -> None:
+    for clip in result.clips:
+        clip["split"] = assignment[clip["id"]]
+    result.split_assignment = description
+
+
+# ---------------------------------------------------------------------------- corpus module
+def labels_of(data_dir: pathlib.Path | None, options: dict | None = None) -> list[str]:
+    """Sorted labels (label-folder names through label_map, union over splits)."""
+    return survey(data_dir, options).labels
+
+
+def _query_text(template: str, label: str) -> str:
+    if template.count("{}") != 1:  # "nobraces".format(label) is "nobraces": every label the same text
+        raise CorpusError(f"{NAME}: --option template={template!r} must contain '{{}}' exactly once, where the "
+                          "label goes (e.g. template='this person is feeling {}.').")
+    try:
+        return template.format(label.replace("_", " "))
+    except (IndexError, KeyError, ValueError) as err:
+        raise CorpusError(
+            f"{NAME}: template {template!r} must contain one '{{}}' ({err})") from None
+
+
+def resolve_config(data_dir: pathlib.Path | None, config_name: str = "default",
+                   options: dict | None = None) -> CorpusConfig:
+    """The configuration for the corpus at data_dir: labels and query texts."""
+    template = (options or {}).get("template") or DEFAULT_TEMPLATE
+    labels = labels_of(data_dir, options)
+    return CorpusConfig(labels=labels, query_texts=[_query_text(template, l) for l in labels],
+                        description=_DESCRIPTION, license=CONFIGS["default"].license,
+                        needs_data_dir=True)
+
+
+def corpus_module(data_dir: pathlib.Path | str, options: dict | None = None) -> types.SimpleNamespace:
+    """A corpus-module object for `build(corpus_module(d, options), d, out, options=options)`."""
+    config = resolve_config(pathlib.Path(data_dir), "default", options)
+    return types.SimpleNamespace(NAME=NAME, CONFIGS={"default": config}, OPTIONS=OPTIONS, scan=scan,
+                                 resolve_config=resolve_config)
+
+
 def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iterator[dict]:
-    """Yield one Record per audio file in a label folder."""
-    root, split_dirs = _layout_of(data_dir)
-    speaker_of = _speaker_getter(options.get("speaker_regex"))
-    # Audio directly under the root of a split layout belongs to no split and no label.
-    outside = 0 if "all" in split_dirs else len(scanning.audio_files(root, recursive=False))
-    for split, split_dir in split_dirs.items():
-        label_dirs = _label_dirs(split_dir)
-        inside = {p for d in label_dirs for p in scanning.audio_files(d)}
-        outside += sum(1 for p in scanning.audio_files(split_dir) if p not in inside)
-        for label_dir in label_dirs:
-            for path in scanning.audio_files(label_dir):
-                rid = path.relative_to(root).with_suffix("").as_posix()
-                rec = scanning.base_record(rid, path, split=split, speaker=speaker_of(path.stem))
-                rec["label"] = label_dir.name
-                rec["emotion"] = scanning.emotion_adjective(label_dir.name)
-                yield rec
-    if outside:
-        count_drop(options, "audio file outside a label folder", outside)
+    """Yield one Record per clip; report every other file as ignored, with its reason."""
+    found = survey(data_dir, options)
+    scanning.report_inventory(options, found.total, found.ignored, found.warnings, found.split_assignment)
+    root = pathlib.Path(data_dir).expanduser()
+    for clip in sorted(found.clips, key=lambda c: c["path"]):
+        rec = scanning.base_record(clip["id"], root / clip["path"], split=clip["split"], speaker=clip["speaker"])
+        rec["label"] = clip["label"]
+        rec["emotion"] = scanning.emotion_adjective(clip["label"])
+        yield rec

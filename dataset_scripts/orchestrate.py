@@ -133,7 +133,7 @@ def build(
                                  citation=config.citation, redistribute_audio=config.redistribute_audio,
                                  rating_scale=config.rating_scale, thresholds=chosen.values,
                                  thresholds_source=chosen.describe(), splits={s: len(d) for s, d in dd.items()},
-                                 build=settings)
+                                 build=settings, **_split_assignment(report))
             info = datasets.DatasetInfo(description=description_with_metadata(config.description, meta),
                                         citation=config.citation, homepage=config.homepage, license=config.license)
             save_with_tags(dd, tags, staging, info)
@@ -198,6 +198,11 @@ def _corpus_error_in(err: BaseException) -> CorpusError | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _split_assignment(report: BuildReport) -> dict:
+    """How a scanner made the splits (folder corpus: split=speaker or split_file), for smoothclap.json."""
+    return {"split_assignment": report.split_assignment} if report.split_assignment else {}
 
 
 def _note_uncaptioned(tags: Mapping[str, datasets.Dataset], report: BuildReport) -> None:

@@ -2,7 +2,11 @@
 
 input rows = built rows + skipped rows, per split, checked before anything is written;
 rows a scanner excluded on purpose (MSP-Podcast's X, or O with ``exclude_other``) are
-counted as *dropped before input*, with a reason, never silently.
+counted as *dropped before input*, with a reason, never silently. A scanner that takes an
+inventory of its folder (the folder corpus) also accounts for every file under it: files =
+built + skipped + ignored (hidden, not audio, an unreadable format, outside a label folder,
+...), each ignored file listed with its reason; and it records its warnings (files listed)
+and the split assignment it made.
 """
 
 from __future__ import annotations
@@ -42,6 +46,19 @@ class BuildReport:
         self.skipped: list[dict] = []
         self.dropped: Counter = Counter()
         self.notes: list[str] = []
+        self.files_total: int | None = None  # files under the corpus folder, when inventoried
+        self.ignored: list[dict] = []         # {"path", "reason"}: files that are no row
+        self.warnings: list[dict] = []        # {"message", "files"}
+        self.split_assignment: dict | None = None
+
+    def set_inventory(self, files_total: int, ignored=(), warnings=(), split_assignment: dict | None = None) -> None:
+        """For scanners (through ``scanning.report_inventory``): every file under the folder,
+        the ones that are no row and why, warnings, the split assignment. Replaces, so a
+        repeated discovery pass does not count twice."""
+        self.files_total = int(files_total)
+        self.ignored = [dict(x) for x in ignored]
+        self.warnings = [dict(x) for x in warnings]
+        self.split_assignment = split_assignment
 
     # --- used by scanners (through count_drop) and by the builder
     def drop(self, reason: str, n: int = 1) -> None:
@@ -80,7 +97,12 @@ class BuildReport:
 
     @property
     def consistent(self) -> bool:
-        return self.input_rows == self.built_rows + self.skipped_rows
+        return self.input_rows == self.built_rows + self.skipped_rows and self.files_consistent
+
+    @property
+    def files_consistent(self) -> bool:
+        """files = built + skipped + ignored (True when no inventory was taken)."""
+        return self.files_total is None or self.files_total == self.input_rows + len(self.ignored)
 
     def check(self) -> None:
         """Raise RuntimeError unless input == built + skipped (overall and per split)."""
@@ -92,14 +114,23 @@ class BuildReport:
                     f"{self.input[split]} != built {self.built[split]} + skipped "
                     f"{skipped_per_split[split]}."
                 )
+        if not self.files_consistent:
+            raise RuntimeError(
+                f"Build report does not account for every file: {self.files_total} files != input "
+                f"{self.input_rows} + ignored {len(self.ignored)}."
+            )
 
     def summary(self) -> str:
         lines = [
             f"{self.corpus}/{self.config}: input {self.input_rows} rows = built "
             f"{self.built_rows} + skipped {self.skipped_rows}"
-            + (" (checked)" if self.consistent else " (DOES NOT ADD UP)")
+            + (" (checked)" if self.input_rows == self.built_rows + self.skipped_rows else " (DOES NOT ADD UP)")
             + (f"; dropped before input: {self.dropped_rows}" if self.dropped else "")
         ]
+        if self.files_total is not None:
+            lines.append(f"  files under the corpus folder: {self.files_total} = built {self.built_rows} + skipped "
+                         f"{self.skipped_rows} + ignored {len(self.ignored)}"
+                         + (" (checked)" if self.files_consistent else " (DOES NOT ADD UP)"))
         skipped_per_split = Counter(row["split"] for row in self.skipped)
         for split in sorted(set(self.input) | set(self.built), key=split_sort_key):
             lines.append(
@@ -107,14 +138,31 @@ class BuildReport:
             )
         for reason, n in sorted(self.dropped.items()):
             lines.append(f"  dropped {n}: {reason}")
-        reasons = Counter(_reason_kind(row["reason"]) for row in self.skipped)
-        for reason, n in reasons.most_common(5):
-            lines.append(f"  skipped {n}: {reason}")
-        if len(reasons) > 5:
-            lines.append(f"  ... {len(reasons) - 5} more skip reasons in {REPORT_FILE}")
+        lines += self._skip_lines() + self._ignored_lines()
+        for warning in self.warnings:
+            lines.append(f"  warning: {warning['message']}{_examples(warning.get('files', []))}")
         for note in self.notes:
             lines.append(f"  note: {note}")
         return "\n".join(lines)
+
+    def _skip_lines(self) -> list[str]:
+        """One line per skipped file, named in full (relative to the corpus folder), up to
+        ``_SHOWN``; the rest grouped by reason."""
+        lines = [f"  skipped {row['path'] or row['id']}: {row['reason']}" for row in self.skipped[:_SHOWN]]
+        rest = self.skipped[_SHOWN:]
+        if rest:
+            reasons = Counter(_reason_kind(row["reason"]) for row in rest)
+            lines += [f"  skipped {n} more: {reason}" for reason, n in reasons.most_common(5)]
+            lines.append(f"  ... every skipped file with its reason is in {REPORT_FILE}")
+        return lines
+
+    def _ignored_lines(self) -> list[str]:
+        """Ignored files grouped by kind of reason: the count, the first files, the first reason in full."""
+        groups: dict[str, list[dict]] = {}
+        for row in self.ignored:
+            groups.setdefault(_reason_kind(row["reason"]), []).append(row)
+        return [f"  ignored {len(rows)}{_examples([r['path'] for r in rows])}: {rows[0]['reason']}"
+                for rows in groups.values()]
 
     def to_dict(self) -> dict:
         order = sorted(set(self.input) | set(self.built), key=split_sort_key)
@@ -137,6 +185,19 @@ class BuildReport:
             "dropped": dict(sorted(self.dropped.items())),
             "skipped": list(self.skipped),
             "notes": list(self.notes),
+            **self._inventory_dict(),
+        }
+
+    def _inventory_dict(self) -> dict:
+        if self.files_total is None:
+            return {}
+        return {
+            "files": {"total": self.files_total, "built": self.built_rows, "skipped": self.skipped_rows,
+                      "ignored": len(self.ignored),
+                      "total_equals_built_plus_skipped_plus_ignored": self.files_consistent},
+            "ignored": list(self.ignored),
+            "warnings": list(self.warnings),
+            "split_assignment": self.split_assignment,
         }
 
     @classmethod
@@ -148,6 +209,9 @@ class BuildReport:
         report.skipped = [dict(r) for r in data.get("skipped", [])]
         report.dropped = Counter(data.get("dropped", {}))
         report.notes = list(data.get("notes", []))
+        if data.get("files"):
+            report.set_inventory(data["files"]["total"], data.get("ignored", []), data.get("warnings", []),
+                                 data.get("split_assignment"))
         return report
 
     def write_json(self, path: str | os.PathLike) -> None:
@@ -156,6 +220,16 @@ class BuildReport:
     @classmethod
     def read_json(cls, path: str | os.PathLike) -> "BuildReport":
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+_SHOWN = 10  # skipped files named one per line in the summary
+
+
+def _examples(paths: list[str], n: int = 3) -> str:
+    if not paths:
+        return ""
+    more = f", ... {len(paths) - n} more in {REPORT_FILE}" if len(paths) > n else ""
+    return f" ({', '.join(paths[:n])}{more})"
 
 
 def _reason_kind(reason: str) -> str:
@@ -167,4 +241,7 @@ class NullReport(BuildReport):
     """Swallows the drop counts of generation passes (only discovery counts)."""
 
     def drop(self, reason: str, n: int = 1) -> None:  # noqa: D102
+        pass
+
+    def set_inventory(self, *args, **kwargs) -> None:  # noqa: D102
         pass

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import csv
 import dataclasses
+import os
 import pathlib
 import re
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
@@ -106,6 +107,72 @@ def audio_files(root: pathlib.Path, extensions: Sequence[str] = AUDIO_EXTENSIONS
     exts = tuple(e.lower() for e in extensions)
     return sorted(p for p in root.glob(pattern)
                   if p.is_file() and _visible(p) and p.suffix.lower() in exts)
+
+
+# Audio containers libsndfile (soundfile) cannot read at all, whatever its version: a corpus
+# folder holding them gets the conversion command, never silence.
+UNREADABLE_AUDIO_EXTENSIONS = (".m4a", ".aac", ".mp4", ".wma", ".webm", ".amr", ".3gp", ".mka",
+                               ".ape", ".wv", ".ac3", ".mpc")
+# extension -> the soundfile format (soundfile.available_formats()) that decodes it
+FORMAT_OF_EXTENSION = {".wav": "WAV", ".wave": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG",
+                        ".opus": "OGG", ".aif": "AIFF", ".aiff": "AIFF", ".mp3": "MP3"}
+
+
+def _libsndfile_version() -> tuple[int, ...]:
+    import soundfile
+
+    return tuple(int(x) for x in re.findall(r"\d+", soundfile.__libsndfile_version__)[:3])
+
+
+def readable_extensions() -> tuple[str, ...]:
+    """Audio extensions the installed libsndfile decodes: MP3 with libsndfile >= 1.1, Opus
+    (in Ogg) with >= 1.0.29; other builds lose them, and a file with a lost extension is
+    then reported as unreadable with the fix (``unreadable_reason``)."""
+    import soundfile
+
+    formats = soundfile.available_formats()
+    version = _libsndfile_version()
+    exts = [ext for ext, fmt in FORMAT_OF_EXTENSION.items() if fmt in formats]
+    if ".opus" in exts and version < (1, 0, 29):
+        exts.remove(".opus")
+    return tuple(exts)
+
+
+def unreadable_reason(rel: str) -> str:
+    """Why an audio file in a format libsndfile cannot read is left out, and the fix."""
+    import soundfile
+
+    ext = pathlib.PurePosixPath(rel).suffix
+    target = rel[: -len(ext)] + ".wav"
+    fix = f"convert it to WAV or FLAC, e.g. ffmpeg -i '{rel}' '{target}'"
+    if ext.lower() in FORMAT_OF_EXTENSION:  # a format that needs a newer libsndfile (MP3, Opus)
+        fix += ", or install a soundfile wheel with libsndfile >= 1.1 (pip install -U soundfile)"
+    return (f"audio format {ext} cannot be read by libsndfile {soundfile.__libsndfile_version__} "
+            f"(soundfile) here; {fix}")
+
+
+def walk_files(root: pathlib.Path) -> list[str]:
+    """Every file under root, hidden ones included, as sorted relative POSIX paths.
+
+    Symbolic links to folders are followed once (a link back up the tree is not walked
+    twice); a broken link is listed like a file, so it is accounted for too."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        rel_folder = pathlib.Path(folder).relative_to(root)
+        out.extend((rel_folder / name).as_posix() for name in files)
+    return sorted(out)
+
+
+def is_hidden(rel: str) -> bool:
+    """A file or a folder on its path starts with '.' ('.DS_Store', '._x.wav', '.git/...')."""
+    return any(part.startswith(".") for part in rel.split("/"))
 
 
 class AudioIndex:
@@ -369,3 +436,12 @@ def label_table_records(
     records = codes.resolve(candidates(), options, where=label_file)
     yield from unique_ids(
         check_splits(records, corpus, options, KNOWN_SPLITS, label_file), options)
+
+
+def report_inventory(options: Mapping | None, files_total: int, ignored: Sequence[dict],
+                     warnings: Sequence[dict] = (), split_assignment: dict | None = None) -> None:
+    """For scanners that walk their whole folder: every file, the ones that are no row (with
+    their reasons), warnings and the split assignment, into the build report."""
+    report = (options or {}).get("report")
+    if report is not None and hasattr(report, "set_inventory"):
+        report.set_inventory(files_total, ignored, warnings, split_assignment)

@@ -417,8 +417,8 @@ def test_folder_label_layout_template_and_speaker_regex(tmp_path):
     assert recs["angry/s01_take1"]["emotion"] == "angry"
     assert recs["pleasant_surprise/s01_take1"]["emotion"] == "surprised"
     assert {r["split"] for r in records} == {"all"}
-    assert report.dropped == {"audio file outside a label folder": 1}
-    with pytest.raises(CorpusError, match="one '\\{\\}'"):
+    assert [(r["path"], r["reason"].split(" (")[0]) for r in report.ignored] == [("stray.wav", "outside a label folder")]
+    with pytest.raises(CorpusError, match="exactly once"):
         folder.resolve_config(tmp_path, "default", {"template": "{0} {1}"})
 
 
