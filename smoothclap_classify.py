@@ -131,7 +131,8 @@ def main(argv=None, prog: str | None = None) -> dict:
     if args.output is None:
         return _print(summary, args.json)
     if summary["rank"] == 0:
-        print(f"{summary['rows']} rows for {summary['clips'] - summary['failed']} clips -> {summary['output']}"
+        world = f" ({summary['world']} processes)" if summary["world"] > 1 else ""
+        print(f"{summary['rows']} rows for {summary['clips'] - summary['failed']} clips -> {summary['output']}{world}"
               + (f"; {summary['failed']} failed: see {summary['errors_file']}" if summary["failed"] else ""),
               file=sys.stderr)
     if summary["failed"]:

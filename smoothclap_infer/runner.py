@@ -57,10 +57,17 @@ def _templates(model, user_templates):
 def _distributed(device):
     """(rank, world, device, barrier). Under ``accelerate launch``/torchrun (WORLD_SIZE > 1)
     accelerate's state joins the process group and picks this rank's device."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
         from accelerate import PartialState
+        from accelerate.utils import parse_flag_from_env
 
-        state = PartialState()
+        # without cpu=True, PartialState on a machine without GPUs leaves the ranks unconnected
+        cpu = parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available() or str(device) == "cpu"
+        state = PartialState(cpu=cpu)
+        if state.num_processes != world:  # unconnected processes would each classify (and merge) everything
+            raise InputError(f"WORLD_SIZE is {world} but accelerate joined {state.num_processes} process(es): on "
+                             "CPUs launch with ACCELERATE_USE_CPU=true accelerate launch --multi_gpu ...")
         return state.process_index, state.num_processes, state.device, state.wait_for_everyone
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return 0, 1, torch.device(device), lambda: None
@@ -271,7 +278,7 @@ def _classify(inputs, labels, model, output, *, file_list, dataset, split, templ
     mine = shard(indexed, rank, world)
     done = parts.done_keys(output) if output is not None else set()
     pending = [(i, item) for i, item in mine if item.key not in done]
-    if main and done:
+    if main and len(pending) < len(mine):
         _log(f"resuming: {len(mine) - len(pending)} of {len(mine)} clips of this process already done")
     batch_size = batch_size or (16 if device.type == "cuda" else 1)
     workers = _default_workers(len(pending)) if num_workers is None else num_workers
@@ -287,7 +294,7 @@ def _classify(inputs, labels, model, output, *, file_list, dataset, split, templ
         summary.update(results=results, errors=errors, failed=len(errors), rows=len(results))
     else:
         barrier()  # every rank's part is complete before the merge reads them
-        summary.update(failed=stats["failed"], rows=None)
+        summary.update(failed=_total(stats["failed"], world), rows=None)  # every rank exits with the same status
         if main:
             merged = outputs.merge_parts(output, input_set.items, input_set.kind, labels, top, not pool, embeddings)
             parts.remove(output)
@@ -295,6 +302,14 @@ def _classify(inputs, labels, model, output, *, file_list, dataset, split, templ
         barrier()
     summary["seconds"] = round(time.time() - started, 3)
     return summary
+
+
+def _total(count: int, world: int) -> int:
+    if world == 1:
+        return count
+    from accelerate.utils import gather_object
+
+    return int(sum(gather_object([count])))
 
 
 def _run(model, processor, label_embeds, input_set, pending, output, rank, batch_size, workers, window, hop, pool,
