@@ -254,6 +254,9 @@ def _classify(inputs, labels, model, output, *, file_list, dataset, split, templ
     except ValueError as err:
         raise InputError(str(err)) from None
     rank, world, device, barrier = _distributed(device)
+    if world > 1 and output is None:
+        raise InputError(f"{world} processes need --output FILE (each writes its part, the main process merges "
+                         "them); the terminal tables are for one process.")
     main = rank == 0
     for note in input_set.notes if main else []:
         _log(f"note: {note}")
@@ -294,22 +297,23 @@ def _classify(inputs, labels, model, output, *, file_list, dataset, split, templ
         summary.update(results=results, errors=errors, failed=len(errors), rows=len(results))
     else:
         barrier()  # every rank's part is complete before the merge reads them
-        summary.update(failed=_total(stats["failed"], world), rows=None)  # every rank exits with the same status
+        summary.update(failed=stats["failed"], rows=None)
         if main:
             merged = outputs.merge_parts(output, input_set.items, input_set.kind, labels, top, not pool, embeddings)
             parts.remove(output)
             summary.update(merged, errors_file=str(parts.errors_path(output)) if merged["failed"] else None)
-        barrier()
+        summary["failed"] = _from_main(summary["failed"], world)  # every rank exits with the run's status
     summary["seconds"] = round(time.time() - started, 3)
     return summary
 
 
-def _total(count: int, world: int) -> int:
+def _from_main(value, world: int):
+    """The main process's ``value`` on every rank (also the barrier after the merge)."""
     if world == 1:
-        return count
-    from accelerate.utils import gather_object
+        return value
+    from accelerate.utils import broadcast_object_list
 
-    return int(sum(gather_object([count])))
+    return broadcast_object_list([value], from_process=0)[0]
 
 
 def _run(model, processor, label_embeds, input_set, pending, output, rank, batch_size, workers, window, hop, pool,
@@ -334,7 +338,7 @@ def _run(model, processor, label_embeds, input_set, pending, output, rank, batch
                 done = scorer.records(batch)
                 failed += sum("error" in r for r in done)
                 if writer is not None:
-                    writer.write(done)  # on disk (fsync) before the next batch
+                    writer.write(done)  # with the OS before the next batch (parts.PartWriter)
                 else:
                     records += done
                 bar.update(len(done))
