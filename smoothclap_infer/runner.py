@@ -18,6 +18,7 @@ import inspect
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -204,6 +205,16 @@ def _manifest(input_set, labels, templates, model, dtype, backend, window, hop, 
             "window": window, "hop": hop, "pool_windows": pool, "multi_label": multi_label, "embeddings": embeddings}
 
 
+def _warm_decoders() -> None:
+    """Import what decoding and resampling need (seconds for scipy.signal on a busy machine),
+    so that the first batch does not wait for a worker's imports."""
+    try:
+        import scipy.signal  # noqa: F401
+        import soundfile  # noqa: F401
+    except ImportError:
+        pass  # decoding reports the missing package per clip
+
+
 def _default_workers(n_pending: int) -> int:
     """Decoding workers: none for a handful of clips (starting one costs more than it saves),
     else half the cores, 1 to 4 (the encoder keeps the rest)."""
@@ -266,12 +277,16 @@ def _classify(inputs, labels, model, output, *, file_list, dataset, split, templ
                              embeddings)
         parts.prepare(output, manifest, main, overwrite)
         barrier()  # the state folder exists (or was cleared) before any rank reads or writes it
+    warm = threading.Thread(target=_warm_decoders, daemon=True)
+    warm.start()  # the decoders' imports overlap the model load (forked workers inherit them)
     try:
         loaded, processor = _load(model, device, dtype, backend)
     except InputError:
         raise
     except (ValueError, OSError) as err:
         raise InputError(str(err).splitlines()[0]) from None
+    finally:
+        warm.join()  # never fork DataLoader workers while another thread may hold the import lock
     used, described = _templates(loaded, templates)
     if main:
         _log(f"template: {' | '.join(used)} ({described})")

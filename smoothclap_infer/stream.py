@@ -2,11 +2,12 @@
 
 `ClipStream` is an IterableDataset over a run's pending items. The items are cut into
 fixed chunks of consecutive clips (chunk j goes to worker j mod num_workers); a worker
-decodes a chunk's clips (stopping early once it holds ``chunk_seconds`` of audio), cuts
-them into windows when asked, sorts the segments by length and yields batches of similar
-length (little padding). At most num_workers x (prefetch + 1) chunks are in memory at any
-time, whatever the corpus size. A clip that cannot be decoded, or is too short for the
-encoder, comes back as an error record instead of stopping the run.
+orders a chunk's clips by length from their headers (soundfile.info, or a dataset's
+duration column: no decoding), then decodes them in that order, cuts them into windows when
+asked, and yields batches of similar length (little padding) as soon as each is full. In
+memory: a few batches per worker (DataLoader's prefetch), whatever the corpus size. A clip
+that cannot be decoded, or is too short for the encoder, comes back as an error record
+instead of stopping the run.
 """
 
 from __future__ import annotations
@@ -54,13 +55,13 @@ class ClipStream(torch.utils.data.IterableDataset):
     """Batches of segments of ``entries`` ([(item index, Item)], in order)."""
 
     def __init__(self, entries, splits, rate: int, min_samples: int, batch_size: int, window: float | None = None,
-                 hop: float | None = None, chunk_clips: int = 256, chunk_seconds: float = 1200.0):
+                 hop: float | None = None, chunk_clips: int = 256):
         self.entries, self.splits, self.rate, self.min_samples = entries, splits, int(rate), int(min_samples)
         self.batch_size = max(1, int(batch_size))
         self.window = None if window is None else int(round(window * rate))
         self.hop = None if hop is None else int(round(hop * rate))
         self.chunk_clips = max(self.batch_size, int(chunk_clips))
-        self.chunk_samples = int(chunk_seconds * rate)
+        self._durations: dict = {}
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -69,28 +70,50 @@ class ClipStream(torch.utils.data.IterableDataset):
             if c % workers == worker:
                 yield from self._chunk(self.entries[start:start + self.chunk_clips])
 
+    def _duration(self, item) -> float:
+        """Seconds from the file's header or the dataset's duration column (no decoding); 0 when
+        unknown (the clip then sorts last and fails, or not, when it is decoded)."""
+        try:
+            if isinstance(item.source, tuple):
+                split, row = item.source
+                if split not in self._durations:
+                    ds = self.splits[split]
+                    self._durations[split] = ds["duration"] if "duration" in ds.column_names else None
+                column = self._durations[split]
+                return 0.0 if column is None else float(column[row])
+            import soundfile
+
+            header = soundfile.info(item.source)
+            return header.frames / header.samplerate
+        except Exception:
+            return 0.0
+
     def _chunk(self, entries):
-        segments, waves, errors, held = [], [], [], 0
-        for index, item in entries:
+        """The chunk's clips longest first (by header: little padding per batch), decoded one
+        batch at a time, so that decoding overlaps the encoder's work on the previous batches."""
+        order = sorted(entries, key=lambda e: (-self._duration(e[1]), e[0]))
+        segments, waves = [], []
+        for index, item in order:
             try:
                 wave = decode(item, self.splits, self.rate)
                 if len(wave) < self.min_samples:
                     raise ValueError(self._too_short(len(wave)))
             except Exception as err:  # any decoding problem: report the clip, go on
-                errors.append((index, _reason(err)))
+                yield Batch(errors=[(index, _reason(err))])
                 continue
-            held += self._cut(index, wave, segments, waves)
-            if held >= self.chunk_samples:  # bounded memory: flush what this chunk holds so far
-                yield from self._batches(segments, waves, errors)
-                segments, waves, errors, held = [], [], [], 0
-        yield from self._batches(segments, waves, errors)
+            self._cut(index, wave, segments, waves)
+            while len(waves) >= self.batch_size:
+                yield Batch(waves=waves[:self.batch_size], segments=segments[:self.batch_size])
+                segments, waves = segments[self.batch_size:], waves[self.batch_size:]
+        if waves:
+            yield Batch(waves=waves, segments=segments)
 
     def _too_short(self, n: int) -> str:
         ms, need = 1000 * n / self.rate, 1000 * self.min_samples / self.rate
         return (f"too short for the audio encoder: {n} samples ({ms:.1f} ms at {self.rate} Hz), it needs at least "
                 f"{self.min_samples} ({need:.0f} ms)")
 
-    def _cut(self, index, wave, segments, waves) -> int:
+    def _cut(self, index, wave, segments, waves) -> None:
         from pipeline_smoothclap import window_bounds
 
         bounds = window_bounds(len(wave), self.window, self.hop)
@@ -98,15 +121,6 @@ class ClipStream(torch.utils.data.IterableDataset):
         for start, end in bounds:
             segments.append((index, start / self.rate, end / self.rate, len(bounds), duration))
             waves.append(wave[start:end])
-        return len(wave)
-
-    def _batches(self, segments, waves, errors):
-        if errors:
-            yield Batch(errors=list(errors))
-        order = sorted(range(len(waves)), key=lambda j: (-len(waves[j]), j))  # longest first: OOM shows at once
-        for start in range(0, len(order), self.batch_size):
-            take = order[start:start + self.batch_size]
-            yield Batch(waves=[waves[j] for j in take], segments=[segments[j] for j in take])
 
 
 def loader(stream: ClipStream, num_workers: int) -> torch.utils.data.DataLoader:
