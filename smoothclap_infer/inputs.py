@@ -78,9 +78,14 @@ def read_file_list(path) -> list[str]:
 
 def expand_paths(inputs, notes: list) -> list[str]:
     """Files as given (in order); folders walked recursively (sorted); globs expanded (sorted,
-    ``**`` recursive). A path that does not exist stays in the list: it fails as a clip and is
-    reported in the errors file, as an unreadable file is."""
+    ``**`` recursive). A path typed on the command line that does not exist is a usage error
+    (InputError, exit 2) naming every such path; a missing path in a --file-list fails as a
+    clip instead and is reported in the errors file, as an unreadable file is."""
     out = []
+    missing = [os.fspath(r) for r in inputs if not os.path.exists(os.fspath(r)) and not GLOB_CHARS & set(os.fspath(r))]
+    if missing:
+        raise InputError(f"not found: {', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''} "
+                         "(give existing files or folders, a glob in quotes, or --file-list).")
     for raw in inputs:
         text = os.fspath(raw)
         if os.path.isdir(text):

@@ -97,6 +97,9 @@ def check_options(labels, templates, multi_label, window, hop, top, batch_size, 
         raise InputError(f"--hop {hop} needs --window and 0 < hop <= window (a longer hop would skip audio).")
     if output is not None:
         outputs.output_format(output)
+        from dataset_scripts.outdir import check_output_location
+
+        check_output_location(output, "--output", "file", InputError)  # a folder, under a file, /proc: now
     elif embeddings:
         raise InputError("--embeddings needs --output FILE (.parquet: an embedding column; .jsonl/.csv: a .npy "
                          "beside it).")

@@ -216,6 +216,21 @@ def test_a_bad_output_path_is_one_error_line_before_any_work(command, where, tin
     assert len(err) == 1 and err[0].startswith("error: ") and out in err[0], err
 
 
+@pytest.mark.parametrize("where", ["a folder", "under a file", "in /proc"])
+def test_classify_output_that_cannot_be_a_file_is_one_error_line(where, tiny_smoothclap, tmp_path, capsys):
+    from conftest import tone
+    from smoothclap_cli import main
+
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    out = {"a folder": str(tmp_path), "under a file": f"{afile}/out.jsonl", "in /proc": "/proc/out.jsonl"}[where]
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, tone(200.0, 1.0), 16000)
+    code = main(["classify", str(clip), "--labels", "a,b", "--model", str(tiny_smoothclap), "--output", out])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and out in err[0], err
+
+
 @pytest.mark.parametrize("card, message", [("missing-folder/README.md", "does not exist"),
                                            ("folder", "is a folder"), ("bad.md", "YAML header does not parse")])
 def test_evaluate_checks_the_model_card_it_will_update_first(card, message, tiny_data, tiny_smoothclap, tmp_path,
@@ -359,3 +374,19 @@ def test_feature_cache_defaults_under_the_output_dir_and_dropped_clips_are_said(
     assert list((tmp_path / "run" / "feature_cache").glob("*/train.safetensors"))
     assert not (tmp_path / "hf-home").exists()  # nothing in the user's Hugging Face cache, unasked
     assert "each epoch leaves out 1 of 16 clips" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [(["--window", "0"], "--window must be > 0"),
+                                            (["MISSING"], "MISSING")])
+def test_classify_usage_errors_exit_2(extra, message, tiny_smoothclap, tmp_path, capsys):
+    """--window 0 was exit 1 once per file; a missing path exits 2 as the README says."""
+    from conftest import tone
+    from smoothclap_cli import main
+
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, tone(200.0, 1.0), 16000)
+    argv = [str(clip), *(str(tmp_path / "missing.wav") if e == "MISSING" else e for e in extra)]
+    code = main(["classify", *argv, "--labels", "a,b", "--model", str(tiny_smoothclap)])
+    err = capsys.readouterr().err.strip().splitlines()
+    shown = str(tmp_path / "missing.wav") if message == "MISSING" else message
+    assert code == 2 and any(shown in line for line in err), err
