@@ -315,6 +315,10 @@ def cli(argv=None, prog: str | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     command = " ".join(["smoothclap export-onnx", *(sys.argv[2:] if argv is None else argv)])
+    if not os.path.isfile(os.path.join(args.model_dir, "onnx_smoothclap.py")):
+        print("note: this folder's remote code predates the ONNX backend (no onnx_smoothclap.py): load_model, "
+              "`smoothclap evaluate --backend onnx` and the runner use the export; for pipeline(..., backend='onnx') "
+              "re-save the model with the current code (model.save_pretrained).", file=sys.stderr)
     report = export_folder(args.model_dir, args.out_dir, args.quantize, args.quantize_conv, not args.no_text,
                            command=command, log=lambda m: print(m, file=sys.stderr))
     worst = 1 - report["audio"]["float32"]["min_cosine"]
