@@ -194,3 +194,13 @@ def test_flat_file_needs_no_onnxruntime_to_import():
     pipeline_source = open(os.path.join(ROOT, "pipeline_smoothclap.py")).read()
     assert "from .onnx_smoothclap import" in pipeline_source  # save_pretrained copies it with the pipeline
     assert np is not None
+
+
+def test_evaluate_takes_dtype_auto_and_backend():
+    import evaluate_zeroshot
+
+    args = evaluate_zeroshot.build_parser().parse_args(
+        ["--model", "m", "--dataset", "d", "--output-dir", "o", "--dtype", "auto", "--backend", "onnxruntime"])
+    assert (args.dtype, args.backend) == ("auto", "onnxruntime")
+    defaults = evaluate_zeroshot.build_parser().parse_args(["--model", "m", "--dataset", "d", "--output-dir", "o"])
+    assert (defaults.dtype, defaults.backend) == ("float32", "auto")  # a benchmark's numbers stay exact by default
