@@ -69,7 +69,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--hop", type=float, default=None, help="window hop in seconds (default: the window)")
     p.add_argument("--dtype", default="float32", choices=CPU_FAST_PATH_DTYPES,
                    help="audio encoder on CPU: float32 (exact, default), int8 (dynamic int8 quantisation, 1.4-1.6x "
-                        "faster) or bfloat16 (only fast on CPUs with avx512_bf16/amx_bf16); README, 'CPU fast path'")
+                        "faster), bfloat16 (only fast on CPUs with avx512_bf16/amx_bf16) or auto (bf16 with native "
+                        "bf16, else ONNX Runtime int8 when the folder has an onnx/ export, else float32; "
+                        "logged); README, 'CPU fast path'")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx", "onnxruntime"),
+                   help="audio encoder runtime: torch, onnx (ONNX Runtime on the folder's `smoothclap export-onnx` "
+                        "graph: int8 for --dtype int8/auto, float32 for float32) or auto (default: torch unless "
+                        "--dtype auto picks ONNX Runtime)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for uar_ci95 (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--paper", action="store_true", help="print the paper's Table 1 numbers beside the measured ones")
@@ -144,13 +150,16 @@ def _run(args) -> dict:
     from accelerate import Accelerator
 
     accelerator = Accelerator()
-    if args.dtype != "float32" and accelerator.device.type != "cpu":
+    if args.dtype not in ("float32", "auto") and accelerator.device.type != "cpu":
         raise EvaluationError(f"--dtype {args.dtype} is a CPU fast path; this run is on {accelerator.device}.")
     batch_size = args.batch_size or (16 if accelerator.device.type == "cuda" else 1)
     out = Path(args.output_dir)
     per_model = {}
     for name in args.model:  # one at a time: a second model never waits in memory beside the first
-        model, processor = load_model(name, accelerator.device, dtype=args.dtype)
+        model, processor = load_model(name, accelerator.device, dtype=args.dtype, backend=args.backend)
+        if args.dtype == "auto" or args.backend != "auto":
+            print(f"audio encoder of {name}: {model.audio_backend} {model._cpu_fast_path} "
+                  f"({model.audio_backend_reason})", file=sys.stderr)
         folder = out if len(args.model) == 1 else out / _slug(name)
         if accelerator.is_main_process:
             folder.mkdir(parents=True, exist_ok=True)
@@ -213,8 +222,8 @@ def _evaluate_sets(args, name, sets, model, processor, accelerator, batch_size, 
                                 cache=cache)
         result.update(found[s.key])
         result.update(template_source=source, model=name, window=args.window, hop=args.hop,
-                      batch_size=batch_size,
-                      num_processes=accelerator.num_processes, audio_dtype=args.dtype)
+                      batch_size=batch_size, num_processes=accelerator.num_processes,
+                      audio_dtype=model._cpu_fast_path, audio_backend=model.audio_backend)
         if accelerator.is_main_process:
             stem = s.key.replace("/", "_").replace("@", "_")
             png = out / f"confusion_{stem}.png"

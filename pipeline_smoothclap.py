@@ -22,7 +22,9 @@ and training loop call, so there is one implementation of zero-shot scoring:
     window_bounds(num_samples, window, hop) -> [(start, end), ...]
     check_labels(labels), check_templates(templates)
     min_audio_samples(model), check_clip_lengths(waves, min_samples, rate)  # clips too short to embed
-    to_cpu_fast_path(model, dtype) -> model     # "float32" | "bfloat16" | "int8" audio tower on CPU
+    to_cpu_fast_path(model, dtype, backend="auto") -> model   # "float32" | "bfloat16" | "int8" | "auto" audio
+                                                # tower on CPU, in torch or ONNX Runtime (onnx_smoothclap.py)
+    select_audio_backend(model, dtype="auto", backend="auto") -> (backend, dtype, reason)
 
 Imports only torch, numpy, transformers and the other flat files.
 """
@@ -41,9 +43,13 @@ from transformers.utils import logging
 
 try:  # remote code (transformers copies the flat files, and these relative imports, into one package)
     from .audio_smoothclap import load_audio
+    from .onnx_smoothclap import (available_exports, check_backend, onnx_folder, onnxruntime_available,
+                                  resolve_audio_backend, use_onnx_audio)
     from .processing_smoothclap import SmoothClapProcessor, split_clips
 except ImportError:  # plain module from the repository root
     from audio_smoothclap import load_audio
+    from onnx_smoothclap import (available_exports, check_backend, onnx_folder, onnxruntime_available,
+                                 resolve_audio_backend, use_onnx_audio)
     from processing_smoothclap import SmoothClapProcessor, split_clips
 
 logger = logging.get_logger(__name__)
@@ -230,14 +236,14 @@ def scores_from_logits(logits: torch.Tensor, multi_label: bool = False) -> torch
 
 
 # --------------------------------------------------------------------------- CPU fast path
-CPU_FAST_PATH_DTYPES = ("float32", "bfloat16", "int8")
+CPU_FAST_PATH_DTYPES = ("float32", "bfloat16", "int8", "auto")
 _DTYPE_ALIASES = {"float32": "float32", "fp32": "float32", "float": "float32", "bfloat16": "bfloat16",
-                  "bf16": "bfloat16", "int8": "int8", "qint8": "int8"}
+                  "bf16": "bfloat16", "int8": "int8", "qint8": "int8", "auto": "auto"}
 _NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 CPU flags with bfloat16 arithmetic in hardware
 
 
 def check_audio_dtype(dtype) -> str:
-    """"float32", "bfloat16" or "int8" (None = "float32"; aliases fp32, bf16 and torch.float32 /
+    """"float32", "bfloat16", "int8" or "auto" (None = "float32"; aliases fp32, bf16 and torch.float32 /
     torch.bfloat16 are accepted); anything else is a ValueError naming the choices."""
     if dtype is None:
         return "float32"
@@ -248,7 +254,7 @@ def check_audio_dtype(dtype) -> str:
         raise ValueError(f"Unknown audio dtype {dtype!r}: choose one of {', '.join(CPU_FAST_PATH_DTYPES)} "
                          "(float32 = exact, the default; int8 = dynamic int8 quantisation of the audio "
                          "encoder's Linear layers; bfloat16 = the audio encoder in bfloat16, for CPUs with "
-                         "native bfloat16).")
+                         "native bfloat16; auto = the fastest measured path this CPU and model folder allow).")
     return name
 
 
@@ -299,8 +305,33 @@ def _fold_weight_norm(encoder) -> None:
             module.weight = torch.nn.Parameter(weight, requires_grad=False)
 
 
-def to_cpu_fast_path(model, dtype="int8", *, require_native_bf16: bool = True):
+def _audio_device(model) -> torch.device:
+    param = next(model.audio_model.parameters(), None)  # an ONNX Runtime encoder has none: CPU
+    return param.device if param is not None else torch.device("cpu")
+
+
+def select_audio_backend(model, dtype="auto", backend="auto") -> tuple[str, str, str]:
+    """(backend, dtype, reason) that `to_cpu_fast_path` would use for ``model``, without converting
+    anything: the rules of `onnx_smoothclap.resolve_audio_backend`, fed with this CPU's bfloat16
+    (`cpu_native_bf16`), the model folder's onnx/ export and whether onnxruntime is installed."""
+    name, backend = check_audio_dtype(dtype), check_backend(backend)
+    probe = name == "auto" or backend == "onnx"
+    return resolve_audio_backend(
+        name, backend, device_type=_audio_device(model).type, native_bf16=cpu_native_bf16() if name == "auto" else None,
+        exports=available_exports(onnx_folder(model)) if probe else {}, ort_available=probe and onnxruntime_available())
+
+
+def to_cpu_fast_path(model, dtype="int8", *, backend="auto", require_native_bf16: bool = True):
     """Make ``model``'s audio encoder cheaper on CPU, in place; returns the model.
+
+    ``dtype="auto"`` and ``backend`` ("auto" | "torch" | "onnx", alias "onnxruntime") choose by
+    `select_audio_backend`: bfloat16 where the CPU has native bf16, else ONNX Runtime int8 where
+    the model folder has ``onnx/audio.int8.onnx`` (``smoothclap export-onnx``), else float32;
+    nothing changes on a GPU. ``backend="onnx"`` runs the folder's ONNX graph (int8 for dtype
+    int8/auto, float32 for float32) in place of the torch audio encoder (`onnx_smoothclap`).
+    The choice and its reason are logged and kept as ``model.audio_backend`` /
+    ``model._cpu_fast_path`` (the dtype) / ``model.audio_backend_reason``. An explicit dtype
+    with backend "auto" is the torch path:
 
     - ``"float32"``: nothing (the exact default).
     - ``"int8"``: dynamic int8 quantisation (``torch.ao.quantization.quantize_dynamic``) of the
@@ -324,16 +355,25 @@ def to_cpu_fast_path(model, dtype="int8", *, require_native_bf16: bool = True):
     converted model is for inference only (do not train or ``save_pretrained`` it; load the
     folder again instead).
     """
-    name = check_audio_dtype(dtype)
-    done = getattr(model, "_cpu_fast_path", "float32")
-    if name == done:
+    chosen, name, reason = select_audio_backend(model, dtype, backend)
+    done = (getattr(model, "audio_backend", "torch"), getattr(model, "_cpu_fast_path", "float32"))
+    if (chosen, name) == done:
+        if not hasattr(model, "audio_backend_reason"):  # first call, float32 in torch: nothing to convert
+            model.audio_backend, model._cpu_fast_path, model.audio_backend_reason = chosen, name, reason
+            logger.info(f"SmoothCLAP audio encoder: {chosen} {name} ({reason})")
         return model
-    if done != "float32":
-        raise ValueError(f"The audio encoder is already converted to {done}; load the model again for {name}.")
+    if done != ("torch", "float32"):
+        raise ValueError(f"The audio encoder is already converted to {done[1]} ({done[0]}); load the model again "
+                         f"for {name} ({chosen}).")
+    logger.info(f"SmoothCLAP audio encoder: {chosen} {name} ({reason})")
+    if chosen == "onnx":
+        use_onnx_audio(model, name, available_exports(onnx_folder(model)))
+        model.audio_backend, model._cpu_fast_path, model.audio_backend_reason = "onnx", name, reason
+        return model
     if name == "float32":
         return model
     encoder = model.audio_model
-    device = next(encoder.parameters()).device
+    device = _audio_device(model)
     if device.type != "cpu":
         raise ValueError(f"audio dtype {name!r} is a CPU fast path, but the audio encoder is on {device}; "
                          "on a GPU load the model with dtype=torch.float16/bfloat16 instead.")
@@ -363,7 +403,7 @@ def to_cpu_fast_path(model, dtype="int8", *, require_native_bf16: bool = True):
         encoder.to(torch.bfloat16)
         encoder.register_forward_pre_hook(_cast_inputs_hook(torch.bfloat16), with_kwargs=True)
         encoder.register_forward_hook(_float_outputs_hook, with_kwargs=True)
-    model._cpu_fast_path = name
+    model.audio_backend, model._cpu_fast_path, model.audio_backend_reason = "torch", name, reason
     return model
 
 
@@ -388,8 +428,10 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
     - ``multi_label=True``: independent scores (label vs ``negation_template`` of it,
       default "not {}"), for tags that can co-occur; scores then do not sum to 1.
     - ``window``/``hop`` (seconds): long clips are embedded in windows and pooled.
-    - ``pipeline(..., audio_dtype="int8" | "bfloat16")`` (when building it): the CPU fast path
-      of the audio encoder (`to_cpu_fast_path`); default "float32", exact.
+    - ``pipeline(..., audio_dtype="int8" | "bfloat16" | "auto", backend="auto" | "torch" | "onnx")``
+      (when building it): the CPU fast path of the audio encoder (`to_cpu_fast_path`; "onnx" runs
+      the folder's ``smoothclap export-onnx`` graph); default "float32" in torch, exact. What
+      was chosen: ``.audio_backend``, ``.audio_dtype``, ``.audio_backend_reason``.
 
     Returns per clip a list of ``{"score", "label"}``, best first. Label embeddings are
     cached per (labels, templates, multi_label, negation): call `clear_cache()` after
@@ -401,11 +443,14 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
     _load_feature_extractor = True
     _load_tokenizer = True
 
-    def __init__(self, *args, audio_dtype=None, **kwargs):
-        audio_dtype = check_audio_dtype(audio_dtype)  # a bad value fails before the model is touched
+    def __init__(self, *args, audio_dtype=None, backend=None, **kwargs):
+        backend = check_backend(backend)  # bad values fail before the model is touched
+        audio_dtype = check_audio_dtype("auto" if audio_dtype is None and backend == "onnx" else audio_dtype)
         super().__init__(*args, **kwargs)
-        to_cpu_fast_path(self.model, audio_dtype)  # pipeline(..., audio_dtype="int8"): see to_cpu_fast_path
-        self.audio_dtype = audio_dtype
+        to_cpu_fast_path(self.model, audio_dtype, backend=backend)  # audio_dtype="int8"/"auto": see to_cpu_fast_path
+        # what "auto" resolved to, and why
+        self.audio_dtype, self.audio_backend = self.model._cpu_fast_path, self.model.audio_backend
+        self.audio_backend_reason = self.model.audio_backend_reason
         given = self.processor
         if given is None or not hasattr(given, "feature_extractor") or not hasattr(given, "tokenizer"):
             given = SmoothClapProcessor(feature_extractor=self.feature_extractor, tokenizer=self.tokenizer)
@@ -423,11 +468,12 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
     # ---------------------------------------------------------------- parameters
     def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, multi_label=None,
                              negation_template=None, sampling_rate=None, channel_axis=None, window=None, hop=None,
-                             audio_dtype=None, **kwargs):
-        if audio_dtype is not None and check_audio_dtype(audio_dtype) != getattr(self, "audio_dtype", "float32"):
-            raise ValueError(f"audio_dtype={audio_dtype!r} is chosen when the pipeline is built (the audio encoder is "
-                             "converted once): pipeline('zero-shot-audio-classification', model=..., "
-                             f"trust_remote_code=True, audio_dtype={audio_dtype!r}).")
+                             audio_dtype=None, backend=None, **kwargs):
+        for key, value in (("audio_dtype", audio_dtype), ("backend", backend)):
+            if value is not None:
+                raise ValueError(f"{key}={value!r} is chosen when the pipeline is built (the audio encoder is "
+                                 "converted once): pipeline('zero-shot-audio-classification', model=..., "
+                                 f"trust_remote_code=True, {key}={value!r}).")
         preprocess = {k: v for k, v in (("sampling_rate", sampling_rate), ("channel_axis", channel_axis))
                       if v is not None}
         given = dict(candidate_labels=candidate_labels, hypothesis_template=hypothesis_template,
@@ -508,6 +554,6 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
 __all__ = [
     "CPU_FAST_PATH_DTYPES", "DEFAULT_TEMPLATE", "SmoothClapZeroShotAudioClassificationPipeline", "audio_embeddings",
     "check_audio_dtype", "check_clip_lengths", "check_labels", "check_templates", "cpu_native_bf16",
-    "logit_multiplier", "min_audio_samples", "resolve_templates",
+    "logit_multiplier", "min_audio_samples", "resolve_templates", "select_audio_backend",
     "scores_from_logits", "text_embeddings", "to_cpu_fast_path", "window_bounds",
 ]

@@ -5,6 +5,7 @@
     smoothclap train --config msp_podcast.yaml [flags]    # train (accelerate launch -m train_accelerate)
     smoothclap evaluate --model M --dataset DIR --output-dir OUT
     smoothclap classify clip.wav --labels "angry,happy,sad,neutral" --model M
+    smoothclap export-onnx MODEL_DIR OUT_DIR --quantize int8   # ONNX Runtime backend (--backend onnx / --dtype auto)
     smoothclap publish MODEL_DIR --repo-id ORG/NAME [--dry-run]
     smoothclap app --model M [--port N]   # the web demo
 
@@ -34,6 +35,8 @@ COMMANDS = {
     "train": ("train_accelerate", "cli", "train SmoothCLAP (or ParaCLAP, --beta 0) from one CPU to many GPUs"),
     "evaluate": ("evaluate_zeroshot", "cli", "zero-shot UAR of a model on built datasets (the paper's Table 1)"),
     "classify": ("smoothclap_classify", "cli", "zero-shot classification of audio files with your own labels"),
+    "export-onnx": ("smoothclap_infer.onnx_export", "cli", "export a model's audio and text towers to ONNX "
+                                                           "(--quantize int8) for the ONNX Runtime backend"),
     "publish": ("smoothclap_publish", "main", "upload a model or dataset folder to the Hugging Face Hub, "
                                               "checked first (--dry-run: only the checks)"),
     "app": ("smoothclap_space.app", "main", "start the web demo (a Gradio app, as on a Hugging Face Space)"),

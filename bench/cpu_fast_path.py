@@ -1,28 +1,35 @@
-"""The audio encoder's CPU fast path (issue 14): float32 vs bfloat16 vs int8, speed and answers.
+"""The audio encoder's CPU paths (issues 14, 22): eager float32 vs bfloat16 vs int8, and ONNX Runtime
+float32 / int8 (MatMul/Gemm) / int8 with the conv front end (ConvInteger): speed and answers.
 
-    python bench/cpu_fast_path.py                    # both real shapes, 1 and 2 threads, 3 blocks
-    python bench/cpu_fast_path.py --quick            # smoke run: 1 clip, 1 block, 2 threads, robust-12 only
+    python bench/cpu_fast_path.py                    # robust-12 (+ONNX) and large-24, 1 and 2 threads, 3 rounds
+    python bench/cpu_fast_path.py --shapes robust-12 --clips 3 --rounds 3   # the ONNX comparison only, shorter
+    python bench/cpu_fast_path.py --quick            # smoke run: 1 clip, 1 round, 2 threads, robust-12 only
+    python bench/cpu_fast_path.py --profile          # + ONNX Runtime's per-op profile of the float and int8 graphs
     python bench/cpu_fast_path.py --model DIR --dataset DIR   # another trained model / built corpus
 
-Speed: the audio encoder at the real architecture's shape, random weights built from its
-config (no download): wav2vec2-large (hidden 1024, 24 layers, 16 heads, intermediate 4096,
-group-norm feature encoder) and the paper's wav2vec2-large-robust-12 shape (the same with 12
-layers, do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True). Clips of 3-5 s,
-one at a time (the CPU default batch size), through ``modeling_smoothclap.pool_audio_encoder``
-with the attention mask, as the model runs them. Every variant is made by
-``pipeline_smoothclap.to_cpu_fast_path`` (the function the pipeline, evaluate_zeroshot.py and
-smoothclap-classify use). The clips are cut into blocks; in each block every variant runs
-every clip, in a rotating order, so load drift on a shared machine hits them alike. Per-clip
-time = total / clips; ratio = float32 time / variant time.
+It prints the CPU model and its relevant flags first. Speed: the audio encoder at the real
+architecture's shape, random weights built from its config (no download): wav2vec2-large (hidden
+1024, 24 layers, 16 heads, intermediate 4096, group-norm feature encoder) and the paper's
+wav2vec2-large-robust-12 shape (the same with 12 layers, do_stable_layer_norm=True,
+feat_extract_norm="layer", conv_bias=True). Clips of 3-5 s, one at a time (the CPU default batch
+size), through ``modeling_smoothclap.pool_audio_encoder`` with the attention mask, as the model's
+get_audio_features runs them. Every variant is made by ``pipeline_smoothclap.to_cpu_fast_path``
+(what load_model, the pipeline and evaluate call): the ONNX ones with ``backend="onnx"`` on graphs
+written by ``smoothclap_infer.onnx_export`` (what ``smoothclap export-onnx`` writes; robust-12 only),
+run by ``onnx_smoothclap.OrtAudioEncoder``. Each round runs every clip through every variant, the
+order rotating clip by clip, so load drift on a shared machine hits them alike; a clip's time is
+its best over the rounds, per-clip time the mean of those; ratio = float32 time / variant time.
 
 Answers: the trained demo model (``python demo.py``: smoothclap-demo/smoothclap) on the demo
 corpus' test split (smoothclap-demo/cache/demo), zero-shot with the corpus' query texts through
-``evaluate_zeroshot.zero_shot_predict``: top-1 agreement with float32 and the UAR difference.
+``evaluate_zeroshot.zero_shot_predict``: top-1 agreement with float32 and the UAR difference
+(bench/onnx_agreement.py does the same for the ONNX graphs of an exported folder).
 Also the text tower: the cost of embedding one label set (the pipeline caches it per label
 set) with and without int8, beside the audio cost of one clip.
 
-Targets (printed, with the margin when missed): int8 or bf16 >= 2x float32 per clip at the
-real (robust-12) shape on 2 threads; top-1 agreement >= 98 % of clips; |UAR difference| <= 0.01.
+Targets (printed, with the margin when missed), per clip at the real (robust-12) shape on 2
+threads: the best path >= 2x eager float32 on every CPU, >= 3x where the CPU has VNNI or native
+BF16; top-1 agreement >= 98 % of clips; |UAR difference| <= 0.01.
 """
 
 from __future__ import annotations
@@ -46,8 +53,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from modeling_smoothclap import pool_audio_encoder  # noqa: E402
 from pipeline_smoothclap import cpu_native_bf16, to_cpu_fast_path  # noqa: E402
 
-VARIANTS = ("float32", "bfloat16", "int8")
-SPEED_TARGET, AGREEMENT_TARGET, UAR_TARGET = 2.0, 0.98, 0.01
+VARIANTS = ("float32", "bfloat16", "int8")  # eager (torch) paths
+ONNX_VARIANTS = ("onnx-float32", "onnx-int8", "onnx-int8-conv")  # ONNX Runtime, robust-12 only
+SPEED_TARGET, FAST_CPU_TARGET, AGREEMENT_TARGET, UAR_TARGET = 2.0, 3.0, 0.98, 0.01
+_FAST_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16")  # the >= 3x target's CPUs
 SHAPES = {  # name -> Wav2Vec2Config overrides
     "large-24": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
                      feat_extract_norm="group", do_stable_layer_norm=False, conv_bias=False),
@@ -76,14 +85,58 @@ class _Holder(torch.nn.Module):
         self.audio_model = encoder
 
 
-def build_variants(shape: str, variants=VARIANTS) -> dict:
+def cpu_flags() -> set:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def export_graphs(base, folder: str, variants) -> dict:
+    """The ONNX graphs of ``base`` as `smoothclap export-onnx` writes them: {variant: model folder}
+    (each with onnx/audio.onnx and, for the int8 ones, onnx/audio.int8.onnx)."""
+    from smoothclap_infer.onnx_export import check_graph, export_audio, quantize_int8
+
+    plain = os.path.join(folder, "float", "onnx")
+    os.makedirs(plain)
+    export_audio(base, os.path.join(plain, "audio.onnx"))
+    check_graph(os.path.join(plain, "audio.onnx"))
+    out = {"onnx-float32": os.path.dirname(plain)}
+    for name, conv in (("onnx-int8", False), ("onnx-int8-conv", True)):
+        if name not in variants:
+            continue
+        sub = os.path.join(folder, name, "onnx")
+        os.makedirs(sub)
+        for f in ("audio.onnx", "audio.onnx.data"):  # the float graph beside it, as export-onnx leaves it
+            os.symlink(os.path.join(plain, f), os.path.join(sub, f))
+        quantize_int8(os.path.join(plain, "audio.onnx"), os.path.join(sub, "audio.int8.onnx"), conv=conv)
+        out[name] = os.path.dirname(sub)
+    return out
+
+
+def build_variants(shape: str, variants=VARIANTS, workdir: str | None = None) -> dict:
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
     torch.manual_seed(0)
     config = Wav2Vec2Config(**SHAPES[shape], layerdrop=0.0, mask_time_prob=0.0)
     base = Wav2Vec2Model(config).eval()
-    return {name: to_cpu_fast_path(_Holder(copy.deepcopy(base) if name != "float32" else base), name,
-                                   require_native_bf16=False) for name in variants}
+    onnx = [v for v in variants if v in ONNX_VARIANTS]
+    folders = export_graphs(base, workdir, onnx) if onnx else {}
+    out = {}
+    for name in variants:
+        if name in ONNX_VARIANTS:  # the runner's path: to_cpu_fast_path(model of that folder, backend="onnx")
+            holder = _Holder(base)  # its audio_model is replaced by the ONNX session; base stays as it is
+            holder.name_or_path = folders[name]
+            out[name] = to_cpu_fast_path(holder, "float32" if name == "onnx-float32" else "int8", backend="onnx")
+            assert type(out[name].audio_model).__name__ == "OrtAudioEncoder"
+        else:
+            out[name] = to_cpu_fast_path(_Holder(copy.deepcopy(base) if name != "float32" else base), name,
+                                         backend="torch", require_native_bf16=False)
+    return out
 
 
 def make_clips(n: int, seed: int = 0) -> list[np.ndarray]:
@@ -108,41 +161,66 @@ def embed(holder, clip) -> torch.Tensor:
     return pooled[0]
 
 
-def speed(shapes, threads_list, n_clips, n_blocks, timed=VARIANTS) -> dict:
-    """{(shape, threads): {variant: seconds per clip}} and the pooled-output cosines vs float32,
-    for the ``timed`` variants (bf16 is left out on a CPU without native bf16: minutes per clip)."""
+def speed(shapes, threads_list, n_clips, n_rounds, timed=VARIANTS, workdir: str | None = None) -> dict:
+    """{(shape, threads): {"per_clip": {variant: seconds}, "cos": {variant: mean cosine to float32}}} for the
+    ``timed`` variants (bf16 is left out on a CPU without native bf16: minutes per clip); the ONNX variants
+    at the target shape only (each export of the 300M-parameter encoder costs minutes on a small CPU)."""
     clips = make_clips(n_clips)
-    block_size = max(1, int(np.ceil(n_clips / n_blocks)))
-    blocks = [list(range(s, min(s + block_size, n_clips))) for s in range(0, n_clips, block_size)]
     results = {}
     for shape in shapes:
+        names = tuple(v for v in timed if v not in ONNX_VARIANTS or shape == TARGET_SHAPE)
         started = time.perf_counter()
-        variants = build_variants(shape, timed)
-        print(f"  built {shape} ({' + '.join(timed)}) in {time.perf_counter() - started:.0f} s", flush=True)
+        variants = build_variants(shape, names, os.path.join(workdir, shape))
+        print(f"  built {shape} ({' + '.join(names)}) in {time.perf_counter() - started:.0f} s", flush=True)
         for threads in threads_list:
             torch.set_num_threads(threads)
-            for name in timed:  # warm-up, not timed
+            for name in names:  # warm-up (and the ONNX session for this thread count), not timed
                 embed(variants[name], clips[0][:16000])
-            total = dict.fromkeys(timed, 0.0)
-            cos = {name: [] for name in timed}
-            for b, block in enumerate(blocks):
-                k = b % len(timed)
-                order = timed[k:] + timed[:k]  # rotate who goes first
-                ref = {}
-                for name in order:
-                    start = time.perf_counter()
-                    outs = [embed(variants[name], clips[i]) for i in block]
-                    total[name] += time.perf_counter() - start
-                    ref[name] = outs
-                for name in timed:
-                    cos[name] += [float(torch.nn.functional.cosine_similarity(a, r, dim=0))
-                                  for a, r in zip(ref[name], ref["float32"])]
-            per_clip = {name: total[name] / n_clips for name in timed}
-            results[(shape, threads)] = {"per_clip": per_clip, "cos": {k: float(np.mean(v)) for k, v in cos.items()}}
-            print(f"  {shape}, {threads} thread(s): " + ", ".join(
-                f"{name} {1e3 * per_clip[name]:.0f} ms/clip" for name in timed), flush=True)
+            best = {name: [float("inf")] * n_clips for name in names}
+            outs = {name: [None] * n_clips for name in names}
+            for r in range(n_rounds):
+                for i in range(n_clips):
+                    k = (r * n_clips + i) % len(names)
+                    for name in names[k:] + names[:k]:  # rotate who goes first
+                        start = time.perf_counter()
+                        outs[name][i] = embed(variants[name], clips[i])
+                        best[name][i] = min(best[name][i], time.perf_counter() - start)
+            per_clip = {name: float(np.mean(best[name])) for name in names}
+            cos = {name: float(np.mean([float(torch.nn.functional.cosine_similarity(a, b, dim=0))
+                                        for a, b in zip(outs[name], outs["float32"])])) for name in names}
+            results[(shape, threads)] = {"per_clip": per_clip, "cos": cos}
+            print(f"  {shape}, {threads} thread(s), load {os.getloadavg()[0]:.1f}: " + ", ".join(
+                f"{name} {1e3 * per_clip[name]:.0f} ms/clip" for name in names), flush=True)
         del variants
     return results
+
+
+def ort_profile(graphs: dict, threads: int, top: int = 8) -> None:
+    """ONNX Runtime's own profile of each graph on one 4 s clip: the op types that take the time."""
+    import json
+
+    import onnxruntime as ort
+
+    clip = make_clips(1)[0][:64000][None]
+    for name, path in graphs.items():
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.enable_profiling = threads, True
+        options.profile_file_prefix = os.path.join(os.path.dirname(path), f"profile-{name}")
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        feeds = {"input_values": clip, "attention_mask": np.ones(clip.shape, dtype=np.int64)}
+        for _ in range(3):
+            session.run(None, feeds)
+        with open(session.end_profiling()) as fh:
+            events = json.load(fh)
+        runs = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+        per_op: dict = {}
+        for e in runs:
+            op = e.get("args", {}).get("op_name", "?")
+            per_op[op] = per_op.get(op, 0) + e["dur"]
+        total = sum(per_op.values()) or 1
+        ranked = sorted(per_op.items(), key=lambda kv: -kv[1])[:top]
+        print(f"  profile {name} ({threads} threads, 3 runs of a 4 s clip, kernel time {total / 3e3:.0f} ms/run): "
+              + ", ".join(f"{op} {100 * t / total:.0f} %" for op, t in ranked), flush=True)
 
 
 def agreement(model_dir: str, dataset_dir: str, limit: int | None, threads: int) -> dict:
@@ -155,8 +233,8 @@ def agreement(model_dir: str, dataset_dir: str, limit: int | None, threads: int)
     refs = list(rows["label"])
     out = {"n": len(rows), "key": eval_set.key, "labels": eval_set.labels}
     for name in VARIANTS:
-        model, processor = load_model(model_dir)  # float32, then the fast path (bf16 even when emulated)
-        to_cpu_fast_path(model, name, require_native_bf16=False)
+        model, processor = load_model(model_dir, dtype="float32", backend="torch")  # then the fast path
+        to_cpu_fast_path(model, name, backend="torch", require_native_bf16=False)  # (bf16 even when emulated)
         embeds = label_embeddings(model, processor, eval_set.texts)
         start = time.perf_counter()
         preds = zero_shot_predict(model, processor, rows, embeds, progress=False)
@@ -191,7 +269,7 @@ def verdict(ok: bool, miss: str) -> str:
     return "MET" if ok else f"NOT met ({miss})"
 
 
-def main(argv=None) -> int:
+def _args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=os.path.join(ROOT, "smoothclap-demo", "smoothclap"),
@@ -199,31 +277,95 @@ def main(argv=None) -> int:
     ap.add_argument("--dataset", default=os.path.join(ROOT, "smoothclap-demo", "cache", "demo"),
                     help="built corpus with a test split (default: the demo corpus)")
     ap.add_argument("--clips", type=int, default=6, help="clips of 3-5 s for the speed part (default 6)")
-    ap.add_argument("--blocks", type=int, default=3, help="interleaved blocks (repetitions; default 3)")
-    ap.add_argument("--threads", default="1,2", help="torch thread counts (default 1,2)")
+    ap.add_argument("--rounds", "--blocks", type=int, default=3, help="interleaved rounds, best kept (default 3)")
+    ap.add_argument("--threads", default="1,2", help="torch/ONNX Runtime thread counts (default 1,2)")
     ap.add_argument("--shapes", default=",".join(SHAPES), help=f"encoder shapes (default {','.join(SHAPES)})")
+    ap.add_argument("--no-onnx", action="store_true", help="leave out the ONNX Runtime variants")
+    ap.add_argument("--no-answers", action="store_true", help="skip the trained model's agreement check")
+    ap.add_argument("--profile", action="store_true", help="ONNX Runtime's per-op profile of the float and int8 graphs")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run: 1 clip, 1 block, 2 threads, robust-12 only, 16 test clips")
+                    help="smoke run: 1 clip, 1 round, 2 threads, robust-12 only, 16 test clips")
     args = ap.parse_args(argv)
     if args.quick:
-        args.clips, args.blocks, args.threads, args.shapes = 1, 1, "2", TARGET_SHAPE
-    threads_list = [int(t) for t in args.threads.split(",")]
-    shapes = [s.strip() for s in args.shapes.split(",")]
-    unknown = [s for s in shapes if s not in SHAPES]
+        args.clips, args.rounds, args.threads, args.shapes = 1, 1, "2", TARGET_SHAPE
+    args.threads_list = [int(t) for t in args.threads.split(",")]
+    args.shape_list = [x.strip() for x in args.shapes.split(",")]
+    unknown = [x for x in args.shape_list if x not in SHAPES]
     if unknown:
         ap.error(f"unknown shape(s) {unknown}; choose from {list(SHAPES)}")
+    return args
 
-    native = cpu_native_bf16()
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, capability {torch.backends.cpu.get_cpu_capability()}, "
-          f"quantized engine {torch.backends.quantized.engine}; native bfloat16 (avx512_bf16/amx_bf16): "
-          f"{ {True: 'yes', False: 'NO (bf16 is emulated here)', None: 'unknown'}[native] }")
-    print(f"speed: {args.clips} clip(s) of 3-5 s, one at a time, {args.blocks} interleaved block(s), "
-          f"threads {threads_list}, shapes {shapes}")
+
+def print_cpu() -> tuple:
+    from onnx_smoothclap import onnxruntime_available
+    from pipeline_smoothclap import select_audio_backend  # noqa: F401  (the rules below are its rules)
+
+    native, flags = cpu_native_bf16(), cpu_flags()
+    fast = [f for f in _FAST_FLAGS if f in flags]
+    shown = [f for f in ("avx2", "fma", "avx512f", *_FAST_FLAGS) if f in flags]
+    ort = onnxruntime_available()
+    print(f"CPU: {cpu_name()}; {os.cpu_count()} logical CPUs; flags: {' '.join(shown) or 'none of interest'}")
+    print(f"torch {torch.__version__}, capability {torch.backends.cpu.get_cpu_capability()}, quantized engine "
+          f"{torch.backends.quantized.engine}; onnxruntime "
+          + (__import__("onnxruntime").__version__ if ort else "NOT installed")
+          + f"; native bfloat16: { {True: 'yes', False: 'NO (bf16 is emulated here)', None: 'unknown'}[native] }; "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} (other work on the machine slows every "
+          "variant; the interleaving keeps the ratios fair)")
+    return native, fast, ort
+
+
+def print_table(results) -> None:
+    names = [n for n in VARIANTS + ONNX_VARIANTS if any(n in r["per_clip"] for r in results.values())]
+    print("\n| shape | threads | " + " | ".join(f"{n} ms/clip (speed-up, cos)" for n in names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for (shape, threads), r in results.items():
+        t, cos = r["per_clip"], r["cos"]
+        cells = [f"{1e3 * t[n]:.0f} ({t['float32'] / t[n]:.2f}x, {cos[n]:.4f})" if n in t else "-" for n in names]
+        print(f"| {shape} | {threads} | " + " | ".join(cells) + " |")
+
+
+def print_targets(results, agree, fast_flags) -> None:
+    target = FAST_CPU_TARGET if fast_flags else SPEED_TARGET
+    why = f"the CPU has {', '.join(fast_flags)}" if fast_flags else "no VNNI or native BF16 on this CPU"
+    speed_rows = {k: v for k, v in results.items() if k[0] == TARGET_SHAPE and k[1] == 2}
+    for (shape, threads), r in speed_rows.items():
+        t = r["per_clip"]
+        best = max((n for n in t if n != "float32"), key=lambda n: t["float32"] / t[n])
+        ratio = t["float32"] / t[best]
+        print(f"  speed, {shape} on {threads} threads: best path {best} {ratio:.2f}x eager float32 (target >= "
+              f"{target:g}x, {why}): " + verdict(ratio >= target, f"short by {target - ratio:.2f}x, "
+                                                 f"{100 * (1 - ratio / target):.0f} %"))
+    if not speed_rows:
+        print(f"  speed: not measured at {TARGET_SHAPE} on 2 threads")
+    if agree:
+        for name in ("int8", "bfloat16"):
+            a, d = agree[name]["agreement"], agree[name]["uar"] - agree["float32"]["uar"]
+            print(f"  {name}: top-1 agreement {a:.2%} (target >= {AGREEMENT_TARGET:.0%}): "
+                  + verdict(a >= AGREEMENT_TARGET, f"short by {AGREEMENT_TARGET - a:.2%}")
+                  + f"; |UAR difference| {abs(d):.4f} (target <= {UAR_TARGET}): "
+                  + verdict(abs(d) <= UAR_TARGET, f"over by {abs(d) - UAR_TARGET:.4f}"))
+
+
+def main(argv=None) -> int:
+    import tempfile
+
+    args = _args(argv)
+    native, fast_flags, ort = print_cpu()
     timed = VARIANTS if native else ("float32", "int8")
-    results = speed(shapes, threads_list, args.clips, args.blocks, timed)
+    if ort and not args.no_onnx:
+        timed += ONNX_VARIANTS
+    print(f"speed: {args.clips} clip(s) of 3-5 s, one at a time, best of {args.rounds} interleaved round(s), "
+          f"threads {args.threads_list}, shapes {args.shape_list}; ONNX at {TARGET_SHAPE} only")
+    with tempfile.TemporaryDirectory(prefix="cpu-fast-path-") as workdir:
+        results = speed(args.shape_list, args.threads_list, args.clips, args.rounds, timed, workdir)
+        if args.profile and ort and not args.no_onnx:
+            folder = os.path.join(workdir, TARGET_SHAPE)
+            ort_profile({"float32": os.path.join(folder, "float", "onnx", "audio.onnx"),
+                         "int8": os.path.join(folder, "onnx-int8", "onnx", "audio.int8.onnx")},
+                        max(args.threads_list))
     probe = None
     if not native and not args.quick:  # how slow emulated bf16 is: one 0.5 s clip, once each
-        torch.set_num_threads(max(threads_list))
+        torch.set_num_threads(max(args.threads_list))
         variants = build_variants(TARGET_SHAPE, ("float32", "bfloat16"))
         clip = make_clips(1)[0][:8000]
         probe = {}
@@ -232,31 +374,22 @@ def main(argv=None) -> int:
             embed(variants[name], clip)
             probe[name] = min(probe.get(name, float("inf")), time.perf_counter() - start)
         del variants
-        print(f"  bf16 probe ({TARGET_SHAPE}, one 0.5 s clip, {max(threads_list)} threads): float32 "
+        print(f"  bf16 probe ({TARGET_SHAPE}, one 0.5 s clip, {max(args.threads_list)} threads): float32 "
               f"{1e3 * probe['float32']:.0f} ms, bfloat16 {1e3 * probe['bfloat16']:.0f} ms "
               f"({probe['bfloat16'] / probe['float32']:.1f}x SLOWER: emulated)", flush=True)
-
-    print("\n| shape | threads | fp32 ms/clip | bf16 ms/clip | int8 ms/clip | bf16 speed-up | int8 speed-up "
-          "| cos(bf16, fp32) | cos(int8, fp32) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for (shape, threads), r in results.items():
-        t, cos = r["per_clip"], r["cos"]
-        if "bfloat16" in t:
-            bf = [f"{1e3 * t['bfloat16']:.0f}", f"{t['float32'] / t['bfloat16']:.2f}x", f"{cos['bfloat16']:.4f}"]
-        else:
-            bf = ["not timed"] * 3
-        print(f"| {shape} | {threads} | {1e3 * t['float32']:.0f} | {bf[0]} | {1e3 * t['int8']:.0f} | {bf[1]} "
-              f"| {t['float32'] / t['int8']:.2f}x | {bf[2]} | {cos['int8']:.4f} |")
+    print_table(results)
     if not native:
         print("bf16 not timed at the real shapes: this CPU has no native bfloat16 (emulated, "
               + (f"{probe['bfloat16'] / probe['float32']:.0f}x slower in the probe" if probe else "far slower")
               + "); to_cpu_fast_path refuses it here unless require_native_bf16=False")
 
     agree = None
-    if os.path.isdir(args.model) and os.path.isdir(args.dataset):
-        agree = agreement(args.model, args.dataset, 16 if args.quick else None, max(threads_list))
+    if args.no_answers:
+        print("\nanswers: skipped (--no-answers)")
+    elif os.path.isdir(args.model) and os.path.isdir(args.dataset):
+        agree = agreement(args.model, args.dataset, 16 if args.quick else None, max(args.threads_list))
         fp = agree["float32"]
-        print(f"\nanswers: {args.model} on {agree['key']} test ({agree['n']} clips), {max(threads_list)} threads")
+        print(f"\nanswers: {args.model} on {agree['key']} test ({agree['n']} clips), {max(args.threads_list)} threads")
         print("| variant | UAR | UAR - fp32 | top-1 agreement with fp32 | ms/clip (demo encoder) |")
         print("|---|---|---|---|---|")
         for name in VARIANTS:
@@ -268,31 +401,17 @@ def main(argv=None) -> int:
         print(f"text tower: one label set ({tc['n_texts']} texts) {1e3 * tc['float32']:.1f} ms in float32, "
               f"{1e3 * tc['int8']:.1f} ms int8 (min cosine {tc['min_cos']:.4f}); the pipeline embeds a label set "
               f"once and caches it, vs {1e3 * fp['per_clip']:.1f} ms per clip for audio + scoring")
+        print("(the ONNX graphs' answers on trained weights: bench/onnx_agreement.py)")
     else:
         print(f"\nanswers: SKIPPED, no trained model/corpus at {args.model} / {args.dataset} "
               "(run `python demo.py`, or pass --model and --dataset)")
 
     print("\ntargets:")
-    speed_rows = {k: v for k, v in results.items() if k[0] == TARGET_SHAPE and k[1] == 2}
-    for (shape, threads), r in speed_rows.items():
-        t = r["per_clip"]
-        best = max([n for n in ("int8", "bfloat16") if n in t], key=lambda n: t["float32"] / t[n])
-        ratio = t["float32"] / t[best]
-        print(f"  speed, {shape} on {threads} threads: {best} {ratio:.2f}x fp32 (target >= {SPEED_TARGET:g}x): "
-              + verdict(ratio >= SPEED_TARGET, f"short by {SPEED_TARGET - ratio:.2f}x"))
-    if not speed_rows:
-        print(f"  speed: not measured at {TARGET_SHAPE} on 2 threads")
-    if agree:
-        for name in ("int8", "bfloat16"):
-            a, d = agree[name]["agreement"], agree[name]["uar"] - agree["float32"]["uar"]
-            print(f"  {name}: top-1 agreement {a:.2%} (target >= {AGREEMENT_TARGET:.0%}): "
-                  + verdict(a >= AGREEMENT_TARGET, f"short by {AGREEMENT_TARGET - a:.2%}")
-                  + f"; |UAR difference| {abs(d):.4f} (target <= {UAR_TARGET}): "
-                  + verdict(abs(d) <= UAR_TARGET, f"over by {abs(d) - UAR_TARGET:.4f}"))
+    print_targets(results, agree, fast_flags)
     if args.quick:
-        print("  (--quick: 1 clip, 1 block, 16 test clips: a smoke run, the figures mean little)")
-    print("Measured in one run, variants interleaved; on a shared machine the absolute times carry the load of "
-          "the moment, the ratios less so.")
+        print("  (--quick: 1 clip, 1 round, 16 test clips: a smoke run, the figures mean little)")
+    print("Measured in one run, variants interleaved, best of the rounds per clip; on a shared machine the absolute "
+          "times carry the load of the moment, the ratios less so.")
     return 0
 
 

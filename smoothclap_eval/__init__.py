@@ -21,7 +21,7 @@ datasets, evaluate or matplotlib, and has no side effects. The functions:
         gathered (gather_for_metrics), so every process gets all rows, in dataset order.
         ``.predictions`` (n,) int label index, -1 where a clip failed; ``.logits`` (n, L);
         ``.failures`` [{"index", "id", "error"}]; ``.scored`` boolean mask.
-    predict.load_model(name_or_path, device=None, dtype="float32") -> (model, processor)
+    predict.load_model(name_or_path, device=None, dtype="auto", backend="auto") -> (model, processor)
     predict.evaluate_model(model, processor, eval_set, ...) -> dict   # one dataset, end to end
     metrics.zero_shot_report(predictions, references, labels, bootstrap=1000, seed=0) -> dict
         uar, wa, macro_f1, uar_ci95, n_scored, n_total, recall, confusion_matrix, failures.

@@ -177,12 +177,24 @@ def check_model_source(name_or_path: str) -> str:
     return str(path)
 
 
-def load_model(name_or_path: str, device=None, dtype: str = "float32"):
+def load_model(name_or_path: str, device=None, dtype: str = "auto", backend: str = "auto"):
     """AutoModel + AutoProcessor with trust_remote_code, with clear errors for a bad folder.
-    ``dtype`` "int8" or "bfloat16": the audio encoder's CPU fast path
-    (pipeline_smoothclap.to_cpu_fast_path; the folder on disk is not changed)."""
+
+    ``dtype`` ("auto" | "float32" | "int8" | "bfloat16") and ``backend`` ("auto" | "torch" | "onnx"):
+    the audio encoder's CPU path (pipeline_smoothclap.to_cpu_fast_path; the folder on disk is not
+    changed). "auto": bfloat16 where the CPU has native bf16, else ONNX Runtime int8 where the
+    folder has onnx/audio.int8.onnx (``smoothclap export-onnx``), else float32; on a GPU the model
+    as loaded. The choice: ``model.audio_backend``, ``model._cpu_fast_path``, ``model.audio_backend_reason``.
+    A bad dtype/backend, or backend onnx without onnxruntime or without the export, is an EvaluationError."""
     from transformers import AutoModel, AutoProcessor
 
+    from pipeline_smoothclap import check_audio_dtype
+    from onnx_smoothclap import check_backend
+
+    try:  # bad values fail before the (slow) load
+        check_audio_dtype(dtype), check_backend(backend)
+    except ValueError as err:
+        raise EvaluationError(str(err)) from None
     source = check_model_source(name_or_path)
     try:
         model = AutoModel.from_pretrained(source, trust_remote_code=True)
@@ -191,7 +203,10 @@ def load_model(name_or_path: str, device=None, dtype: str = "float32"):
         raise EvaluationError(f"Could not load model {name_or_path!r}: {str(err).splitlines()[0]}") from None
     if device is not None:
         model.to(device)
-    to_cpu_fast_path(model, dtype)  # float32: unchanged
+    try:
+        to_cpu_fast_path(model, dtype, backend=backend)  # float32/torch: unchanged
+    except ValueError as err:  # no onnxruntime, no export, bf16 without native bf16, a fast path on GPU
+        raise EvaluationError(str(err)) from None
     return model.eval(), processor
 
 
