@@ -78,10 +78,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="DataLoader workers that decode and resample (default: 0 for <= 8 clips, else half the "
                           "cores, 1 to 4)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--dtype", default="float32", type=_dtype,
-                   help="audio encoder on CPU: float32 (exact, default), int8 (dynamic int8 quantisation, 1.4-1.6x "
-                        "faster) or bfloat16 (only fast on CPUs with avx512_bf16/amx_bf16)")
-    p.add_argument("--backend", default="auto", help="inference backend (default auto), where installed")
+    p.add_argument("--dtype", default="auto", type=_dtype,
+                   help="audio encoder on CPU: auto (default: bfloat16 where the CPU has native bf16, else ONNX "
+                        "Runtime int8 where the model folder has an export (smoothclap export-onnx), else float32; "
+                        "the choice is logged), float32 (exact), int8 (PyTorch dynamic int8) or bfloat16")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx", "onnxruntime"),
+                   help="auto (default), torch, or onnx (ONNX Runtime on the folder's onnx/ export; pip install "
+                        "'smoothclap[onnx]')")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu; under "
                                                   "accelerate launch each process's own)")
     return p

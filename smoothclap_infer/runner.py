@@ -14,7 +14,6 @@ and streams the rest through DataLoader workers (stream.py) into its own part fi
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import sys
@@ -42,17 +41,11 @@ def _log(message: str) -> None:
 
 
 def _templates(model, user_templates):
-    """(templates, description): the model's own query template when the pipeline module can
-    resolve it (pipeline_smoothclap.resolve_templates, when present), else the user's templates
-    or the stock pipeline's default, as classify has always used."""
-    import pipeline_smoothclap
+    """(templates, where they came from): --template, else the model's own query_template,
+    else (older folders) the stock pipeline's default (pipeline_smoothclap.resolve_templates)."""
+    from pipeline_smoothclap import resolve_templates
 
-    resolve = getattr(pipeline_smoothclap, "resolve_templates", None)
-    if resolve is not None:
-        return resolve(model.config, user_templates)
-    if user_templates:
-        return pipeline_smoothclap.check_templates(user_templates), "given with --template"
-    return [pipeline_smoothclap.DEFAULT_TEMPLATE], "the stock pipeline's default; --template changes it"
+    return resolve_templates(model.config, user_templates)
 
 
 def _distributed(device):
@@ -107,16 +100,15 @@ def check_options(labels, templates, multi_label, window, hop, top, batch_size, 
 
 
 def _load(model, device, dtype, backend):
-    """smoothclap_eval.predict.load_model, with ``backend`` only where it takes one."""
+    """smoothclap_eval.predict.load_model; says which audio path --dtype/--backend chose and why."""
     from smoothclap_eval.predict import load_model
 
-    kwargs = {}
-    if "backend" in inspect.signature(load_model).parameters:
-        kwargs["backend"] = backend
-    elif backend not in (None, "auto", "torch"):
-        raise InputError(f"--backend {backend!r} is not available in this installation (only torch); "
-                         "use --backend auto.")
-    return load_model(model, device, dtype, **kwargs)
+    try:
+        loaded, processor = load_model(model, device, dtype, backend=backend)
+    except ValueError as err:  # no onnxruntime, no export, a CPU fast path on a GPU: one line
+        raise InputError(str(err)) from None
+    _log(f"audio encoder: {loaded.audio_backend} {loaded._cpu_fast_path} ({loaded.audio_backend_reason})")
+    return loaded, processor
 
 
 def _label_embeddings(model, processor, labels, templates, multi_label):
