@@ -65,6 +65,9 @@ EXAMPLES_ENV = "SMOOTHCLAP_EXAMPLES"  # an optional folder of example clips
 DEFAULT_LABELS = "angry, happy, sad, neutral"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 SCORE_DIGITS = 4  # the precision the page shows a score with
+# gradio shows a refused input's message over the component, right-aligned and as wide as the
+# text: pin it to both edges so that a long message wraps inside the box instead of being cut
+PAGE_CSS = "[data-testid='status-tracker'] .validation-error { left: 0; text-align: left; }"
 REMOTE_CODE_HINT = ("A SmoothCLAP model folder or repo holds config.json (with auto_map), the weights, the "
                     "processor files and the remote-code files configuration_smoothclap.py, "
                     "modeling_smoothclap.py, processing_smoothclap.py, audio_smoothclap.py and "
@@ -363,6 +366,9 @@ def build_app(model: str | None = None, *, classifier: Classifier | None = None,
                 top = gr.Textbox(label="Top label (score)", interactive=False, elem_id="top")
                 scores = gr.Label(label="Scores, ranked", elem_id="scores")
                 status = gr.Markdown("", elem_id="status")
+        # in the browser, first (registered before the run: a later one would wait for the run's
+        # answer, then wipe it): the last answer goes, so that it is not read as this request's
+        button.click(None, None, [scores, top, status], js="() => [{}, '', '']", queue=False)
         button.click(run, inputs=[audio, labels, templates, multi], outputs=[scores, top, status],
                      api_name="classify", validator=validate, concurrency_limit=limits.concurrency)
         if examples:
@@ -446,7 +452,8 @@ def main(argv=None) -> int:
         try:
             _, url, _ = app.launch(server_name=args.host, server_port=args.port, share=False,
                                    prevent_thread_lock=True, quiet=True, ssr_mode=False, mcp_server=False, pwa=False,
-                                   allowed_paths=allowed, max_file_size=int(limits.max_upload_mb * 1024 * 1024))
+                                   allowed_paths=allowed, css=PAGE_CSS,
+                                   max_file_size=int(limits.max_upload_mb * 1024 * 1024))
         except OSError as err:
             print(f"error: cannot start the server on {args.host}:{args.port}: {err}", file=sys.stderr)
             return 1

@@ -90,7 +90,7 @@ def check_clip(path, max_seconds: float = DEFAULT_MAX_SECONDS) -> Clip:
     try:
         info = soundfile.info(str(path))
     except Exception as err:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
-        raise AppError(f"Cannot read the audio file {name!r} ({err}). Upload WAV, FLAC, OGG or MP3.") from None
+        raise AppError(f"Cannot read the audio file {name!r} ({_reason(err)}). Upload WAV, FLAC, OGG or MP3.") from None
     if info.frames <= 0:
         raise AppError(f"The audio file {name!r} holds no samples.")
     seconds, cap = info.frames / info.samplerate, WINDOW_CAP * max_seconds
@@ -119,8 +119,16 @@ def peak_amplitude(path: str, rate: int, stop_above: float = math.inf) -> float:
                 if peak > stop_above:
                     break
     except Exception as err:  # a file whose header reads but whose data does not
-        raise AppError(f"Cannot read the audio in {Path(path).name!r} ({err}). Upload WAV, FLAC, OGG or MP3.") from None
+        raise AppError(f"Cannot read the audio in {Path(path).name!r} ({_reason(err)}). Upload WAV, FLAC, OGG or "
+                       "MP3.") from None
     return peak
+
+
+def _reason(err: Exception) -> str:
+    """libsndfile's reason without the server's path ("Error opening '/tmp/...': Format not
+    recognised." -> "format not recognised"): the page shows the user's file name only."""
+    text = str(err).rsplit("': ", 1)[-1].strip().rstrip(".")
+    return (text[:1].lower() + text[1:]) or type(err).__name__
 
 
 # --------------------------------------------------------------------------- uploads

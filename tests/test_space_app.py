@@ -25,6 +25,11 @@ def load_app_module():
     return module
 
 
+def classify_fn(page):
+    """The Classify button's function, as gradio calls it (the API's /classify)."""
+    return next(block_fn.fn for block_fn in page.fns.values() if block_fn.api_name == "classify")
+
+
 @pytest.fixture(scope="module")
 def app():
     return load_app_module()
@@ -114,7 +119,7 @@ def test_page_answer_is_the_models_pipeline_answer(app, classifier, tiny_smoothc
 
 def test_errors_end_in_the_status_line_not_a_traceback(app, classifier, clip, tmp_path):
     page = app.build_app(classifier=classifier, examples=[])
-    run = page.fns[0].fn  # the Classify button's function, as gradio calls it
+    run = classify_fn(page)
     scores, top, status = run(clip, "angry, happy", "this person is feeling {}.", False)
     assert set(scores) == {"angry", "happy"} and top.startswith(max(scores, key=scores.get)) and "Done in" in status
     assert run(clip, "  ", "{}", False) == (None, "", "**Error:** No labels: type at least one label, e.g. "
@@ -138,7 +143,7 @@ def test_a_folder_without_the_remote_code_shows_what_is_missing(app, tiny_smooth
     assert clf.status().startswith("**Model not loaded.**") and "save_pretrained" in clf.status()
     page = app.build_app(classifier=clf)  # the page still builds, and says why it cannot classify
     assert page.smoothclap_examples == []
-    assert page.fns[0].fn(clip, "angry", "{}", False)[2] == f"**Error:** {clf.error}"
+    assert classify_fn(page)(clip, "angry", "{}", False)[2] == f"**Error:** {clf.error}"
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_smoothclap, broken)
