@@ -159,10 +159,13 @@ def bad_uploads(page, expect, folder) -> str:
         page.screenshot(path=os.path.join(ARTIFACTS, shot), full_page=True)
         shown += page.locator("body").inner_text()
     upload(page, too_big)
-    expect(page.locator("body")).to_contain_text(  # gradio's notice; the file never reaches the server
-        f"File(s) exceed the maximum allowed size of {MAX_UPLOAD_MB:.1f} MB: 'too-big.wav'", timeout=UI_TIMEOUT)
-    page.wait_for_timeout(800)  # the notice fades in: a screenshot taken at once shows it half transparent
+    # gradio's own notice: an "Error" toast (gradio 6.31 folds its text, 'File(s) exceed the maximum
+    # allowed size of 1.0 MB: "too-big.wav"', under that title) and an "Error" mark on the box,
+    # which stays empty: the file is never sent (the page's limits line says "files up to 1 MB")
+    expect(page.locator(".toast-body.error").first).to_be_visible(timeout=UI_TIMEOUT)
     page.screenshot(path=os.path.join(ARTIFACTS, "space-too-big.png"), full_page=True)
+    expect(page.locator("#clip")).to_contain_text("Drop Audio Here", timeout=UI_TIMEOUT)
+    expect(page.locator("#limits")).to_contain_text(f"files up to {MAX_UPLOAD_MB:g} MB")
     return shown + page.locator("body").inner_text()
 
 
