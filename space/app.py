@@ -440,8 +440,9 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     previous_temp = os.environ.get("GRADIO_TEMP_DIR")
     work_dir = private_upload_folder()
+    previous_sigterm = None
     if threading.current_thread() is threading.main_thread():  # SIGTERM ends like Ctrl-C: uploads removed
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     app = None
     try:
         app = build_app(args.model, examples_dir=args.examples, limits=limits, work_dir=work_dir)
@@ -466,6 +467,8 @@ def main(argv=None) -> int:
         if app is not None:
             app.close()
         shutil.rmtree(work_dir, ignore_errors=True)
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
         if previous_temp is None:
             os.environ.pop("GRADIO_TEMP_DIR", None)
         else:
