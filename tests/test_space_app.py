@@ -2,6 +2,7 @@
 tests/test_space_browser.py): input parsing, the errors the page shows, the model's own pipeline
 answers, the examples' sources, the command line."""
 
+import glob
 import importlib.util
 import os
 import shutil
@@ -24,6 +25,11 @@ def load_app_module():
     return module
 
 
+def classify_fn(page):
+    """The Classify button's function, as gradio calls it (the API's /classify)."""
+    return next(block_fn.fn for block_fn in page.fns.values() if block_fn.api_name == "classify")
+
+
 @pytest.fixture(scope="module")
 def app():
     return load_app_module()
@@ -44,23 +50,28 @@ def classifier(app, tiny_smoothclap):
 
 
 def test_app_imports_only_what_a_space_installs():
-    """A Space holds space/ and the model repo: no module of this repository may be imported."""
+    """A Space holds space/ and the model repo: no module of this repository may be imported
+    (space/'s own second file, smoothclap_app_checks.py, is part of the Space)."""
     import ast
 
-    tree = ast.parse(open(APP_PATH, encoding="utf-8").read())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "space/app.py must not use relative imports (it runs as a plain file)"
-            names.add(node.module.split(".")[0])
-    third_party = names - set(sys.stdlib_module_names) - {"__future__"}
-    # pyarrow: only to read a local demo corpus (where the project, hence datasets, is installed)
-    assert third_party == {"gradio", "transformers", "numpy", "soundfile", "pyarrow"}, third_party
+    names, own = set(), set()
+    for path in sorted(glob.glob(os.path.join(ROOT, "space", "*.py"))):
+        own.add(os.path.basename(path)[:-3])
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{path} must not use relative imports (it runs as a plain file)"
+                names.add(node.module.split(".")[0])
+    third_party = names - set(sys.stdlib_module_names) - {"__future__"} - own
+    # pyarrow: only to read a local demo corpus (where the project, hence datasets, is installed);
+    # gradio_client: installed with gradio (the examples' cached copies are named by its rules)
+    assert third_party == {"gradio", "gradio_client", "transformers", "numpy", "soundfile", "pyarrow"}, third_party
     requirements = open(os.path.join(ROOT, "space", "requirements.txt"), encoding="utf-8").read()
     for package in ("torch", "transformers", "numpy", "soundfile", "scipy"):  # scipy: the pipeline resamples
         assert package in requirements, f"space/requirements.txt lacks {package}"
+    for path in glob.glob(os.path.join(ROOT, "space", "*.py")):
+        assert len(open(path, encoding="utf-8").read().splitlines()) <= 600, path
 
 
 def test_space_readme_header_is_a_spaces_config():
@@ -108,7 +119,7 @@ def test_page_answer_is_the_models_pipeline_answer(app, classifier, tiny_smoothc
 
 def test_errors_end_in_the_status_line_not_a_traceback(app, classifier, clip, tmp_path):
     page = app.build_app(classifier=classifier, examples=[])
-    run = page.fns[0].fn  # the Classify button's function, as gradio calls it
+    run = classify_fn(page)
     scores, top, status = run(clip, "angry, happy", "this person is feeling {}.", False)
     assert set(scores) == {"angry", "happy"} and top.startswith(max(scores, key=scores.get)) and "Done in" in status
     assert run(clip, "  ", "{}", False) == (None, "", "**Error:** No labels: type at least one label, e.g. "
@@ -132,7 +143,7 @@ def test_a_folder_without_the_remote_code_shows_what_is_missing(app, tiny_smooth
     assert clf.status().startswith("**Model not loaded.**") and "save_pretrained" in clf.status()
     page = app.build_app(classifier=clf)  # the page still builds, and says why it cannot classify
     assert page.smoothclap_examples == []
-    assert page.fns[0].fn(clip, "angry", "{}", False)[2] == f"**Error:** {clf.error}"
+    assert classify_fn(page)(clip, "angry", "{}", False)[2] == f"**Error:** {clf.error}"
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_smoothclap, broken)
@@ -194,3 +205,95 @@ def test_main_without_a_model_is_a_usage_error(app, monkeypatch, capsys):
     monkeypatch.delenv("SPACE_ID", raising=False)
     assert app.main([]) == 2
     assert "error: no model: pass --model DIR_OR_REPO or set SMOOTHCLAP_MODEL" in capsys.readouterr().err
+
+
+def test_clip_limits_windows_and_silence(app, tmp_path):
+    """Over --max-seconds: windows of it; over 10x: refused; silence and near silence: refused."""
+    path = tmp_path / "c.wav"
+    sf.write(str(path), tone(seconds=3.0), 16000)
+    assert app.check_clip(str(path), max_seconds=5.0).window is None
+    clip = app.check_clip(str(path), max_seconds=1.0)
+    assert clip.window == 1.0 and abs(clip.seconds - 3.0) < 1e-9
+    with pytest.raises(app.AppError, match=r"'c.wav' is 3.0 s long: this page takes clips up to 2.5 s"):
+        app.check_clip(str(path), max_seconds=0.25)
+    quiet = tmp_path / "quiet.wav"
+    sf.write(str(quiet), np.r_[np.zeros(40000), 2e-4 * np.ones(100)].astype(np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(app.AppError, match=r"'quiet.wav' is silent \(loudest sample -74 dBFS"):
+        app.check_clip(str(quiet))
+    loud_late = tmp_path / "late.wav"  # a voice after 2.5 s of silence is found (blocks of 1 s)
+    sf.write(str(loud_late), np.r_[np.zeros(40000), 0.1 * np.ones(100)].astype(np.float32), 16000)
+    assert app.check_clip(str(loud_late)).path == str(loud_late)
+    with pytest.raises(app.AppError, match="no longer on the server"):
+        app.check_clip(str(tmp_path / "gone.wav"))
+
+
+def test_windowed_answer_is_the_pipelines_windowed_answer(app, classifier, tiny_smoothclap, tmp_path):
+    from transformers import pipeline
+
+    path = tmp_path / "long.wav"
+    sf.write(str(path), tone(seconds=5.0), 16000)
+    expected = pipeline("zero-shot-audio-classification", model=tiny_smoothclap, trust_remote_code=True)(
+        str(path), candidate_labels=["angry", "happy"], hypothesis_template="this is {}.", window=2.0, hop=2.0)
+    got = classifier.classify(str(path), "angry, happy", "this is {}.", max_seconds=2.0)
+    np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], rtol=0, atol=1e-6)
+    page = app.build_app(classifier=classifier, examples=[], limits=app.Limits(max_seconds=2.0))
+    status = classify_fn(page)(str(path), "angry, happy", "this is {}.", False)[2]
+    assert "the clip is 5.0 s long, over the 2 s limit: scored in 3 windows of 2 s, averaged" in status, status
+
+
+def test_upload_janitor_deletes_a_shared_upload_after_its_last_request(app, tmp_path):
+    folder = tmp_path / "uploads"
+    (folder / "h1").mkdir(parents=True)
+    shared, kept, outside = folder / "h1" / "a.wav", folder / "ex.wav", tmp_path / "mine.wav"
+    for path in (shared, kept, outside):
+        path.write_bytes(b"x")
+    janitor = app.UploadJanitor(str(folder), keep=[str(kept)])
+    janitor.hold(str(shared))
+    janitor.hold(str(shared))  # two requests, one file (gradio names uploads by content)
+    janitor.release(str(shared))
+    assert shared.exists()
+    janitor.release(str(shared))
+    assert not shared.exists() and not (folder / "h1").exists()
+    for path in (kept, outside):  # an example's copy, a file outside the upload folder
+        janitor.release(str(path))
+        assert path.exists()
+
+
+def test_template_comes_from_the_models_config(app, tiny_smoothclap, classifier, clip, tmp_path):
+    """config.query_template (a string or a list) presets the template box; without it the app's
+    default, and the page says which."""
+    import json
+
+    assert (classifier.template, classifier.template_from_model) == (app.DEFAULT_TEMPLATES, False)
+    assert "the app's default `this person is feeling {}.`" in classifier.status()
+    # audio_dtype="auto" where the model's pipeline takes it, else float32 and the page says why
+    pipe = classifier.pipe
+    assert pipe.smoothclap_dtype_note in ("", "this model's pipeline has no audio_dtype='auto' yet")
+    assert f"audio encoder: {app.describe_backend(pipe)}" in classifier.status()
+    if pipe.smoothclap_dtype_note:
+        assert pipe.audio_dtype == "float32" and "float32 on cpu (this model's pipeline" in classifier.status()
+    folder = tmp_path / "with-template"
+    shutil.copytree(tiny_smoothclap, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["query_template"] = ["the speaker sounds {}.", "a {} voice."]
+    (folder / "config.json").write_text(json.dumps(config))
+    clf = app.Classifier(str(folder))
+    assert clf.error is None, clf.error
+    assert (clf.template, clf.template_from_model) == ("the speaker sounds {}.\na {} voice.", True)
+    assert "Template: the model's own (`query_template`" in clf.status()
+    page = app.build_app(classifier=clf, examples=[])
+    templates_box = next(b for b in page.blocks.values() if getattr(b, "elem_id", None) == "templates")
+    assert templates_box.value == clf.template
+    status = classify_fn(page)(clip, "angry, happy", clf.template, False)[2]
+    assert "with the model's template" in status
+    assert "with your template" in classify_fn(page)(clip, "angry, happy", "it is {}.", False)[2]
+
+
+def test_limit_flags_are_checked(app, capsys):
+    args = app.parse_args(["--model", "m", "--concurrency", "3", "--max-queue", "5", "--max-seconds", "30",
+                           "--max-upload-mb", "10"])
+    assert (args.concurrency, args.max_queue, args.max_seconds, args.max_upload_mb) == (3, 5, 30.0, 10.0)
+    for flag in ("--concurrency", "--max-queue", "--max-seconds", "--max-upload-mb"):
+        with pytest.raises(SystemExit):
+            app.parse_args(["--model", "m", flag, "0"])
+        assert "must be > 0" in capsys.readouterr().err

@@ -2,9 +2,11 @@
 process, headless Chromium (Debian's /usr/bin/chromium) driven by Playwright uploads a clip,
 types labels and templates, clicks Classify, and the top label and score on the page must be
 the model's own pipeline answer for the same file; then one error case (no labels), then an
-example (--examples: a click fills the inputs; the answer is the pipeline's). The page and
-the server must not touch the network. Screenshots: tests/artifacts/space.png (the answer) and
-tests/artifacts/space-error.png (the error), kept for inspection (git-ignored).
+example (--examples: a click fills the inputs; the answer is the pipeline's), then bad uploads
+(a non-audio file, a silent clip, a clip over the length cap, a file over --max-upload-mb), each
+with its message in the page. The page and the server must not touch the network. Screenshots:
+tests/artifacts/space.png (the answer), space-error.png (no labels), space-not-audio.png,
+space-silence.png, space-too-long.png, space-too-big.png, kept for inspection (git-ignored).
 
 Without Playwright or Chromium this test FAILS (it never skips): install them with
 `apt-get install -y chromium` and `pip install -e ".[test]"` (.ci/run does both). Playwright's
@@ -37,6 +39,7 @@ LABELS = ["angry", "happy", "sad", "neutral"]
 TEMPLATES = ["this person is feeling {}.", "the speaker sounds {}."]  # an ensemble: both must reach the model
 SERVER_START_TIMEOUT = 240  # s: gradio + transformers import and the model load, on a busy 2-core machine
 UI_TIMEOUT = 90_000  # ms for any one wait in the page
+MAX_SECONDS, MAX_UPLOAD_MB = 2.0, 1.0  # small limits: small files show them (the clips above are <= 2 s)
 
 # Imported by the server process (PYTHONPATH): records every connection and DNS lookup the
 # server makes to anything but this machine, through Python's audit hooks.
@@ -116,6 +119,56 @@ def stop(proc):
             proc.wait(timeout=20)
 
 
+def upload(page, path):
+    """Put a file in the clip box: first dismiss a refusal's message (it covers the box's buttons)
+    and empty the box (its file input exists only while it is empty)."""
+    dismiss = page.locator("#clip .validation-error button")
+    if dismiss.count():
+        dismiss.first.click()
+    clear = page.locator("#clip").get_by_role("button", name="Clear")
+    if clear.count():
+        clear.first.click()
+    page.locator("#clip input[type=file]").set_input_files(str(path))
+
+
+def bad_uploads(page, expect, folder) -> str:
+    """A non-audio file, silence, a clip over the cap, a file over --max-upload-mb: each shows its
+    message in the page (over the clip box, or gradio's notice for the file size)."""
+    notes = folder / "notes.wav"
+    notes.write_text("these are my meeting notes, not audio\n" * 40)
+    silent = folder / "silent.wav"
+    sf.write(str(silent), np.zeros(16000, dtype=np.float32), 16000)
+    too_long = folder / "too-long.flac"
+    sf.write(str(too_long), tone(freq=200.0, seconds=10 * MAX_SECONDS + 1), 16000)
+    too_big = folder / "too-big.wav"
+    sf.write(str(too_big), tone(seconds=MAX_UPLOAD_MB * 2**20 / 2 / 16000 + 2), 16000, subtype="PCM_16")
+    shown = ""
+    for path, message, shot in (
+            (notes, "Cannot read the audio file 'notes.wav' (format not recognised). Upload WAV, FLAC, OGG or MP3.",
+             "space-not-audio.png"),
+            (silent, "The clip 'silent.wav' is silent (loudest sample -inf dBFS, under -60 dBFS): nothing to classify",
+             "space-silence.png"),
+            (too_long, f"The clip 'too-long.flac' is {10 * MAX_SECONDS + 1:.1f} s long: this page takes clips up to "
+                       f"{10 * MAX_SECONDS:g} s", "space-too-long.png")):
+        upload(page, path)
+        expect(page.locator("#clip a.download-link")).to_have_attribute(
+            "href", re.compile(re.escape(path.name) + "$"), timeout=UI_TIMEOUT)
+        page.locator("#classify").click()
+        expect(page.locator("#clip .validation-error")).to_contain_text(message, timeout=UI_TIMEOUT)
+        expect(page.locator("#top textarea")).to_have_value("", timeout=UI_TIMEOUT)
+        page.screenshot(path=os.path.join(ARTIFACTS, shot), full_page=True)
+        shown += page.locator("body").inner_text()
+    upload(page, too_big)
+    # gradio's own notice: an "Error" toast (gradio 6.31 folds its text, 'File(s) exceed the maximum
+    # allowed size of 1.0 MB: "too-big.wav"', under that title) and an "Error" mark on the box,
+    # which stays empty: the file is never sent (the page's limits line says "files up to 1 MB")
+    expect(page.locator(".toast-body.error").first).to_be_visible(timeout=UI_TIMEOUT)
+    page.screenshot(path=os.path.join(ARTIFACTS, "space-too-big.png"), full_page=True)
+    expect(page.locator("#clip")).to_contain_text("Drop Audio Here", timeout=UI_TIMEOUT)
+    expect(page.locator("#limits")).to_contain_text(f"files up to {MAX_UPLOAD_MB:g} MB")
+    return shown + page.locator("body").inner_text()
+
+
 @pytest.fixture(scope="module")
 def sharp_model(tmp_path_factory):
     """The tiny random-weight model with a small prediction temperature (tau_pred): its scores
@@ -159,7 +212,8 @@ def test_page_classifies_a_clip_as_the_pipeline_does(sharp_model, tmp_path):
     started = time.monotonic()
     with open(out_path, "w") as out, open(err_path, "w") as err:
         proc = subprocess.Popen([sys.executable, APP, "--model", sharp_model, "--port", str(port),
-                                 "--examples", str(examples)],
+                                 "--examples", str(examples), "--max-seconds", str(MAX_SECONDS),
+                                 "--max-upload-mb", str(MAX_UPLOAD_MB)],
                                 cwd=str(tmp_path), env=env, stdout=out, stderr=err)
     try:
         url = wait_for_url(proc, out_path, err_path, SERVER_START_TIMEOUT)
@@ -193,14 +247,15 @@ def test_page_classifies_a_clip_as_the_pipeline_does(sharp_model, tmp_path):
                 bars = page.locator("#scores").inner_text()
                 page.screenshot(path=os.path.join(ARTIFACTS, "space.png"), full_page=True)
 
-                # one error case: no labels -> the message in the page, the old answer cleared
+                # one error case: no labels -> the message at the labels box, at once; the old answer cleared
                 page.locator("#labels textarea").fill("")
                 page.locator("#classify").click()
-                expect(page.locator("#status")).to_contain_text("Error: No labels: type at least one label",
+                expect(page.locator("#labels")).to_contain_text("No labels: type at least one label",
                                                                 timeout=UI_TIMEOUT)
                 expect(page.locator("#top textarea")).to_have_value("", timeout=UI_TIMEOUT)
                 page.screenshot(path=os.path.join(ARTIFACTS, "space-error.png"), full_page=True)
                 error_text = page.locator("body").inner_text()
+                page.locator("#labels textarea").fill(", ".join(LABELS))
 
                 # an example: one click fills clip, labels and template; Classify answers for it
                 page.locator("table").get_by_text("example.wav").click()
@@ -209,6 +264,7 @@ def test_page_classifies_a_clip_as_the_pipeline_does(sharp_model, tmp_path):
                 expect(page.locator("#labels textarea")).to_have_value("angry, happy, sad, neutral")
                 page.locator("#classify").click()
                 expect(page.locator("#top textarea")).to_have_value(top_text(expected_example), timeout=UI_TIMEOUT)
+                error_text += bad_uploads(page, expect, tmp_path)
             finally:
                 context.close()
     finally:
