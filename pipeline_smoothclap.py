@@ -32,6 +32,7 @@ Imports only torch, numpy, transformers and the other flat files.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections import OrderedDict
 
@@ -456,6 +457,7 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
             given = SmoothClapProcessor(feature_extractor=self.feature_extractor, tokenizer=self.tokenizer)
         self.smoothclap_processor = given
         self._label_cache: OrderedDict = OrderedDict()
+        self._label_lock = threading.Lock()
         self._warned_rate = False
         self.default_templates, self.template_source = resolve_templates(self.model.config)
         if not getattr(self.model.config, "query_template", None):
@@ -518,17 +520,19 @@ class SmoothClapZeroShotAudioClassificationPipeline(Pipeline):
 
     def _label_embeddings(self, labels, templates, multi_label, negation):
         key = (tuple(labels), tuple(templates), multi_label, negation if multi_label else None)
-        if key in self._label_cache:
-            self._label_cache.move_to_end(key)
-            return self._label_cache[key]
+        with self._label_lock:  # a server (the web demo) calls one pipeline from several threads
+            if key in self._label_cache:
+                self._label_cache.move_to_end(key)
+                return self._label_cache[key]
         texts = list(labels)
         if multi_label:
             check_templates(negation)
             texts += [negation.format(label) for label in labels]
         embeds = text_embeddings(self.model, self.smoothclap_processor, texts, templates)
-        self._label_cache[key] = embeds
-        if len(self._label_cache) > LABEL_CACHE_SIZE:
-            self._label_cache.popitem(last=False)
+        with self._label_lock:
+            self._label_cache[key] = embeds
+            if len(self._label_cache) > LABEL_CACHE_SIZE:
+                self._label_cache.popitem(last=False)
         return embeds
 
     def _forward(self, model_inputs, candidate_labels=None, hypothesis_template=None,
