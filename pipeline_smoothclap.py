@@ -36,7 +36,6 @@ import threading
 import warnings
 from collections import OrderedDict
 
-import numpy as np
 import torch
 
 from transformers import Pipeline

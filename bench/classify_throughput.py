@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -39,23 +38,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 TARGET = 1.15
 LABELS = ["angry", "happy", "sad", "neutral", "calm", "fearful", "disgusted", "surprised"]
-FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
 def cpu_report() -> str:
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    """The CPU model and its SIMD flags (the export's own summary), threads and load."""
+    from smoothclap_infer.onnx_export import cpu_summary
+
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"CPU: {name}; flags: {' '.join(f for f in FLAGS if f in flags) or 'none of ' + '/'.join(FLAGS)}; "
-            f"{os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} threads; load average {load}")
+    return (f"CPU: {cpu_summary()}; {os.cpu_count()} cores; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads; load average {load}")
 
 
 def build_folder(path: str) -> str:

@@ -487,7 +487,6 @@ def ignore_stop_signals(worker_id: int = 0) -> None:
     worker ... is killed by signal" in the main process, possibly in the middle of saving.
     Ignoring the signal leaves the decision to the main process, which stops at the next
     step boundary, saves, and then shuts the workers down itself."""
-    import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

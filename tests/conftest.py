@@ -72,6 +72,18 @@ def tone(freq=220.0, seconds=1.0, sr=16000, seed=0):
     return (0.3 * wave + 0.01 * rng.standard_normal(t.shape)).astype(np.float32)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module's tests: on a shared 2-core machine two threads per
+    process (beside worker processes) can run 30x slower than one."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def model():
     return tiny_model()

@@ -119,7 +119,7 @@ def _iemocap_tree(root, extra_code=None):
         lines = [IEMO_HEADER]
         for i, (utt, code, vad) in enumerate(utts):
             lines.append(f"[{i}.1000 - {i}.9000]\t{utt}\t{code}\t[{vad}]\n")
-            lines.append(f"C-E1:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  3;\t()\n\n")
+            lines.append("C-E1:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  3;\t()\n\n")
             _wav(root / session / "sentences" / "wav" / dialog / f"{utt}.wav")
         (eval_dir / f"{dialog}.txt").write_text("".join(lines))
         # per-rater files in subfolders must not be read

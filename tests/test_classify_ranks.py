@@ -3,7 +3,6 @@
 each classifies its shard into its own part, the main process merges after a barrier, and
 the rows equal a single process's (a bad clip included, reported once)."""
 
-import json
 
 import numpy as np
 import soundfile as sf
@@ -15,9 +14,7 @@ from launching import accelerate_cmd, launcher_env, start, wait_all
 LABELS = ["happy", "sad", "angry"]
 
 
-def _rows(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+from test_classify_corpus import read_jsonl as _rows  # noqa: E402
 
 
 def test_two_processes_give_the_rows_of_one(tiny_smoothclap, tmp_path):

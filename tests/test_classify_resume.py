@@ -3,7 +3,6 @@ started again, stopped with SIGTERM (to its whole process group, DataLoader work
 as a scheduler does), started again: the finished output equals an uninterrupted run's,
 every clip once."""
 
-import json
 import os
 import signal
 import sys
@@ -15,15 +14,7 @@ import soundfile as sf
 from conftest import tone
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On a shared 2-core machine two intra-op threads per process can run 30x slower than one."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 from launching import launcher_env, signal_job, start, wait_all, wait_for
 
 N_CLIPS = 80
@@ -38,9 +29,7 @@ def _lines(path) -> int:
         return 0
 
 
-def _rows(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+from test_classify_corpus import read_jsonl as _rows  # noqa: E402
 
 
 def test_killed_twice_then_finished_equals_an_uninterrupted_run(tiny_smoothclap, tmp_path):

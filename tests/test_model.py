@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import minilm_dir, tiny_audio_config, tiny_model, tiny_processor, tiny_text_config, tone
+from conftest import minilm_dir, tiny_audio_config, tiny_model, tiny_text_config, tone
 
 from configuration_smoothclap import SmoothClapConfig
 from modeling_smoothclap import SmoothClapModel, SmoothClapOutput

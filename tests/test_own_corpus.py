@@ -8,7 +8,6 @@ features=False (eGeMAPS is not what is tested here).
 import io
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest

@@ -163,7 +163,6 @@ def test_row_table_keeps_columns_in_arrow_and_numpy_and_gives_the_same_captions(
 
 
 def test_workers_ignore_stop_signals_so_the_main_process_decides():
-    import signal
     import subprocess
     import sys
 
