@@ -390,3 +390,23 @@ def test_classify_usage_errors_exit_2(extra, message, tiny_smoothclap, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     shown = str(tmp_path / "missing.wav") if message == "MISSING" else message
     assert code == 2 and any(shown in line for line in err), err
+
+
+def test_an_empty_train_split_builds_and_training_says_so(tiny_smoothclap, tmp_path, capsys):
+    """Every train clip unreadable: the build still accounts for them, and train is one line."""
+    from conftest import tone
+    from dataset_scripts import build
+    from smoothclap_cli import main
+
+    raw = tmp_path / "raw"
+    for label in ("angry", "sad"):
+        (raw / "test" / label).mkdir(parents=True)
+        (raw / "train" / label).mkdir(parents=True)
+        sf.write(raw / "test" / label / "a.wav", tone(200.0, 0.5), 16000)
+        (raw / "train" / label / "bad.wav").write_bytes(b"not audio")
+    dd = build("folder", raw, tmp_path / "out", features=False)
+    assert len(dd["train"]) == 0 and len(dd["test"]) == 2
+    assert main(["train", "--dataset", str(tmp_path / "out"), "--model", str(tiny_smoothclap), "--output-dir",
+                 str(tmp_path / "run"), "--report-to", "none"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: the train split 'train' of '{tmp_path / 'out'}' is empty."
