@@ -463,20 +463,47 @@ SYNTHETIC_NOTE = (
     "measure real speech.")
 
 
+def seed_settings(seed: int, corpus_dir: str, recipe: Recipe) -> dict:
+    """What one seed's results depend on (the recipe, the corpus build, the encoder, the models)."""
+    return json.loads(json.dumps({"seed": seed, "recipe": asdict(recipe), "corpus": read_metadata(corpus_dir),
+                                  "encoder_config": ENCODER_CONFIG, "models": MODELS}))
+
+
+def lite(report: dict) -> dict:
+    """The parts of an evaluation report the demo uses (per-clip rows without logits)."""
+    keep = ("uar", "uar_ci95", "recall", "confusion_matrix", "labels", "n_scored", "n_total")
+    return {**{k: report[k] for k in keep},
+            "_rows": [{k: row[k] for k in ("id", "label", "prediction")} for row in report["_rows"]]}
+
+
 def run_seed(seed: int, corpus_dir: str, recipe: Recipe, args, started: float, keep: bool) -> dict:
     """Steps 2-4 for one seed: encoder, both CLAP runs, their reports and the probe. The first
-    seed's model folders are OUTPUT/<model>, the others' OUTPUT/seed<N>/<model>."""
+    seed's model folders are OUTPUT/<model>, the others' OUTPUT/seed<N>/<model>. A seed whose
+    results CACHE/seed-results/seed<N>.json hold the same settings is not run again (seeds
+    can run in parallel processes sharing one --cache-dir, then one --seeds run gathers them)."""
     tag = f"seed {seed}: " if args.seeds > 1 else ""
+    where = args.output if keep else os.path.join(args.output, f"seed{seed}")
+    folders = {name: os.path.join(where, name) for name in MODELS}
+    saved_path = os.path.join(args.cache_dir, "seed-results", f"seed{seed}.json")
+    saved = read_json(saved_path) or {}
+    if saved.get("settings") == seed_settings(seed, corpus_dir, recipe) and (
+            not keep or all(os.path.isfile(os.path.join(f, "config.json")) for f in folders.values())):
+        print(f"   {tag}reusing the results in {saved_path} (same settings)")
+        return {"seed": seed, "reports": saved["reports"], "folders": folders, "probe": saved["probe"]}
     step(2, tag + "audio encoder: a small Wav2Vec2 fitted to the train split's arousal/valence/dominance", started)
     encoder_dir = audio_encoder(corpus_dir, recipe, seed, args.cache_dir)
     step(3, tag + "training SmoothCLAP and the ParaCLAP baseline (train_accelerate.py, same seed and data order)",
          started)
-    where = args.output if keep else os.path.join(args.output, f"seed{seed}")
-    folders = {name: train_clap(name, corpus_dir, encoder_dir, recipe, args, seed, os.path.join(where, name))
-               for name in MODELS}
+    for name, folder in folders.items():
+        train_clap(name, corpus_dir, encoder_dir, recipe, args, seed, folder)
     step(4, tag + "zero-shot evaluation, and a linear probe on the frozen encoder", started)
-    reports = {name: zero_shot_reports(folder, corpus_dir) for name, folder in folders.items()}
-    return {"seed": seed, "reports": reports, "folders": folders, "probe": probe_ceiling(encoder_dir, corpus_dir)}
+    reports = {name: {split: lite(r) for split, r in zero_shot_reports(folder, corpus_dir).items()}
+               for name, folder in folders.items()}
+    probe = probe_ceiling(encoder_dir, corpus_dir)
+    os.makedirs(os.path.dirname(saved_path), exist_ok=True)
+    with open(saved_path, "w") as f:
+        json.dump({"settings": seed_settings(seed, corpus_dir, recipe), "reports": reports, "probe": probe}, f)
+    return {"seed": seed, "reports": reports, "folders": folders, "probe": probe}
 
 
 def seed_study(runs: list[dict], corpus_dir: str, output: str) -> dict:
