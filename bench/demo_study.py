@@ -4,6 +4,7 @@ beta / gamma on a small grid, each against the ParaCLAP baseline (beta = 0) of t
 seed, encoder, crops, captions and batch order (paired bootstrap over voices and clips).
 
     python bench/demo_study.py --output smoothclap-demo [--seed 0] [--grid 0.05:0.5,0.3:0.5]
+    python bench/demo_study.py --output smoothclap-demo --prompts   # a prompt ensemble, validation only
 
 Run it after `python demo.py --output smoothclap-demo` (same output): it reuses that run's
 corpus, frozen encoder, feature cache and its seed's ParaCLAP and SmoothCLAP (beta 0.1,
@@ -32,12 +33,21 @@ VARIANTS = [  # (name, beta, gamma): the paper's three smoothing sides at the de
 ]
 
 
+# a prompt ensemble (label embeddings averaged over the templates); no training caption uses
+# these wordings (checked with demo.unseen_query_check before use)
+PROMPTS = ["this person is feeling {}.", "the voice sounds {}.", "someone talking in a {} way.",
+           "a {} tone of voice."]
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default="smoothclap-demo", help="a demo run's output folder (reused)")
     parser.add_argument("--seed", type=int, default=0, help="the demo seed whose encoder and baseline are used")
     parser.add_argument("--grid", default="0.05:0.5,0.3:0.5,0.1:0.25,0.1:0.75",
                         help="more beta:gamma pairs, comma-separated (default: %(default)s)")
+    parser.add_argument("--prompts", action="store_true",
+                        help="instead: both models' validation UAR with the demo's one query per label and with "
+                             "the prompt ensemble PROMPTS (a lever chosen on validation, never on test)")
     args = parser.parse_args(argv)
     try:
         args.grid = [tuple(float(x) for x in pair.split(":")) for pair in args.grid.split(",") if pair]
@@ -57,8 +67,40 @@ def validation_predictions(folder: str, corpus_dir: str) -> tuple[dict, list]:
     return report, report["_rows"]
 
 
+def prompt_study(args) -> int:
+    """Validation UAR of the seed's two models: the corpus' one query per label vs PROMPTS."""
+    from modeling_smoothclap import SmoothClapModel
+    from processing_smoothclap import SmoothClapProcessor
+    from smoothclap_eval.data import load_eval_set
+    from smoothclap_eval.predict import evaluate_model
+
+    demo_args = demo.parse_args(["--output", args.output, "--seed", str(args.seed)])
+    corpus_dir = demo.demo_corpus(demo.FULL, demo_args.cache_dir)
+    labels = demo.read_metadata(corpus_dir)["labels"]
+    demo.unseen_query_check(corpus_dir, [t.format(label) for t in PROMPTS for label in labels])
+    lines = [f"Prompt ensemble on the VALIDATION split (seed {args.seed}): " + " | ".join(PROMPTS), "",
+             "| model | one query per label | prompt ensemble |", "|---|---|---|"]
+    result = {}
+    for name in demo.MODELS:
+        folder = model_folder(args.output, args.seed, name)
+        model = SmoothClapModel.from_pretrained(folder).eval()
+        processor = SmoothClapProcessor.from_pretrained(folder)
+        single = evaluate_model(model, processor, load_eval_set(corpus_dir, split="validation"), batch_size=16)
+        words = load_eval_set(corpus_dir, split="validation", texts={label: label for label in labels})
+        ensemble = evaluate_model(model, processor, words, templates=PROMPTS, batch_size=16)
+        result[name] = {"single": single["uar"], "ensemble": ensemble["uar"]}
+        lines.append(f"| {name} | {single['uar']:.3f} | {ensemble['uar']:.3f} |")
+    table = "\n".join(lines)
+    print("\n" + table)
+    with open(os.path.join(args.output, f"prompts-seed{args.seed}.md"), "w") as f:
+        f.write(table + "\n")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.prompts:
+        return prompt_study(args)
     started = time.time()
     demo_args = demo.parse_args(["--output", args.output, "--seed", str(args.seed)])
     corpus_dir = demo.demo_corpus(demo.FULL, demo_args.cache_dir)
