@@ -9,7 +9,8 @@ seed, encoder, crops, captions and batch order (paired bootstrap over voices and
 Run it after `python demo.py --output smoothclap-demo` (same output): it reuses that run's
 corpus, frozen encoder, feature cache and its seed's ParaCLAP and SmoothCLAP (beta 0.1,
 gamma 0.5) folders, and trains only the other variants (OUTPUT/ablation/<variant>).
-Writes OUTPUT/ablation.md (the table) and OUTPUT/ablation.json, and prints the table.
+Writes OUTPUT/ablation.md (the table) and OUTPUT/ablation.json (-sides / -grid with
+--variants), and prints the table. Trained variants are reused by a later call.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="the demo seed whose encoder and baseline are used")
     parser.add_argument("--grid", default="0.05:0.5,0.3:0.5,0.1:0.25,0.1:0.75",
                         help="more beta:gamma pairs, comma-separated (default: %(default)s)")
+    parser.add_argument("--variants", choices=("all", "sides", "grid"), default="all",
+                        help="the three smoothing sides, the --grid pairs, or both (two processes can share the work)")
     parser.add_argument("--prompts", action="store_true",
                         help="instead: both models' validation UAR with the demo's one query per label and with "
                              "the prompt ensemble PROMPTS (a lever chosen on validation, never on test)")
@@ -111,7 +114,8 @@ def main(argv=None) -> int:
     base_report, base_rows = validation_predictions(model_folder(args.output, args.seed, "paraclap"), corpus_dir)
     rows = [{"variant": "ParaCLAP (no smoothing)", "beta": 0.0, "gamma": None, "validation_uar": base_report["uar"],
              "difference": None}]
-    variants = VARIANTS + [(f"beta {b}, gamma {g}", b, g) for b, g in args.grid]
+    variants = (VARIANTS if args.variants != "grid" else []) + (
+        [(f"beta {b}, gamma {g}", b, g) for b, g in args.grid] if args.variants != "sides" else [])
     for name, beta, gamma in variants:
         if (beta, gamma) == (0.1, 0.5):
             folder = model_folder(args.output, args.seed, "smoothclap")
@@ -138,9 +142,10 @@ def main(argv=None) -> int:
                      f"{row['validation_uar']:.3f} | {cell} |")
     table = "\n".join(lines)
     print("\n" + table)
-    with open(os.path.join(args.output, "ablation.md"), "w") as f:
+    suffix = "" if args.variants == "all" else f"-{args.variants}"
+    with open(os.path.join(args.output, f"ablation{suffix}.md"), "w") as f:
         f.write(table + "\n")
-    with open(os.path.join(args.output, "ablation.json"), "w") as f:
+    with open(os.path.join(args.output, f"ablation{suffix}.json"), "w") as f:
         json.dump({"seed": args.seed, "rows": rows, "seconds": round(time.time() - started, 1)}, f, indent=1)
     return 0
 
