@@ -7,8 +7,9 @@ seed, encoder, crops, captions and batch order (paired bootstrap over voices and
     python bench/demo_study.py --output smoothclap-demo --prompts   # a prompt ensemble, validation only
 
 Run it after `python demo.py --output smoothclap-demo` (same output): it reuses that run's
-corpus, frozen encoder, feature cache and its seed's ParaCLAP and SmoothCLAP (beta 0.1,
-gamma 0.5) folders, and trains only the other variants (OUTPUT/ablation/<variant>).
+corpus, frozen encoder, feature cache and its seed's evaluation of ParaCLAP and SmoothCLAP
+(beta 0.1, gamma 0.5; CACHE/seed-results/seed<N>.json, waited for when that run is still
+going), and trains only the other variants (OUTPUT/ablation/<variant>).
 Writes OUTPUT/ablation.md (the table) and OUTPUT/ablation.json (-sides / -grid with
 --variants), and prints the table. Trained variants are reused by a later call.
 """
@@ -108,23 +109,34 @@ def main(argv=None) -> int:
     demo_args = demo.parse_args(["--output", args.output, "--seed", str(args.seed)])
     corpus_dir = demo.demo_corpus(demo.FULL, demo_args.cache_dir)
     encoder_dir = demo.audio_encoder(corpus_dir, demo.FULL, args.seed, demo_args.cache_dir)
+    variants = (VARIANTS if args.variants != "grid" else []) + (
+        [(f"beta {b}, gamma {g}", b, g) for b, g in args.grid] if args.variants != "sides" else [])
+    folders = {}
+    for name, beta, gamma in variants:  # train first: the demo run may still be making its two models
+        if (beta, gamma) == (0.1, 0.5):
+            continue
+        folder = folders[name] = os.path.join(args.output, "ablation", f"beta{beta}-gamma{gamma}-seed{args.seed}")
+        if not os.path.isfile(os.path.join(folder, "config.json")):
+            demo.train_clap("smoothclap", corpus_dir, encoder_dir, demo.FULL, demo_args, args.seed, folder,
+                            extra=("--beta", str(beta), "--gamma", str(gamma)))
     import datasets
 
     speaker = dict(zip(*(datasets.load_from_disk(corpus_dir)["validation"][c] for c in ("id", "speaker"))))
-    base_report, base_rows = validation_predictions(model_folder(args.output, args.seed, "paraclap"), corpus_dir)
+    saved = demo.read_json(os.path.join(demo_args.cache_dir, "seed-results", f"seed{args.seed}.json")) or {}
+    while "reports" not in saved:  # the demo run's own evaluation of its two models (same settings)
+        print("   waiting for the demo run of this seed to save its results ...", flush=True)
+        time.sleep(30)
+        saved = demo.read_json(os.path.join(demo_args.cache_dir, "seed-results", f"seed{args.seed}.json")) or {}
+    base_report = saved["reports"]["paraclap"]["validation"]
+    base_rows = base_report["_rows"]
     rows = [{"variant": "ParaCLAP (no smoothing)", "beta": 0.0, "gamma": None, "validation_uar": base_report["uar"],
              "difference": None}]
-    variants = (VARIANTS if args.variants != "grid" else []) + (
-        [(f"beta {b}, gamma {g}", b, g) for b, g in args.grid] if args.variants != "sides" else [])
     for name, beta, gamma in variants:
-        if (beta, gamma) == (0.1, 0.5):
-            folder = model_folder(args.output, args.seed, "smoothclap")
+        if name in folders:
+            report, preds = validation_predictions(folders[name], corpus_dir)
         else:
-            folder = os.path.join(args.output, "ablation", f"beta{beta}-gamma{gamma}-seed{args.seed}")
-            if not os.path.isfile(os.path.join(folder, "config.json")):
-                demo.train_clap("smoothclap", corpus_dir, encoder_dir, demo.FULL, demo_args, args.seed, folder,
-                                extra=("--beta", str(beta), "--gamma", str(gamma)))
-        report, preds = validation_predictions(folder, corpus_dir)
+            report = saved["reports"]["smoothclap"]["validation"]
+            preds = report["_rows"]
         diff = paired_bootstrap([r["label"] for r in base_rows], [r["prediction"] for r in preds],
                                 [r["prediction"] for r in base_rows], [speaker[r["id"]] for r in base_rows],
                                 labels=base_report["labels"])
