@@ -60,6 +60,10 @@ def parse_args(argv=None):
     return args
 
 
+def side_name(beta: float, gamma: float) -> str:
+    return {0.0: "audio-side only", 1.0: "text-side only"}.get(gamma, "both") + f" (beta {beta}, gamma {gamma})"
+
+
 def model_folder(output: str, seed: int, name: str) -> str:
     """Where demo.py left this seed's model (the first seed in OUTPUT, the others in seed<N>/)."""
     other = os.path.join(output, f"seed{seed}", name)
@@ -110,7 +114,7 @@ def main(argv=None) -> int:
     corpus_dir = demo.demo_corpus(demo.FULL, demo_args.cache_dir)
     encoder_dir = demo.audio_encoder(corpus_dir, demo.FULL, args.seed, demo_args.cache_dir)
     variants = (VARIANTS if args.variants != "grid" else []) + (
-        [(f"beta {b}, gamma {g}", b, g) for b, g in args.grid] if args.variants != "sides" else [])
+        [(side_name(b, g), b, g) for b, g in args.grid] if args.variants != "sides" else [])
     folders = {}
     for name, beta, gamma in variants:  # train first: the demo run may still be making its two models
         if (beta, gamma) == (0.1, 0.5):
@@ -155,6 +159,8 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     print("\n" + table)
     suffix = "" if args.variants == "all" else f"-{args.variants}"
+    if args.variants == "grid":  # one file per grid, so that two processes can split a grid
+        suffix += "-" + "_".join(f"{b}-{g}" for b, g in args.grid)
     with open(os.path.join(args.output, f"ablation{suffix}.md"), "w") as f:
         f.write(table + "\n")
     with open(os.path.join(args.output, f"ablation{suffix}.json"), "w") as f:
