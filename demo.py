@@ -36,10 +36,11 @@ trainer, feature cache, export, evaluation, pipeline) is the one used for real c
 The numbers show that the system learns; they say nothing about real speech.
 
 Everything goes to ``--output``: ``smoothclap/`` and ``paraclap/`` (Hub-ready model
-folders of the first seed; ``seed<N>/`` those of the others), ``demo_results.json``, the confusion PNGs, ``demo_study.md``
-(several seeds) and ``cache/`` (the corpus, the audio encoder per seed and the feature
-cache, reused by the next run with the same settings: a second run skips steps 1-2 and the
-encoder passes). ``--quick`` runs the same steps on a tiny corpus for a few steps (for
+folders of the first seed; ``seed<N>/`` those of the others), ``demo_results.json``, the
+confusion PNGs, ``demo_study.md`` (several seeds) and ``cache/`` (the corpus, the audio
+encoder per seed, the feature cache and each seed's evaluation, reused by the next run with
+the same settings: a second run skips steps 1-2 and the encoder passes, and a seed already
+evaluated is not run again). ``--quick`` runs the same steps on a tiny corpus for a few steps (for
 tests; its numbers mean nothing).
 """
 
@@ -518,7 +519,8 @@ def seed_study(runs: list[dict], corpus_dir: str, output: str) -> dict:
     table = seed_table(rows, pooled)
     sentences = [f"{split.capitalize()}: {verdict(pooled[split])}" for split in ("validation", "test")]
     text = (f"Zero-shot UAR, seeds {', '.join(str(r['seed']) for r in runs)} (synthetic demo corpus; difference = "
-            "SmoothCLAP - ParaCLAP, paired bootstrap over voices and clips)\n\n" + table + "\n\n" + "\n".join(sentences))
+            "SmoothCLAP - ParaCLAP, paired bootstrap over voices and clips)\n\n" + table + "\n\n"
+            + "\n".join(sentences))
     with open(os.path.join(output, "demo_study.md"), "w") as f:
         f.write(text + "\n")
     print("\n" + text)

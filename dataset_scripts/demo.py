@@ -26,9 +26,9 @@ five simulated annotators rate every clip (``annotator_votes``). Each hears the 
 emotion with a probability that grows with the intensity (weak 0.6, medium 0.74, strong
 0.88; neutral 0.8) and otherwise a confusable one (a weak or medium emotion mostly as
 neutral; angry <-> happy, sad <-> neutral). ``label``/``emotion`` is the plurality vote;
-a tie is broken by further annotators, one at a time. The labels equal the
-acted emotion (93 % in the default corpus; weak clips 81 %). Arousal, valence and dominance (1-7) are neutral's
-(4/4/4) moved towards the acted emotion's (happy 5.3/5.8/4.6, angry 6.0/2.2/5.8, sad
+a tie is broken by further annotators, one at a time. The labels equal the acted emotion
+for 93 % of the default corpus' clips (weak clips 81 %). Arousal, valence and dominance
+(1-7) are neutral's (4/4/4) moved towards the acted emotion's (happy 5.3/5.8/4.6, angry 6.0/2.2/5.8, sad
 2.3/2.4/2.5) by the intensity, plus noise, arousal partly following loudness and rate.
 
 Splits are speaker-disjoint and fixed (not seeded): per gender, in table order, the

@@ -33,7 +33,8 @@ def report(refs, preds):
     details = uar(preds, refs, labels=LABELS, details=True)
     return {"labels": LABELS, "confusion_matrix": cm.tolist(), "uar": details["uar"], "n_scored": len(refs),
             "n_total": len(refs), "recall": dict(zip(LABELS, details["recall"])), "uar_ci95": [0.0, 1.0],
-            "_rows": [{"id": f"spk{i % 3}_c{i}", "label": r, "prediction": p} for i, (r, p) in enumerate(zip(refs, preds))]}
+            "_rows": [{"id": f"spk{i % 3}_c{i}", "label": r, "prediction": p}
+                      for i, (r, p) in enumerate(zip(refs, preds))]}
 
 
 def fake_reports(seed):
