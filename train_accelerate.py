@@ -481,7 +481,8 @@ def finish(run: Run, state, config, log, timing=None) -> dict:
         uar, best_epoch = last.get("validation_uar"), None
         log(f"warning: no best/ in {args.output_dir}: the LAST epoch ({last.get('epoch')}) is exported, not a "
             "validation-selected one (a checkpoint copied from another run has no best/).")
-    results = {"validation_uar": uar, "best_epoch": best_epoch, "selected": best is not None,
+    results = {"validation_uar": uar, "best_epoch": best_epoch,
+               "selected": None if data.validation is None else best is not None,
                "exported_epoch": best_epoch if best else max(state.epoch - 1, 0), "history": state.history,
                "epochs_trained": state.epoch, "num_processes": accelerator.num_processes,
                "global_batch_size": args.global_batch_size, "query_texts": data.query_texts,

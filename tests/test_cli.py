@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 
-COMMANDS = ["demo", "build", "train", "evaluate", "classify", "publish", "app"]
+COMMANDS = ["demo", "build", "train", "evaluate", "classify", "export-onnx", "publish", "app"]
 
 
 @pytest.fixture(autouse=True)

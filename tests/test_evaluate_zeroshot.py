@@ -278,7 +278,7 @@ def test_update_model_card_and_paper_table(runner_run, tmp_path):
     assert len(yaml.safe_load(text.split("---")[1])["model-index"][0]["results"]) == 2  # both datasets kept
     fake = {"iemocap/default": {"splits": ["session1"], "labels": LABELS, "n_scored": 10, "n_total": 10,
                                 "uar": 0.5, "uar_ci95": [0.4, 0.6], "wa": 0.5, "macro_f1": 0.5}}
-    assert "| IEMOCAP (4cl/en) | session1 | 4 | 10/10 | .500 | .400–.600 | .500 | .500 | .606 | .600 |" in \
+    assert "| IEMOCAP (4cl/en) | session1 | 4 | 10/10 | .500 | .400–.600 | .500 | .500 | unknown | .606 | .600 |" in \
         ez.markdown_table(fake, paper=True)
 
 
