@@ -5,16 +5,18 @@ the rows equal a single process's (a bad clip included, reported once)."""
 
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from conftest import tone
-from test_classify_corpus import one_torch_thread  # noqa: F401  (autouse fixture)
 from launching import accelerate_cmd, launcher_env, start, wait_all
 
 LABELS = ["happy", "sad", "angry"]
 
 
 from test_classify_corpus import read_jsonl as _rows  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def test_two_processes_give_the_rows_of_one(tiny_smoothclap, tmp_path):
