@@ -12,7 +12,6 @@ instead of stopping the run.
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass, field
 
 import torch
@@ -31,8 +30,9 @@ def quiet_worker(_worker_id: int) -> None:
     """DataLoader workers leave SIGINT/SIGTERM to the main process, which stops after the
     batch it is on and flushes (a worker dying of the signal would make PyTorch raise in the
     main process instead; see NOTES, signals). One thread each: the encoder has the cores."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from smoothclap_train.data import ignore_stop_signals
+
+    ignore_stop_signals()  # and die with the main process, should it be killed with SIGKILL
     torch.set_num_threads(1)
 
 

@@ -32,6 +32,16 @@ def _lines(path) -> int:
 from test_classify_corpus import read_jsonl as _rows  # noqa: E402
 
 
+def _processes_of(out) -> list:
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        if str(out) in " ".join(p.info["cmdline"] or []):
+            found.append(p.info["pid"])
+    return found
+
+
 def test_killed_twice_then_finished_equals_an_uninterrupted_run(tiny_smoothclap, tmp_path):
     from smoothclap_infer import classify_corpus
 
@@ -54,6 +64,8 @@ def test_killed_twice_then_finished_equals_an_uninterrupted_run(tiny_smoothclap,
     assert wait_for(lambda: _lines(part) >= 10, timeout=240), (tmp_path / "run1.log").read_text()[-3000:]
     os.kill(proc.pid, signal.SIGKILL)
     assert wait_all([proc], timeout=60) == [-signal.SIGKILL]
+    # its DataLoader worker (which ignores SIGTERM) dies with it instead of hanging as an orphan
+    assert wait_for(lambda: not _processes_of(out), timeout=30), _processes_of(out)
     first = _lines(part)
     assert 10 <= first < N_CLIPS and not out.exists()
     with open(part, "ab") as f:
