@@ -205,7 +205,7 @@ def _evaluate_sets(args, name, sets, model, processor, accelerator, batch_size, 
 
     results, cache, record = {}, {}, read_record(name)
     found = {s.key: leakage(record, s.corpus, s.dataset) for s in sets}
-    leaks = [warning(key, f) for key, f in found.items() if warning(key, f)]
+    leaks = [line for line in (warning(key, f) for key, f in found.items()) if line]
     if args.strict and leaks:
         raise EvaluationError(leaks[0].removeprefix("warning: ") + " (--strict)")
     if accelerator.is_main_process:

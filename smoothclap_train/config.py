@@ -12,7 +12,6 @@ import argparse
 import json
 import math
 import os
-import re
 
 LORA_TOWERS = ("text", "audio")
 # LoRA target modules per tower (attention query/value projections of BERT and wav2vec2)
@@ -352,13 +351,13 @@ def _problems(args) -> list[str]:
     for name in ("warmup_steps", "checkpoint_every", "num_workers", "keep_checkpoints"):
         if getattr(args, name) is not None and getattr(args, name) < 0:
             bad.append(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}.")
-    if args.base_model is not None:
-        from smoothclap_train.export import REPO_ID
+    from smoothclap_train.export import REPO_ID  # the pattern `smoothclap publish` checks the card with
 
+    if args.base_model is not None:
         wrong = [b for b in args.base_model.split(",") if not REPO_ID.fullmatch(b.strip())]
         if wrong:
             bad.append(f"--base-model: {', '.join(map(repr, wrong))} is not a Hub repo id (ORG/NAME, comma-separated).")
-    if args.dataset_id and not re.fullmatch(r"[\w.-]+/[\w.-]+", args.dataset_id):
+    if args.dataset_id and not REPO_ID.fullmatch(args.dataset_id):
         bad.append(f"--dataset-id {args.dataset_id!r} is not a Hub dataset id (ORG/NAME).")
     if args.keep_checkpoints == 0:
         bad.append("--keep-checkpoints must be >= 1 (the last checkpoint is what a resume starts from).")
