@@ -140,7 +140,7 @@ def _alive(owner_file: Path) -> bool:
     except ProcessLookupError:
         return False
     except (OSError, ValueError):  # no owner file: a build killed before writing it, or an old one
-        return not owner_file.parent.exists()
+        return False
     return True
 
 
@@ -161,7 +161,9 @@ def recover_leftovers(output_dir: Path) -> list[str]:
         return notes
     current = (output_dir / ID_FILE).read_text().strip() if (output_dir / ID_FILE).is_file() else None
     for path in sorted(parent.glob(f".{glob.escape(name)}.building-*")):
-        if not _alive(path / OWNER_FILE):
+        # a build's temporary cache (.OUT.building-ID.cache-*) lives and dies with its staging folder
+        staging = parent / path.name.split(".cache-")[0]
+        if not _alive(staging / OWNER_FILE):
             notes.append(f"removed {path.name} ({_size_mb(path):.1f} MB), left by a build that was killed")
             shutil.rmtree(path, ignore_errors=True)
     for path in sorted(parent.glob(f".{glob.escape(name)}.ready-*")):

@@ -410,3 +410,21 @@ def test_an_empty_train_split_builds_and_training_says_so(tiny_smoothclap, tmp_p
                  str(tmp_path / "run"), "--report-to", "none"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"error: the train split 'train' of '{tmp_path / 'out'}' is empty."
+
+
+def test_a_running_builds_staging_and_cache_folders_are_left_alone(tmp_path):
+    """The next build removes a killed build's staging folder and its temporary cache, but never
+    those of a build still running (its owner file names a live process)."""
+    import socket
+
+    from dataset_scripts.outdir import OWNER_FILE, recover_leftovers
+
+    out = tmp_path / "out"
+    live, dead = tmp_path / ".out.building-live", tmp_path / ".out.building-dead"
+    for staging, pid in ((live, os.getpid()), (dead, 2 ** 22 + 12345)):
+        staging.mkdir()
+        (staging / OWNER_FILE).write_text(f"{socket.gethostname()} {pid}")
+        (tmp_path / f"{staging.name}.cache-abc").mkdir()
+    notes = recover_leftovers(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.building-live", ".out.building-live.cache-abc"]
+    assert len(notes) == 2 and all("killed" in n for n in notes)
