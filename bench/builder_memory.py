@@ -3,7 +3,7 @@
 
 Generates two MSP-Podcast-layout fixtures (N and 10*N clips of harmonic tones, a couple of
 seconds each, CSV labels with Train / Development / Test1 rows), builds each with
-``dataset_scripts.build`` in a FRESH subprocess (default start method, so the
+``smoothclap.data.build`` in a FRESH subprocess (default start method, so the
 eGeMAPS workers run as in real use), and reports for each:
 
 * main RSS: the build process' own peak (``getrusage(RUSAGE_SELF).ru_maxrss``),
@@ -90,7 +90,7 @@ def run_child(args) -> None:
     import resource
 
     sys.path.insert(0, str(ROOT))
-    from dataset_scripts import build
+    from smoothclap.data import build
 
     start = time.time()
     dd = build(

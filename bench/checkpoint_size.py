@@ -1,7 +1,7 @@
 """Checkpoint size before and after checkpoints left the frozen weights out (issue item 6).
 
 Before, a checkpoint (and best/) held the whole model; now it holds the tensors training
-changes (`smoothclap_train.checkpoints.split_state_keys`) plus a fingerprint of the frozen
+changes (`smoothclap.training.checkpoints.split_state_keys`) plus a fingerprint of the frozen
 ones. Adam's two moments exist for the trainable parameters only, before and after.
 
 1. The paper's configuration, wav2vec2-large-robust-12 + BERT-base, projection 768, built on
@@ -28,8 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from smoothclap_train import checkpoints as ckpt  # noqa: E402
-from smoothclap_train.assets import minilm_dir  # noqa: E402
+from smoothclap.training import checkpoints as ckpt  # noqa: E402
+from smoothclap.assets import minilm_dir  # noqa: E402
 
 RECIPES = {"default (audio frozen)": [], "--lora text": ["--lora", "text"],
            "--train-audio-encoder": ["--train-audio-encoder"]}
@@ -37,11 +37,11 @@ RECIPES = {"default (audio frozen)": [], "--lora text": ["--lora", "text"],
 
 def build(audio_config, text_config, recipe_flags, meta: bool):
     """A SmoothCLAP of these encoder configs, frozen / LoRA-wrapped as train_accelerate does it."""
-    from configuration_smoothclap import SmoothClapConfig
-    from modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.configuration_smoothclap import SmoothClapConfig
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
 
-    import train_accelerate
-    from smoothclap_train.config import parse_args
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.config import parse_args
 
     args = parse_args(["--dataset", "unused", "--output-dir", "unused", *recipe_flags])
     config = SmoothClapConfig.from_audio_text_configs(audio_config, text_config, projection_dim=768)
@@ -116,7 +116,7 @@ def measure_demo(audio_config, text_config):
     """A real save_state of the demo's model (default recipe) with accelerate's plain save and with install()."""
     from accelerate import Accelerator
 
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     model, args = build(audio_config, text_config, [], meta=False)
     accelerator = Accelerator(cpu=True)
@@ -149,7 +149,7 @@ def measure_demo(audio_config, text_config):
 def main():
     from transformers import AutoConfig, BertConfig, Wav2Vec2Config
 
-    from demo import ENCODER_CONFIG
+    from smoothclap.demo import ENCODER_CONFIG
 
     paper_audio = Wav2Vec2Config(hidden_size=1024, num_hidden_layers=12, num_attention_heads=16,
                                  intermediate_size=4096, do_stable_layer_norm=True, feat_extract_norm="layer",

@@ -1,4 +1,4 @@
-"""Corpus classification throughput: `smoothclap_infer.classify_corpus` (files in, JSONL out)
+"""Corpus classification throughput: `smoothclap.inference.classify_corpus` (files in, JSONL out)
 vs the audio encoder's own floor, on the same clips and batch sizes, in one run.
 
     python bench/classify_throughput.py                       # 96 clips of 2-4 s, batch 1 and 8, 3 rounds
@@ -42,7 +42,7 @@ LABELS = ["angry", "happy", "sad", "neutral", "calm", "fearful", "disgusted", "s
 
 def cpu_report() -> str:
     """The CPU model and its SIMD flags (the export's own summary), threads and load."""
-    from smoothclap_infer.onnx_export import cpu_summary
+    from smoothclap.inference.onnx_export import cpu_summary
 
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"CPU: {cpu_summary()}; {os.cpu_count()} cores; torch {torch.__version__}, "
@@ -53,8 +53,8 @@ def build_folder(path: str) -> str:
     from conftest import tiny_processor, tiny_text_config
     from transformers import Wav2Vec2Config
 
-    from configuration_smoothclap import SmoothClapConfig
-    from modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.configuration_smoothclap import SmoothClapConfig
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
 
     torch.manual_seed(0)
     audio = Wav2Vec2Config(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
@@ -82,8 +82,8 @@ def write_clips(folder: str, n: int, rate: int = 22050) -> list[str]:
 
 def floor_inputs(model_dir, paths, batch_size):
     """The runner's batches (length-sorted within its chunks), prepared before timing."""
-    from audio_smoothclap import load_audio
-    from smoothclap_eval.predict import load_model
+    from smoothclap.models.audio_smoothclap import load_audio
+    from smoothclap.evaluation.predict import load_model
 
     model, processor = load_model(model_dir)
     waves = [load_audio(p, None, 16000) for p in paths]
@@ -105,7 +105,7 @@ def time_floor(model, batches) -> float:
 
 
 def time_runner(model_dir, corpus, out, batch_size, workers) -> float:
-    from smoothclap_infer import classify_corpus
+    from smoothclap.inference import classify_corpus
 
     start = time.perf_counter()
     summary = classify_corpus([corpus], LABELS, model_dir, out, batch_size=batch_size, num_workers=workers,

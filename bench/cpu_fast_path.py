@@ -15,7 +15,7 @@ feat_extract_norm="layer", conv_bias=True). Clips of 3-5 s, one at a time (the C
 size), through ``modeling_smoothclap.pool_audio_encoder`` with the attention mask, as the model's
 get_audio_features runs them. Every variant is made by ``pipeline_smoothclap.to_cpu_fast_path``
 (what load_model, the pipeline and evaluate call): the ONNX ones with ``backend="onnx"`` on graphs
-written by ``smoothclap_infer.onnx_export`` (what ``smoothclap export-onnx`` writes; robust-12 only),
+written by ``smoothclap.inference.onnx_export`` (what ``smoothclap export-onnx`` writes; robust-12 only),
 run by ``onnx_smoothclap.OrtAudioEncoder``. Each round runs every clip through every variant, the
 order rotating clip by clip, so load drift on a shared machine hits them alike; a clip's time is
 its best over the rounds, per-clip time the mean of those; ratio = float32 time / variant time.
@@ -50,8 +50,8 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from modeling_smoothclap import pool_audio_encoder  # noqa: E402
-from pipeline_smoothclap import cpu_native_bf16, to_cpu_fast_path  # noqa: E402
+from smoothclap.models.modeling_smoothclap import pool_audio_encoder  # noqa: E402
+from smoothclap.models.pipeline_smoothclap import cpu_native_bf16, to_cpu_fast_path  # noqa: E402
 
 VARIANTS = ("float32", "bfloat16", "int8")  # eager (torch) paths
 ONNX_VARIANTS = ("onnx-float32", "onnx-int8", "onnx-int8-conv")  # ONNX Runtime, robust-12 only
@@ -99,7 +99,7 @@ def cpu_flags() -> set:
 def export_graphs(base, folder: str, variants) -> dict:
     """The ONNX graphs of ``base`` as `smoothclap export-onnx` writes them: {variant: model folder}
     (each with onnx/audio.onnx and, for the int8 ones, onnx/audio.int8.onnx)."""
-    from smoothclap_infer.onnx_export import check_graph, export_audio, quantize_int8
+    from smoothclap.inference.onnx_export import check_graph, export_audio, quantize_int8
 
     plain = os.path.join(folder, "float", "onnx")
     os.makedirs(plain)
@@ -225,7 +225,7 @@ def ort_profile(graphs: dict, threads: int, top: int = 8) -> None:
 
 def agreement(model_dir: str, dataset_dir: str, limit: int | None, threads: int) -> dict:
     """Zero-shot on the demo test split with each variant: predictions, UAR, per-clip time."""
-    from evaluate_zeroshot import label_embeddings, load_eval_set, load_model, uar, zero_shot_predict
+    from smoothclap.evaluation.evaluate import label_embeddings, load_eval_set, load_model, uar, zero_shot_predict
 
     torch.set_num_threads(threads)
     eval_set = load_eval_set(dataset_dir, split="test")
@@ -248,7 +248,7 @@ def agreement(model_dir: str, dataset_dir: str, limit: int | None, threads: int)
 
 def text_cost(model, processor, texts, reps: int = 5) -> dict:
     """Seconds to embed one label set with the text tower as is, and with it int8-quantised."""
-    from pipeline_smoothclap import text_embeddings
+    from smoothclap.models.pipeline_smoothclap import text_embeddings
 
     quant = copy.deepcopy(model)
     with warnings.catch_warnings():
@@ -297,8 +297,8 @@ def _args(argv):
 
 
 def print_cpu() -> tuple:
-    from onnx_smoothclap import onnxruntime_available
-    from pipeline_smoothclap import select_audio_backend  # noqa: F401  (the rules below are its rules)
+    from smoothclap.models.onnx_smoothclap import onnxruntime_available
+    from smoothclap.models.pipeline_smoothclap import select_audio_backend  # noqa: F401  (the rules below are its rules)
 
     native, flags = cpu_native_bf16(), cpu_flags()
     fast = [f for f in _FAST_FLAGS if f in flags]

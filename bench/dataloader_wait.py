@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
 
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from processes import reset_accelerate_state
     from synthetic_data import write_synthetic_dataset
     from train_cache_speed import write_model

@@ -36,10 +36,10 @@ def write_model(path, real_shapes: bool) -> str:
     import torch
     from transformers import AutoTokenizer, BertConfig, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
-    from configuration_smoothclap import SmoothClapConfig
-    from modeling_smoothclap import SmoothClapModel
-    from processing_smoothclap import SmoothClapProcessor
-    from smoothclap_train.assets import minilm_dir
+    from smoothclap.models.configuration_smoothclap import SmoothClapConfig
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.processing_smoothclap import SmoothClapProcessor
+    from smoothclap.assets import minilm_dir
 
     torch.manual_seed(0)
     if real_shapes:  # audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim + bert-base-uncased

@@ -16,7 +16,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from modeling_smoothclap import clap_loss, soft_target_loss  # noqa: E402
+from smoothclap.models.modeling_smoothclap import clap_loss, soft_target_loss  # noqa: E402
 
 
 def timed(fn, repeats):

@@ -5,7 +5,7 @@ int8 ONNX top-1 agreement and UAR difference, on a built corpus' test split.
     smoothclap export-onnx smoothclap-demo/smoothclap smoothclap-demo/smoothclap-onnx --quantize int8
     python bench/onnx_agreement.py --model smoothclap-demo/smoothclap-onnx --dataset smoothclap-demo/cache/demo
 
-Every variant is loaded with ``smoothclap_eval.predict.load_model(folder, dtype=..., backend=...)``
+Every variant is loaded with ``smoothclap.evaluation.predict.load_model(folder, dtype=..., backend=...)``
 (what ``smoothclap evaluate --dtype/--backend`` uses) and scored with ``zero_shot_predict`` with the
 corpus' query texts, one clip at a time (the CPU default). Targets (printed, with the margin when
 missed): float ONNX within 1e-4 of eager float32 in cosine on every clip's final embedding; int8
@@ -33,9 +33,9 @@ COSINE_TARGET, AGREEMENT_TARGET, UAR_TARGET = 1e-4, 0.98, 0.01
 
 
 def run(model_dir, dataset_dir, limit=None, threads=2) -> dict:
-    from evaluate_zeroshot import label_embeddings, load_eval_set, load_model, uar, zero_shot_predict
-    from pipeline_smoothclap import audio_embeddings
-    from audio_smoothclap import load_audio
+    from smoothclap.evaluation.evaluate import label_embeddings, load_eval_set, load_model, uar, zero_shot_predict
+    from smoothclap.models.pipeline_smoothclap import audio_embeddings
+    from smoothclap.models.audio_smoothclap import load_audio
 
     torch.set_num_threads(threads)
     eval_set = load_eval_set(dataset_dir, split="test")
@@ -56,7 +56,7 @@ def run(model_dir, dataset_dir, limit=None, threads=2) -> dict:
 
 
 def main(argv=None) -> int:
-    from smoothclap_infer.onnx_export import cpu_summary
+    from smoothclap.inference.onnx_export import cpu_summary
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="a folder written by `smoothclap export-onnx ... --quantize int8`")

@@ -33,7 +33,7 @@ def write_split(path: str, rows: int) -> None:
     import datasets
     import numpy as np
 
-    from dataset_scripts import captions
+    from smoothclap.data import captions
 
     rng = np.random.default_rng(0)
     emotions = ["angry", "happy", "sad", "neutral", "surprise", "fear", "disgust", "contempt"]
@@ -69,7 +69,7 @@ def measure(path: str, variant: str) -> dict:
     import datasets
     import psutil
 
-    from smoothclap_train.data import RowTable  # imports torch: before the first reading, in both variants
+    from smoothclap.training.data import RowTable  # imports torch: before the first reading, in both variants
 
     split = datasets.load_from_disk(path)
     proc = psutil.Process()

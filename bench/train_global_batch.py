@@ -35,9 +35,9 @@ def _steps_per_second(rank, world, port, flags, steps, out):
     else:
         reset_accelerate_state()
     torch.set_num_threads(max(1, 2 // world))
-    import train_accelerate
-    from smoothclap_train.checkpoints import TrainerState
-    from smoothclap_train.config import parse_args
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.checkpoints import TrainerState
+    from smoothclap.training.config import parse_args
 
     args = parse_args(flags)
     accelerator = train_accelerate.make_accelerator(args)

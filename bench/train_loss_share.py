@@ -35,9 +35,9 @@ def timed(fn) -> float:
 
 
 def measure(batch_size, data, model, work, repeats):
-    import train_accelerate
-    from smoothclap_train.checkpoints import TrainerState
-    from smoothclap_train.config import parse_args
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.checkpoints import TrainerState
+    from smoothclap.training.config import parse_args
 
     args = parse_args(["--dataset", data, "--model", model, "--output-dir", os.path.join(work, f"b{batch_size}"),
                        "--batch-size", str(batch_size), "--max-duration", "1", "--crops-per-clip", "1",

@@ -38,7 +38,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from smoothclap_train.assets import minilm_dir  # noqa: E402
+from smoothclap.assets import minilm_dir  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -70,9 +70,9 @@ def make_clips(n: int, seconds: float, sr: int = 16000, seed: int = 0) -> list[n
 def build_folder(path: str) -> str:
     from transformers import AutoModel, AutoTokenizer, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
-    from configuration_smoothclap import SmoothClapConfig
-    from modeling_smoothclap import SmoothClapModel
-    from processing_smoothclap import SmoothClapProcessor
+    from smoothclap.models.configuration_smoothclap import SmoothClapConfig
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.processing_smoothclap import SmoothClapProcessor
 
     minilm = minilm_dir()
     torch.manual_seed(0)
@@ -105,7 +105,7 @@ def run_floor(model, inputs):
 
 
 def run_runner(model, processor, rows, embeds, batch_size):
-    from evaluate_zeroshot import zero_shot_predict
+    from smoothclap.evaluation.evaluate import zero_shot_predict
 
     return zero_shot_predict(model, processor, rows, embeds, batch_size=batch_size, progress=False).logits
 
@@ -156,8 +156,8 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     from transformers import ZeroShotAudioClassificationPipeline, pipeline
 
-    from evaluate_zeroshot import label_embeddings
-    from pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline
+    from smoothclap.evaluation.evaluate import label_embeddings
+    from smoothclap.models.pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline
 
     folder = build_folder(tempfile.mkdtemp(prefix="zeroshot-bench-"))
     clf = pipeline("zero-shot-audio-classification", model=folder, trust_remote_code=True)

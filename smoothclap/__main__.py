@@ -2,7 +2,7 @@
 
 import sys
 
-from smoothclap_cli import main
+from smoothclap.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

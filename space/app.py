@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 # the input checks live in a second file of this folder; a Space, `python space/app.py` and the
-# installed package smoothclap_space all find it on the folder's path
+# installed package smoothclap.app all find it on the folder's path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from smoothclap_app_checks import (  # noqa: E402
     DEFAULT_MAX_QUEUE, DEFAULT_MAX_SECONDS, DEFAULT_MAX_UPLOAD_MB, DEFAULT_CONCURRENCY, DEFAULT_TEMPLATES,

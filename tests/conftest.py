@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from smoothclap_train.assets import minilm_dir  # noqa: E402  (tests import it from here)
+from smoothclap.assets import minilm_dir  # noqa: E402  (tests import it from here)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -45,8 +45,8 @@ def tiny_text_config(**overrides):
 def tiny_model(seed: int = 0, **config_kwargs):
     import torch
 
-    from configuration_smoothclap import SmoothClapConfig
-    from modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.configuration_smoothclap import SmoothClapConfig
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
 
     torch.manual_seed(seed)
     config = SmoothClapConfig.from_audio_text_configs(
@@ -57,7 +57,7 @@ def tiny_model(seed: int = 0, **config_kwargs):
 def tiny_processor():
     from transformers import AutoTokenizer, Wav2Vec2FeatureExtractor
 
-    from processing_smoothclap import SmoothClapProcessor
+    from smoothclap.models.processing_smoothclap import SmoothClapProcessor
 
     fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
                                   do_normalize=True, return_attention_mask=True)

@@ -1,8 +1,8 @@
-"""A synthetic dataset folder in the layout `python -m dataset_scripts build` writes.
+"""A synthetic dataset folder in the layout `python -m smoothclap.data build` writes.
 
 For tests and benchmarks only (tests/, not the library): generated harmonic tones (pitch and loudness vary with a
 made-up emotion), drawn prosody values instead of an openSMILE run, and tags/captions from
-the real `dataset_scripts.captions`. Same columns, `smoothclap.json` and `thresholds.json`
+the real `smoothclap.data.captions`. Same columns, `smoothclap.json` and `thresholds.json`
 as a built corpus, in seconds instead of minutes. Nothing here is speech.
 """
 
@@ -59,7 +59,7 @@ def write_synthetic_dataset(path, splits=None, seconds=(0.4, 1.4)) -> str:
     """Write the folder; ``splits`` maps split name -> rows (default train 16, validation 8, test 8)."""
     import datasets
 
-    from dataset_scripts import captions
+    from smoothclap.data import captions
 
     splits = splits or {"train": 16, "validation": 8, "test": 8}
     all_rows = {name: _rows(name, n, seed, seconds) for seed, (name, n) in enumerate(splits.items())}

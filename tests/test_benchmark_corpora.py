@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dataset_scripts import alc, build, crema_d, fau_aibo, folder, iemocap, label_texts, ravdess, sld, tess
-from dataset_scripts.corpus import FULL_SPLIT, CorpusError, get_corpus, validate_record
-from dataset_scripts.report import BuildReport
+from smoothclap.data import alc, build, crema_d, fau_aibo, folder, iemocap, label_texts, ravdess, sld, tess
+from smoothclap.data.corpus import FULL_SPLIT, CorpusError, get_corpus, validate_record
+from smoothclap.data.report import BuildReport
 
 ALL = [iemocap, ravdess, crema_d, tess, fau_aibo, alc, sld]
 
@@ -507,7 +507,7 @@ def test_build_corpus_without_splits_end_to_end(tmp_path):
 
 def test_cli_builds_folder_corpus_with_its_own_labels(tmp_path):
     """`build folder` from the command line resolves the data-dependent label set."""
-    from dataset_scripts.__main__ import main
+    from smoothclap.data.__main__ import main
 
     data = tmp_path / "mine"
     for label in ("bored", "excited"):

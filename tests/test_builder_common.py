@@ -22,9 +22,9 @@ if str(ROOT) not in sys.path:
 
 import datasets  # noqa: E402
 
-from dataset_scripts import build, label_texts  # noqa: E402
-from dataset_scripts.builder import CHUNK_SIZE, SmoothClapBuilder, iter_chunks  # noqa: E402
-from dataset_scripts.corpus import (  # noqa: E402
+from smoothclap.data import build, label_texts  # noqa: E402
+from smoothclap.data.builder import CHUNK_SIZE, SmoothClapBuilder, iter_chunks  # noqa: E402
+from smoothclap.data.corpus import (  # noqa: E402
     CORPUS_MODULES,
     RECORD_KEYS,
     CorpusConfig,
@@ -36,8 +36,8 @@ from dataset_scripts.corpus import (  # noqa: E402
     reject_unknown,
     validate_record,
 )
-from dataset_scripts.report import BuildReport  # noqa: E402
-from dataset_scripts.writer import add_tags  # noqa: E402
+from smoothclap.data.report import BuildReport  # noqa: E402
+from smoothclap.data.writer import add_tags  # noqa: E402
 
 
 def wav_bytes(seconds: float, sr: int = 16000, f0: float = 200.0) -> bytes:
@@ -180,7 +180,7 @@ def test_registry():
     with pytest.raises(CorpusError, match="Unknown corpus 'nope'.*msp_podcast"):
         get_corpus("nope")
     assert get_corpus("msp-podcast").NAME == "msp_podcast"
-    assert get_corpus("dataset_scripts.msp_podcast").NAME == "msp_podcast"
+    assert get_corpus("smoothclap.data.msp_podcast").NAME == "msp_podcast"
     with pytest.raises(CorpusError, match="not a corpus module"):
         get_corpus(types.ModuleType("empty"))
     names = [entry["name"] for entry in list_corpora()]
@@ -367,7 +367,7 @@ def test_unknown_options_are_errors_that_list_the_valid_ones(tmp_path):
 
 
 def test_cli_unknown_option_is_one_error_line_and_list_shows_options(tmp_path, capsys):
-    from dataset_scripts.__main__ import main
+    from smoothclap.data.__main__ import main
 
     for typo in ("num_speaker=4", "seed=1"):
         rc = main(["build", "demo", "--output", str(tmp_path / "demo"), "--option", typo])
@@ -384,7 +384,7 @@ def test_cli_unknown_option_is_one_error_line_and_list_shows_options(tmp_path, c
 
 # --------------------------------------------------------------------------- thresholds across corpora
 def test_thresholds_from_a_corpus_on_another_rating_scale_reuse_only_acoustic_cut_points(tmp_path):
-    from dataset_scripts import captions
+    from smoothclap.data import captions
 
     source = toy_module(toy_records(6, split=lambda i: "train"), name="seven")  # arousal 1..6 on 1-7
     build(source, None, tmp_path / "seven", features=False)
@@ -481,7 +481,7 @@ def test_push_to_hub_without_network_prints_the_summary_then_one_error_line(tmp_
     errors = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert errors[0].startswith(f"error: The local build in {out} is complete, but uploading it to me/smoothclap-test failed")
-    assert errors[0].endswith(f"Upload it later with: python -m dataset_scripts push-to-hub --input {out} --repo me/smoothclap-test")
+    assert errors[0].endswith(f"Upload it later with: python -m smoothclap.data push-to-hub --input {out} --repo me/smoothclap-test")
     assert len(datasets.load_from_disk(str(out))["full"]) == 2
 
 

@@ -1,4 +1,4 @@
-"""dataset_scripts.captions: cut points, bins, phrasings, captions, thresholds files.
+"""smoothclap.data.captions: cut points, bins, phrasings, captions, thresholds files.
 
 Pure Python: no audio, no openSMILE. Each rule taken from the ParaCLAP reference code
 (KeiKinn/ParaCLAP: preprocessing/template_creation.py, dataset.py) is pinned on
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dataset_scripts.captions import (  # noqa: E402
+from smoothclap.data.captions import (  # noqa: E402
     ACOUSTIC_ATTRIBUTES,
     BINNED_ATTRIBUTES,
     CAPTION_INPUT_COLUMNS,
@@ -43,7 +43,7 @@ from dataset_scripts.captions import (  # noqa: E402
     save_thresholds,
     tag_sentences,
 )
-from dataset_scripts.egemaps import EGEMAPS_NAMES  # noqa: E402
+from smoothclap.data.egemaps import EGEMAPS_NAMES  # noqa: E402
 
 SOUND_LEVEL = EGEMAPS_NAMES.index("equivalentSoundLevel_dBp")
 EMOTIONS = ("angry", "happy", "sad", "neutral", "calm", "fearful", "disgusted", "surprised", "contemptuous")
@@ -53,7 +53,7 @@ EMOTIONS = ("angry", "happy", "sad", "neutral", "calm", "fearful", "disgusted", 
 def test_import_is_pure_python_for_a_training_collator():
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from dataset_scripts import captions;"
+        "from smoothclap.data import captions;"
         "row = {'id': 'a', 'emotion': 'sad', 'gender': 'male', 'pitch_mean': 1.0};"
         "print(captions.make_caption(row, {'pitch_mean': [0.5, 2.0]}, seed='7:3'));"
         "print(sorted(m for m in ('opensmile', 'datasets', 'torch', 'transformers', 'pandas', 'sklearn',"

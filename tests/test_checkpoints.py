@@ -33,8 +33,8 @@ def full_model_file_bytes(model, path) -> int:
 
 def test_checkpoint_and_best_hold_no_frozen_audio_tensor_and_shrink_by_its_size(tiny_data, tiny_smoothclap,
                                                                                   feature_cache_dir, tmp_path):
-    import train_accelerate
-    from modeling_smoothclap import SmoothClapModel
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
 
     out = tmp_path / "run"
     results = train_accelerate.main(flags(tiny_data, tiny_smoothclap, out, "--epochs", "1", "--checkpoint-every", "2",
@@ -73,9 +73,9 @@ def test_checkpoint_and_best_hold_no_frozen_audio_tensor_and_shrink_by_its_size(
 
 def test_resume_with_another_frozen_encoder_or_trainable_set_is_refused(tiny_data, tiny_smoothclap,
                                                                         feature_cache_dir, tmp_path, capsys):
-    import train_accelerate
-    from modeling_smoothclap import SmoothClapModel
-    from processing_smoothclap import SmoothClapProcessor
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.processing_smoothclap import SmoothClapProcessor
 
     out = tmp_path / "run"
     train_accelerate.main(flags(tiny_data, tiny_smoothclap, out, "--max-steps", "2", cache_dir=feature_cache_dir))
@@ -93,7 +93,7 @@ def test_resume_with_another_frozen_encoder_or_trainable_set_is_refused(tiny_dat
     err = capsys.readouterr().err
     saved = json.loads((out / "checkpoints" / "step_00000002" / "frozen.json").read_text())
     assert "was trained on other frozen weights" in err and saved["sha1"] in err, err
-    from smoothclap_train.checkpoints import frozen_fingerprint
+    from smoothclap.training.checkpoints import frozen_fingerprint
 
     model.freeze_encoder("audio")
     assert frozen_fingerprint(model)["sha1"] in err  # this run's fingerprint, named too
@@ -115,7 +115,7 @@ def test_resume_with_another_frozen_encoder_or_trainable_set_is_refused(tiny_dat
 @pytest.mark.parametrize("option", [("--lora", "text"), ("--train-audio-encoder",)], ids=["lora-text", "train-audio"])
 def test_resume_from_a_trainable_only_checkpoint_equals_an_uninterrupted_run(option, tiny_data, tiny_smoothclap,
                                                                              feature_cache_dir, tmp_path):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     common = ("--epochs", "1", "--batch-size", "2", "--checkpoint-every", "3", "--keep-checkpoints", "5", *option)
     reference = train_accelerate.main(flags(tiny_data, tiny_smoothclap, tmp_path / "ref", *common,
@@ -153,7 +153,7 @@ def _ddp_save_and_load(rank, port, folder):
     from accelerate import Accelerator
 
     from conftest import tiny_model
-    from smoothclap_train import checkpoints as ckpt
+    from smoothclap.training import checkpoints as ckpt
 
     accelerator = Accelerator()
     model = tiny_model().freeze_encoder("audio")

@@ -53,10 +53,10 @@ def read_jsonl(path):
 
 
 def test_folder_to_jsonl_errors_and_exit_status(corpus, tiny_smoothclap, tmp_path, capsys):
-    import smoothclap_classify
-    from pipeline_smoothclap import audio_embeddings, logit_multiplier, text_embeddings
-    from smoothclap_eval.predict import load_model
-    from audio_smoothclap import load_audio
+    import smoothclap.inference.classify as smoothclap_classify
+    from smoothclap.models.pipeline_smoothclap import audio_embeddings, logit_multiplier, text_embeddings
+    from smoothclap.evaluation.predict import load_model
+    from smoothclap.models.audio_smoothclap import load_audio
 
     folder, good = corpus
     out = tmp_path / "labels.jsonl"
@@ -97,7 +97,7 @@ def test_folder_to_jsonl_errors_and_exit_status(corpus, tiny_smoothclap, tmp_pat
 def test_glob_file_list_parquet_embeddings_and_windows(corpus, tiny_smoothclap, tmp_path):
     import pyarrow.parquet as pq
 
-    from smoothclap_infer import classify_corpus
+    from smoothclap.inference import classify_corpus
 
     folder, good = corpus
     by_name = {os.path.basename(p): p for p in good}
@@ -131,9 +131,9 @@ def test_glob_file_list_parquet_embeddings_and_windows(corpus, tiny_smoothclap, 
     assert npy.shape == (len(rows), 16) and [int(r["embedding_row"]) for r in rows] == list(range(len(rows)))
 
     # a window's embedding is the model's embedding of those samples
-    from audio_smoothclap import load_audio
-    from pipeline_smoothclap import audio_embeddings
-    from smoothclap_eval.predict import load_model
+    from smoothclap.models.audio_smoothclap import load_audio
+    from smoothclap.models.pipeline_smoothclap import audio_embeddings
+    from smoothclap.evaluation.predict import load_model
 
     model, processor = load_model(tiny_smoothclap)
     wave = load_audio(longest, None, 16000)
@@ -142,7 +142,7 @@ def test_glob_file_list_parquet_embeddings_and_windows(corpus, tiny_smoothclap, 
 
 
 def test_built_dataset_split(tiny_data, tiny_smoothclap, tmp_path):
-    from smoothclap_infer import classify_corpus
+    from smoothclap.inference import classify_corpus
 
     out = tmp_path / "test.jsonl"
     summary = classify_corpus(labels=["happy", "sad"], model=tiny_smoothclap, output=str(out), dataset=tiny_data,
@@ -163,7 +163,7 @@ def test_built_dataset_split(tiny_data, tiny_smoothclap, tmp_path):
     (["--dataset", "EMPTY"], "is not a saved dataset"),
 ])
 def test_bad_input_is_one_line_before_any_work(args, message, tiny_smoothclap, tmp_path, capsys):
-    import smoothclap_classify
+    import smoothclap.inference.classify as smoothclap_classify
 
     (tmp_path / "empty").mkdir()
     sf.write(tmp_path / "ok.wav", tone(220, 0.5), 16000)
@@ -178,8 +178,8 @@ def test_bad_input_is_one_line_before_any_work(args, message, tiny_smoothclap, t
 
 def test_resume_refuses_a_different_command(corpus, tiny_smoothclap, tmp_path, capsys):
     """Parts left by one command are not resumed by another (here: other labels)."""
-    import smoothclap_classify
-    from smoothclap_infer import parts
+    import smoothclap.inference.classify as smoothclap_classify
+    from smoothclap.inference import parts
 
     folder, _ = corpus
     out = tmp_path / "o.jsonl"

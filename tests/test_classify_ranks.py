@@ -30,7 +30,7 @@ def test_two_processes_give_the_rows_of_one(tiny_smoothclap, tmp_path):
     args = ["-m", "smoothclap", "classify", str(corpus), "--labels", ",".join(LABELS), "--model", tiny_smoothclap,
             "--batch-size", "2", "--num-workers", "0", "--no-progress", "--window", "0.6", "--embeddings"]
 
-    from smoothclap_infer import classify_corpus
+    from smoothclap.inference import classify_corpus
 
     classify_corpus([str(corpus)], LABELS, tiny_smoothclap, str(tmp_path / "one.parquet"), batch_size=2,
                     num_workers=0, progress=False, window=0.6, embeddings=True)

@@ -43,7 +43,7 @@ def _processes_of(out) -> list:
 
 
 def test_killed_twice_then_finished_equals_an_uninterrupted_run(tiny_smoothclap, tmp_path):
-    from smoothclap_infer import classify_corpus
+    from smoothclap.inference import classify_corpus
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -23,7 +23,7 @@ def fresh_accelerate_state():
 
 
 def run_cli(capsys, *argv):
-    import smoothclap_cli
+    import smoothclap.cli as smoothclap_cli
 
     status = smoothclap_cli.main([str(a) for a in argv])
     out = capsys.readouterr()
@@ -60,7 +60,7 @@ def test_evaluate_help_example_is_the_demo_model_folder(capsys):
     assert "smoothclap evaluate --model" in example
 
 
-@pytest.mark.parametrize("name, module", [("publish", "smoothclap_publish.py"), ("app", "space/app.py")])
+@pytest.mark.parametrize("name, module", [("publish", "smoothclap/release/publish.py"), ("app", "space/app.py")])
 def test_publish_and_app_dispatch_or_say_they_are_missing(capsys, name, module):
     """Written by other branches: once their module is here, `--help` is theirs; before, one error line."""
     status, out, err = run_cli(capsys, name, "--help")
@@ -72,7 +72,7 @@ def test_publish_and_app_dispatch_or_say_they_are_missing(capsys, name, module):
 
 def test_a_missing_dependency_is_not_reported_as_a_missing_command(monkeypatch, capsys):
     """Only the command's own module missing means "not in this installation"."""
-    import smoothclap_cli
+    import smoothclap.cli as smoothclap_cli
 
     monkeypatch.setitem(smoothclap_cli.COMMANDS, "publish", ("smoothclap_no_such_module", "main", "x"))
     status, _, err = run_cli(capsys, "publish")
@@ -96,7 +96,7 @@ def test_classify_cli_exit_statuses(tiny_smoothclap, tmp_path, capsys):
     """0 done (the old console script exited 1: main() returned a dict), 1 a file failed, 2 bad input."""
     import soundfile
 
-    import smoothclap_classify
+    import smoothclap.inference.classify as smoothclap_classify
     from conftest import tone
 
     clip, broken = tmp_path / "a.wav", tmp_path / "broken.wav"
@@ -108,7 +108,7 @@ def test_classify_cli_exit_statuses(tiny_smoothclap, tmp_path, capsys):
     assert smoothclap_classify.cli([str(clip), str(broken), *common]) == 1
     assert "error: " + str(broken) in capsys.readouterr().err
     assert smoothclap_classify.cli([str(clip), "--labels", "happy", "--model", tiny_smoothclap, "--top", "0"]) == 2
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "smoothclap_classify.py"), str(clip), *common],
+    proc = subprocess.run([sys.executable, "-m", "smoothclap", "classify", str(clip), *common],
                           capture_output=True, text=True, cwd=str(tmp_path), timeout=300)
     assert proc.returncode == 0 and "happy" in proc.stdout, proc.stderr[-2000:]
 
@@ -116,7 +116,7 @@ def test_classify_cli_exit_statuses(tiny_smoothclap, tmp_path, capsys):
 def test_evaluate_cli_exit_statuses_and_no_progress(tiny_data, tiny_smoothclap, tmp_path, capfd):
     """0 done; 2 bad input; --no-progress silences transformers' "Loading weights" and datasets'
     bars too, not only the runner's own."""
-    import evaluate_zeroshot
+    import smoothclap.evaluation.evaluate as evaluate_zeroshot
 
     common = ["--model", tiny_smoothclap, "--dataset", tiny_data, "--bootstrap", "10"]
     assert evaluate_zeroshot.cli([*common, "--output-dir", str(tmp_path / "quiet"), "--no-progress"]) == 0
@@ -145,7 +145,7 @@ def train_flags(data, model, out, *extra):
 
 
 def test_train_no_progress_bar_silences_library_bars(tiny_data, tiny_smoothclap, tmp_path, capfd):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     assert train_accelerate.cli(train_flags(tiny_data, tiny_smoothclap, tmp_path / "run", "--no-progress-bar"),
                                 prog="smoothclap train") == 0
@@ -158,7 +158,7 @@ def test_train_validation_lines_are_not_glued_to_the_bar(tiny_data, tiny_smoothc
     """With the bar on, every log line starts a line of its own on a terminal (both streams
     into one, as a terminal or `2>&1` shows them): what follows the last carriage return of
     each line is the message, not the bar."""
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     screen = io.StringIO()
     with contextlib.redirect_stdout(screen), contextlib.redirect_stderr(screen):
@@ -174,7 +174,7 @@ def test_train_validation_lines_are_not_glued_to_the_bar(tiny_data, tiny_smoothc
 def test_config_by_name_from_any_folder(tmp_path, monkeypatch):
     """--config msp_podcast.yaml (or configs/msp_podcast.yaml) outside a clone is the shipped
     file; a file that exists wins; an unknown name lists the shipped ones."""
-    from smoothclap_train.config import TrainingConfigError, parse_args
+    from smoothclap.training.config import TrainingConfigError, parse_args
 
     monkeypatch.chdir(tmp_path)
     shipped = os.path.join(ROOT, "configs", "msp_podcast.yaml")

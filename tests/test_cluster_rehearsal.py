@@ -66,7 +66,7 @@ def tails(paths, chars=3000):
 
 
 def test_two_nodes_sigterm_mid_epoch_resume_equals_one_process_uninterrupted(rehearsal_data, tiny_smoothclap, tmp_path):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from safetensors.torch import load_file
 
     out = tmp_path / "run"

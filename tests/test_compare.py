@@ -1,11 +1,11 @@
-"""smoothclap_eval.compare: the paired bootstrap of a UAR difference with speakers resampled,
+"""smoothclap.evaluation.compare: the paired bootstrap of a UAR difference with speakers resampled,
 checked against a slow reference written from the definition."""
 
 import numpy as np
 import pytest
 
-from smoothclap_eval.compare import paired_bootstrap, resamples, verdict
-from smoothclap_eval.metrics import uar
+from smoothclap.evaluation.compare import paired_bootstrap, resamples, verdict
+from smoothclap.evaluation.metrics import uar
 
 LABELS = ["neutral", "happy", "angry", "sad"]
 

@@ -50,7 +50,7 @@ def is_quantised(model) -> bool:
 def trained():
     """A tiny SmoothCLAP whose audio head is trained (seconds) so that four tone classes map
     to four label texts: zero-shot top-1 is then meaningful, not a near-tie of a random model."""
-    from pipeline_smoothclap import text_embeddings
+    from smoothclap.models.pipeline_smoothclap import text_embeddings
 
     model, processor = tiny_model(seed=1), tiny_processor()
     train, train_y = fixture_set(12, seed=0)
@@ -76,7 +76,7 @@ def _audio(processor, wave):
 
 
 def predict(model, processor, clips):
-    from pipeline_smoothclap import audio_embeddings, logit_multiplier, text_embeddings
+    from smoothclap.models.pipeline_smoothclap import audio_embeddings, logit_multiplier, text_embeddings
 
     with torch.no_grad():
         audio = audio_embeddings(model, processor, clips)
@@ -85,7 +85,7 @@ def predict(model, processor, clips):
 
 
 def test_same_top1_as_float32_on_a_trained_tiny_model(trained):
-    from pipeline_smoothclap import to_cpu_fast_path
+    from smoothclap.models.pipeline_smoothclap import to_cpu_fast_path
 
     model, processor = trained
     clips, y = fixture_set(8, seed=1)  # held out
@@ -106,7 +106,7 @@ def test_same_top1_as_float32_on_a_trained_tiny_model(trained):
 def test_padding_is_handled_as_in_float32(trained):
     """A short clip padded in a batch pools over its valid frames only (bf16 exactly as fp32's
     rule; int8 only up to the per-batch activation range)."""
-    from pipeline_smoothclap import audio_embeddings, to_cpu_fast_path
+    from smoothclap.models.pipeline_smoothclap import audio_embeddings, to_cpu_fast_path
 
     model, processor = trained
     clips = [clip(330.0, 0.7, 1), clip(760.0, 1.5, 2)]
@@ -118,9 +118,9 @@ def test_padding_is_handled_as_in_float32(trained):
 
 
 def test_bad_values_name_the_choices(tmp_path, capsys):
-    import evaluate_zeroshot
-    import smoothclap_classify
-    from pipeline_smoothclap import check_audio_dtype, to_cpu_fast_path
+    import smoothclap.evaluation.evaluate as evaluate_zeroshot
+    import smoothclap.inference.classify as smoothclap_classify
+    from smoothclap.models.pipeline_smoothclap import check_audio_dtype, to_cpu_fast_path
 
     for bad in ("int4", "float16", 8):
         with pytest.raises(ValueError, match="float32, bfloat16, int8"):
@@ -138,7 +138,7 @@ def test_bad_values_name_the_choices(tmp_path, capsys):
 
 
 def test_bfloat16_on_a_cpu_without_native_bf16_says_so(monkeypatch):
-    import pipeline_smoothclap
+    import smoothclap.models.pipeline_smoothclap as pipeline_smoothclap
 
     monkeypatch.setattr(pipeline_smoothclap, "cpu_native_bf16", lambda: False)
     model = tiny_model()
@@ -171,8 +171,8 @@ def folder(tmp_path_factory, trained):
 def test_saved_folder_is_unchanged_by_the_option(folder, monkeypatch):
     from transformers import AutoModel, pipeline
 
-    import pipeline_smoothclap
-    from evaluate_zeroshot import load_model
+    import smoothclap.models.pipeline_smoothclap as pipeline_smoothclap
+    from smoothclap.evaluation.evaluate import load_model
 
     monkeypatch.setattr(pipeline_smoothclap, "cpu_native_bf16", lambda: True)  # bf16 allowed on any CPU here
     before = _hashes(folder)

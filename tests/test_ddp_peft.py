@@ -21,8 +21,8 @@ sys.path.insert(0, sys.argv[1]); sys.path.insert(0, os.path.join(sys.argv[1], "t
 import torch
 import torch.distributed as dist
 from conftest import tiny_audio_config, tiny_text_config
-from configuration_smoothclap import SmoothClapConfig
-from modeling_smoothclap import SmoothClapModel
+from smoothclap.models.configuration_smoothclap import SmoothClapConfig
+from smoothclap.models.modeling_smoothclap import SmoothClapModel
 
 if sys.argv[2] == "no-safeguard":  # the control: what DDP does without the anchor
     SmoothClapModel._anchor = lambda self, x, module: x

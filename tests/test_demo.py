@@ -11,7 +11,7 @@ import pytest
 
 from conftest import tiny_model, tiny_processor, tone
 
-import demo
+import smoothclap.demo as demo
 
 
 def wav_bytes(wave, sr=16000):

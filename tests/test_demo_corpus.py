@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from dataset_scripts import build, demo, espeak, label_texts
-from dataset_scripts.corpus import RECORD_KEYS, CorpusError
+from smoothclap.data import build, demo, espeak, label_texts
+from smoothclap.data.corpus import RECORD_KEYS, CorpusError
 
 SENTENCE = "The train leaves at seven in the morning."
 
@@ -45,7 +45,7 @@ def test_synthesize_is_deterministic_whatever_ran_before():
 _HASH_SCRIPT = """
 import hashlib, sys
 sys.path.insert(0, sys.argv[1])
-from dataset_scripts import demo
+from smoothclap.data import demo
 h = hashlib.sha256()
 for rec in demo.scan(None, "default", {"num_speakers": 4, "sentences_per_speaker": 1}):
     h.update(rec["audio"])

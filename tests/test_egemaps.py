@@ -1,4 +1,4 @@
-"""dataset_scripts.egemaps: eGeMAPS extraction and its worker pool (captions: test_captions.py).
+"""smoothclap.data.egemaps: eGeMAPS extraction and its worker pool (captions: test_captions.py).
 
 Offline: every clip is synthesised here (harmonic "voices" with a pitch contour, amplitude
 modulation and a little noise) and written with soundfile; openSMILE runs for real.
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dataset_scripts.egemaps import (  # noqa: E402
+from smoothclap.data.egemaps import (  # noqa: E402
     EGEMAPS_NAMES,
     FEATURE_COLUMNS,
     MIN_DURATION_S,
@@ -174,7 +174,7 @@ def test_pool_with_two_workers_matches_in_process(tmp_path):
 def test_extracted_features_are_caption_rows():
     """extract_features output + id/labels is a row captions can use; the intensity bin
     reads the equivalent sound level from the egemaps vector."""
-    from dataset_scripts.captions import compact_tags, fit_thresholds_from_columns, make_caption
+    from smoothclap.data.captions import compact_tags, fit_thresholds_from_columns, make_caption
 
     rows = []
     for i, gain in enumerate((0.02, 0.05, 0.1, 0.3, 0.6, 1.2)):

@@ -1,5 +1,5 @@
 """evaluate_zeroshot.py: the runner on a tiny model whose predictions are set by hand, on a
-fixture corpus built by dataset_scripts; ensembles, windows, 1 == 2 processes, bad input.
+fixture corpus built by smoothclap.data; ensembles, windows, 1 == 2 processes, bad input.
 
 The fixture corpus: four label folders of generated tones; each tone frequency is one
 "voice". The tiny model's projection heads are solved so that a clip of tone f maps onto
@@ -57,8 +57,8 @@ def _set_head(head, inputs, targets):
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
-    """(raw folder-per-label corpus, the same built by dataset_scripts)."""
-    from dataset_scripts import build
+    """(raw folder-per-label corpus, the same built by smoothclap.data)."""
+    from smoothclap.data import build
 
     root = tmp_path_factory.mktemp("tones")
     raw = root / "raw"
@@ -95,7 +95,7 @@ def controlled(tmp_path_factory, corpus):
 
 
 def _run(args):
-    import evaluate_zeroshot
+    import smoothclap.evaluation.evaluate as evaluate_zeroshot
 
     return evaluate_zeroshot.main([str(a) for a in args])
 
@@ -140,8 +140,8 @@ def test_zero_shot_predict_matches_the_pipeline_scores(controlled, corpus):
     """The trainer's entry point: same logits as the custom pipeline, dataset order kept."""
     import datasets
 
-    from evaluate_zeroshot import label_embeddings, zero_shot_predict
-    from pipeline_smoothclap import logit_multiplier
+    from smoothclap.evaluation.evaluate import label_embeddings, zero_shot_predict
+    from smoothclap.models.pipeline_smoothclap import logit_multiplier
 
     model, processor, _ = controlled
     _, built = corpus
@@ -149,7 +149,7 @@ def test_zero_shot_predict_matches_the_pipeline_scores(controlled, corpus):
     texts = [f"this person is feeling {label}." for label in LABELS]
     embeds = label_embeddings(model, processor, texts)
     preds = zero_shot_predict(model, processor, ds, embeds, batch_size=3, progress=False)
-    from audio_smoothclap import load_audio
+    from smoothclap.models.audio_smoothclap import load_audio
 
     with torch.no_grad():
         row = ds[5]
@@ -161,7 +161,7 @@ def test_zero_shot_predict_matches_the_pipeline_scores(controlled, corpus):
 
 
 def test_template_ensemble_is_mean_of_normalised_embeddings(controlled):
-    from evaluate_zeroshot import label_embeddings
+    from smoothclap.evaluation.evaluate import label_embeddings
 
     model, processor, _ = controlled
     t1, t2 = "this person is feeling {}.", "the speaker sounds {}"
@@ -177,7 +177,7 @@ def test_template_ensemble_is_mean_of_normalised_embeddings(controlled):
 
 
 def test_window_pooling(controlled):
-    from pipeline_smoothclap import audio_embeddings, window_bounds
+    from smoothclap.models.pipeline_smoothclap import audio_embeddings, window_bounds
 
     model, processor, _ = controlled
     assert window_bounds(10, 4, 3) == [(0, 4), (3, 7), (6, 10)]
@@ -257,7 +257,7 @@ def test_texts_override(controlled, corpus, tmp_path):
 def test_update_model_card_and_paper_table(runner_run, tmp_path):
     import yaml
 
-    import evaluate_zeroshot as ez
+    import smoothclap.evaluation.evaluate as ez
 
     results = {"folder/default": runner_run[0]["folder/default"]}
     card = tmp_path / "card.md"

@@ -1,4 +1,4 @@
-"""smoothclap_train/cache.py: one decision per job on several processes/nodes, locks, the key,
+"""smoothclap/training/cache.py: one decision per job on several processes/nodes, locks, the key,
 the precision of the build, a local extractor's own normalisation, decoding workers.
 
 Real tiny models (hidden 32) and the synthetic dataset; several "nodes" are real gloo
@@ -57,9 +57,9 @@ def parts(data, model_dir):
 def _load_parts(model_dir, data):
     import datasets
 
-    from modeling_smoothclap import SmoothClapModel
-    from processing_smoothclap import SmoothClapProcessor
-    from smoothclap_train.data import CropPolicy
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.processing_smoothclap import SmoothClapProcessor
+    from smoothclap.training.data import CropPolicy
 
     model = SmoothClapModel.from_pretrained(str(model_dir)).eval()
     model.freeze_encoder("audio")
@@ -72,7 +72,7 @@ def reference(parts, tmp_path_factory):
     """The train split's cache built by one process (folder, FeatureCache)."""
     from accelerate import Accelerator
 
-    from smoothclap_train.cache import build_or_load
+    from smoothclap.training.cache import build_or_load
     from processes import reset_accelerate_state
 
     model, processor, split, policy = parts
@@ -107,7 +107,7 @@ def _files(folder):
 
 # --------------------------------------------------------------------------- the key
 def test_fingerprint_takes_zero_dim_buffers_and_sees_them_change():
-    from smoothclap_train.cache import module_fingerprint
+    from smoothclap.training.cache import module_fingerprint
 
     torch.manual_seed(0)
     module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))  # num_batches_tracked: 0-dim
@@ -119,7 +119,7 @@ def test_fingerprint_takes_zero_dim_buffers_and_sees_them_change():
 def test_key_holds_pooling_version_precision_and_the_extractors_normalisation(parts, monkeypatch):
     from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
-    from smoothclap_train import cache
+    from smoothclap.training import cache
 
     model, processor, split, policy = parts
     key, inputs = cache.cache_key(model, None, processor, split, policy, "no")
@@ -144,7 +144,7 @@ def test_key_holds_pooling_version_precision_and_the_extractors_normalisation(pa
 def test_a_bf16_build_has_its_own_key_and_equals_a_bf16_autocast_forward(parts, reference, tmp_path):
     from accelerate import Accelerator
 
-    from smoothclap_train.cache import build_or_load
+    from smoothclap.training.cache import build_or_load
 
     model, processor, split, policy = parts
     # all distinct windows (<= 32) in one forward: the same batch as the expected forward below
@@ -164,8 +164,8 @@ def test_a_bf16_build_has_its_own_key_and_equals_a_bf16_autocast_forward(parts, 
 
 # --------------------------------------------------------------------------- crop seed
 def test_a_seed_sweep_with_one_crop_seed_reuses_one_cache(data, model_dir, tmp_path):
-    import train_accelerate
-    from smoothclap_train.config import parse_args
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.config import parse_args
     from processes import reset_accelerate_state
 
     runs = {}
@@ -198,7 +198,7 @@ def raw_extractor(tmp_path_factory):
 
 def _raw_inputs(waves, rows, offsets, length=16000):
     """The raw windows, zero-padded to ``length``, and their masks (no normalisation)."""
-    from audio_smoothclap import crop_or_pad
+    from smoothclap.models.audio_smoothclap import crop_or_pad
 
     values, mask = torch.zeros(len(rows), length), torch.zeros(len(rows), length, dtype=torch.long)
     for i, (r, o) in enumerate(zip(rows, offsets)):
@@ -208,9 +208,9 @@ def _raw_inputs(waves, rows, offsets, length=16000):
 
 
 def test_a_local_extractor_gets_its_own_normalisation_cached_and_uncached(data, model_dir, raw_extractor, tmp_path):
-    import train_accelerate
-    from smoothclap_train.cache import pooled_output
-    from smoothclap_train.config import parse_args
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.cache import pooled_output
+    from smoothclap.training.config import parse_args
     from processes import reset_accelerate_state
 
     extra = ("--local-features", raw_extractor, "--beta", "0.5", "--gamma", "0.1")
@@ -260,8 +260,8 @@ def test_a_local_extractor_folder_without_a_feature_extractor_falls_back_with_a_
 
     from transformers import Wav2Vec2Model
 
-    import train_accelerate
-    from smoothclap_train.cache import input_processor
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.cache import input_processor
 
     _, processor, _, _ = parts
     torch.manual_seed(7)
@@ -286,8 +286,8 @@ def test_a_build_with_decoding_workers_equals_a_serial_build_and_workers_ignore_
                                                                                             tmp_path):
     from accelerate import Accelerator
 
-    from smoothclap_train.cache import build_or_load
-    from smoothclap_train.data import ignore_stop_signals
+    from smoothclap.training.cache import build_or_load
+    from smoothclap.processes import ignore_stop_signals
 
     model, processor, split, policy = parts
     workers = build_or_load(Accelerator(cpu=True), model, None, processor, split, "train", policy, str(tmp_path),
@@ -310,7 +310,7 @@ def test_a_second_run_waits_for_the_first_runs_lock_and_reuses_its_file(parts, r
     from accelerate import Accelerator
     from safetensors.torch import load_file, save_file
 
-    from smoothclap_train.cache import build_or_load, cache_key
+    from smoothclap.training.cache import build_or_load, cache_key
 
     model, processor, split, policy = parts
     key, _ = cache_key(model, None, processor, split, policy, "no")
@@ -348,7 +348,7 @@ def test_a_stale_lock_is_removed_and_a_live_one_is_waited_for_only_so_long(parts
     from accelerate import Accelerator
     from safetensors.torch import load_file
 
-    from smoothclap_train.cache import build_or_load, cache_key
+    from smoothclap.training.cache import build_or_load, cache_key
 
     model, processor, split, policy = parts
     key, _ = cache_key(model, None, processor, split, policy, "no")
@@ -392,7 +392,7 @@ def _node(rank, world, port, model_dir, data, scenarios, out_dir):
     join_cpu_group(rank, world, port, own_node=True)
     from accelerate import Accelerator
 
-    from smoothclap_train.cache import build_or_load
+    from smoothclap.training.cache import build_or_load
 
     accelerator = Accelerator(cpu=True)
     assert accelerator.num_processes == world and accelerator.is_local_main_process

@@ -14,8 +14,8 @@ from conftest import ROOT
 
 
 def test_query_texts_that_do_not_match_the_labels_are_an_error_naming_both(tiny_data, tmp_path):
-    from smoothclap_eval import EvaluationError
-    from smoothclap_eval.data import load_eval_set
+    from smoothclap.evaluation import EvaluationError
+    from smoothclap.evaluation.data import load_eval_set
 
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)
@@ -48,7 +48,7 @@ def test_resume_without_best_exports_the_last_epoch_and_says_so(tiny_data, tiny_
                                                                  tmp_path):
     """A checkpoint copied from another run has no best/: the export is the last epoch, and
     training_results.json and the card must say that (they said "best epoch 0")."""
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from processes import reset_accelerate_state
     from test_train_accelerate import flags
 
@@ -62,7 +62,7 @@ def test_resume_without_best_exports_the_last_epoch_and_says_so(tiny_data, tiny_
         shutil.copytree(tmp_path / "ref" / "checkpoints" / "step_00000005", copied)
         state = json.loads((copied / "trainer_state.json").read_text())  # the other run's best: unbeatable here
         (copied / "trainer_state.json").write_text(json.dumps(dict(state, best_uar=1.0, best_epoch=0)))
-        from smoothclap_train.checkpoints import write_manifest
+        from smoothclap.training.checkpoints import write_manifest
 
         write_manifest(copied)  # an intact checkpoint of that other run
         resumed = train_accelerate.main(flags(tiny_data, tiny_smoothclap, tmp_path / "copy", *common,
@@ -80,7 +80,7 @@ def test_a_cached_build_sees_deleted_and_added_files(tmp_path):
     """Rebuilding with the same --cache-dir after deleting and adding clips: the Arrow cache was
     keyed on the data dir's NAME only, so the old clips came back ("reused from the cache")."""
     from conftest import tone
-    from dataset_scripts import build
+    from smoothclap.data import build
 
     raw = tmp_path / "raw"
     for label, freq in (("angry", 300.0), ("sad", 150.0)):
@@ -105,7 +105,7 @@ def test_a_cached_build_sees_deleted_and_added_files(tmp_path):
 
 KILLED_BUILD = r"""
 import os, pathlib, signal, sys
-from dataset_scripts import build, outdir
+from smoothclap.data import build, outdir
 raw, out, point = sys.argv[1:4]
 die = lambda: os.kill(os.getpid(), signal.SIGKILL)  # a real kill -9 at this exact point
 real_exchange, real_rename = outdir._exchange, pathlib.Path.rename
@@ -135,7 +135,7 @@ def test_overwrite_killed_at_any_point_leaves_a_loadable_build_and_the_next_run_
     import datasets
 
     from conftest import tone
-    from dataset_scripts import build
+    from smoothclap.data import build
 
     raw, out = tmp_path / "raw", tmp_path / "out"
     for label, freq in (("angry", 300.0), ("sad", 150.0)):
@@ -166,9 +166,9 @@ def test_overwrite_killed_at_any_point_leaves_a_loadable_build_and_the_next_run_
 @pytest.mark.parametrize("damage", ["truncate", "delete"])
 def test_a_damaged_newest_checkpoint_is_named_and_latest_falls_back(damage, tiny_data, tiny_smoothclap,
                                                                     feature_cache_dir, tmp_path, capsys):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from processes import reset_accelerate_state
-    from smoothclap_train.config import TrainingConfigError
+    from smoothclap.training.config import TrainingConfigError
     from test_train_accelerate import flags
 
     common = ("--epochs", "1", "--checkpoint-every", "1", "--keep-checkpoints", "5")
@@ -202,7 +202,7 @@ BAD_OUTPUTS = {"a file": "{file}", "under a file": "{file}/sub", "in /proc": "/p
 def test_a_bad_output_path_is_one_error_line_before_any_work(command, where, tiny_data, tiny_smoothclap, tmp_path,
                                                              capsys):
     """They were 20-25-line tracebacks with exit 1 after the work (issue 23.10)."""
-    from smoothclap_cli import main
+    from smoothclap.cli import main
 
     afile = tmp_path / "a-file"
     afile.write_text("not a folder")
@@ -219,7 +219,7 @@ def test_a_bad_output_path_is_one_error_line_before_any_work(command, where, tin
 @pytest.mark.parametrize("where", ["a folder", "under a file", "in /proc"])
 def test_classify_output_that_cannot_be_a_file_is_one_error_line(where, tiny_smoothclap, tmp_path, capsys):
     from conftest import tone
-    from smoothclap_cli import main
+    from smoothclap.cli import main
 
     afile = tmp_path / "a-file"
     afile.write_text("x")
@@ -235,7 +235,7 @@ def test_classify_output_that_cannot_be_a_file_is_one_error_line(where, tiny_smo
                                            ("folder", "is a folder"), ("bad.md", "YAML header does not parse")])
 def test_evaluate_checks_the_model_card_it_will_update_first(card, message, tiny_data, tiny_smoothclap, tmp_path,
                                                              capsys):
-    from smoothclap_cli import main
+    from smoothclap.cli import main
 
     (tmp_path / "folder").mkdir()
     (tmp_path / "bad.md").write_text("---\nbase_model: [unclosed\n---\n# card\n")
@@ -247,7 +247,7 @@ def test_evaluate_checks_the_model_card_it_will_update_first(card, message, tiny
 
 
 def test_build_max_tags_below_zero_is_refused_before_the_build(tmp_path, capsys):
-    from smoothclap_cli import main
+    from smoothclap.cli import main
 
     assert main(["build", "demo", "--output", str(tmp_path / "out"), "--max-tags", "-1"]) == 2
     assert "--max-tags must be an integer >= 0" in capsys.readouterr().err
@@ -256,9 +256,9 @@ def test_build_max_tags_below_zero_is_refused_before_the_build(tmp_path, capsys)
 
 def test_resume_with_other_loss_settings_is_refused_unless_allowed(tiny_data, tiny_smoothclap, feature_cache_dir,
                                                                    tmp_path, capsys):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from processes import reset_accelerate_state
-    from smoothclap_train.config import TrainingConfigError
+    from smoothclap.training.config import TrainingConfigError
     from test_train_accelerate import flags
 
     run = flags(tiny_data, tiny_smoothclap, tmp_path / "run", "--epochs", "1", "--checkpoint-every", "2",
@@ -278,7 +278,7 @@ def test_resume_with_other_loss_settings_is_refused_unless_allowed(tiny_data, ti
 
 
 def test_thresholds_given_a_wav_names_the_file(tmp_path, capsys):
-    from smoothclap_cli import main
+    from smoothclap.cli import main
 
     wav = tmp_path / "clip.wav"
     sf.write(wav, np.zeros(1600, np.float32), 16000)
@@ -290,8 +290,8 @@ def test_thresholds_given_a_wav_names_the_file(tmp_path, capsys):
 def test_empty_stored_captions_are_named_before_training(tiny_data, tiny_smoothclap, tmp_path):
     import datasets
 
-    import train_accelerate
-    from smoothclap_train.config import TrainingConfigError
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.config import TrainingConfigError
     from test_train_accelerate import flags
 
     dd = datasets.load_from_disk(str(tiny_data))
@@ -331,7 +331,7 @@ def _damage(folder, how):
 def test_a_damaged_model_folder_is_one_line_naming_the_file(command, how, named, tiny_data, tiny_smoothclap,
                                                             tmp_path, capsys):
     from conftest import tone
-    from smoothclap_cli import main
+    from smoothclap.cli import main
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_smoothclap, folder)
@@ -347,8 +347,8 @@ def test_a_damaged_model_folder_is_one_line_naming_the_file(command, how, named,
 
 
 def test_unknown_labels_in_texts_are_an_error(tiny_data):
-    from smoothclap_eval import EvaluationError
-    from smoothclap_eval.data import load_eval_set
+    from smoothclap.evaluation import EvaluationError
+    from smoothclap.evaluation.data import load_eval_set
 
     labels = json.loads((tiny_data / "smoothclap.json").read_text())["labels"] if hasattr(tiny_data, "joinpath") \
         else json.loads(open(os.path.join(str(tiny_data), "smoothclap.json")).read())["labels"]
@@ -360,7 +360,7 @@ def test_unknown_labels_in_texts_are_an_error(tiny_data):
 
 def test_feature_cache_defaults_under_the_output_dir_and_dropped_clips_are_said(tiny_data, tiny_smoothclap, tmp_path,
                                                                                 capsys, monkeypatch):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from processes import reset_accelerate_state
     from test_train_accelerate import flags
 
@@ -381,7 +381,7 @@ def test_feature_cache_defaults_under_the_output_dir_and_dropped_clips_are_said(
 def test_classify_usage_errors_exit_2(extra, message, tiny_smoothclap, tmp_path, capsys):
     """--window 0 was exit 1 once per file; a missing path exits 2 as the README says."""
     from conftest import tone
-    from smoothclap_cli import main
+    from smoothclap.cli import main
 
     clip = tmp_path / "clip.wav"
     sf.write(clip, tone(200.0, 1.0), 16000)
@@ -395,8 +395,8 @@ def test_classify_usage_errors_exit_2(extra, message, tiny_smoothclap, tmp_path,
 def test_an_empty_train_split_builds_and_training_says_so(tiny_smoothclap, tmp_path, capsys):
     """Every train clip unreadable: the build still accounts for them, and train is one line."""
     from conftest import tone
-    from dataset_scripts import build
-    from smoothclap_cli import main
+    from smoothclap.data import build
+    from smoothclap.cli import main
 
     raw = tmp_path / "raw"
     for label in ("angry", "sad"):
@@ -417,7 +417,7 @@ def test_a_running_builds_staging_and_cache_folders_are_left_alone(tmp_path):
     those of a build still running (its owner file names a live process)."""
     import socket
 
-    from dataset_scripts.outdir import OWNER_FILE, recover_leftovers
+    from smoothclap.data.outdir import OWNER_FILE, recover_leftovers
 
     out = tmp_path / "out"
     live, dead = tmp_path / ".out.building-live", tmp_path / ".out.building-dead"

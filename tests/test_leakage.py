@@ -12,7 +12,7 @@ from test_train_accelerate import flags, fresh_accelerate_state  # noqa: F401
 
 @pytest.fixture(scope="module")
 def trained(tiny_data, tiny_smoothclap, tmp_path_factory):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from processes import reset_accelerate_state
 
     out = tmp_path_factory.mktemp("leak") / "run"
@@ -24,7 +24,7 @@ def trained(tiny_data, tiny_smoothclap, tmp_path_factory):
 
 
 def _evaluate(model, data, split, tmp_path, *extra):
-    from smoothclap_cli import main
+    from smoothclap.cli import main
 
     out = tmp_path / f"eval-{split}"
     code = main(["evaluate", "--model", str(model), "--dataset", str(data), "--split", split, "--output-dir",
@@ -78,7 +78,7 @@ def test_a_model_without_the_record_is_unknown(trained, tiny_data, tmp_path):
 def test_two_models_in_one_evaluate_give_the_paired_table(trained, tiny_smoothclap, tiny_data, tmp_path):
     """Issue 24.4: several --model, one table with each pair's paired bootstrap (speakers, then clips);
     results.md names each model with its query texts and templates."""
-    from smoothclap_cli import main
+    from smoothclap.cli import main
 
     out = tmp_path / "both"
     assert main(["evaluate", "--model", str(trained), "--model", str(tiny_smoothclap), "--dataset", str(tiny_data),

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from modeling_smoothclap import clap_loss, soft_target_loss
+from smoothclap.models.modeling_smoothclap import clap_loss, soft_target_loss
 
 
 def reference_loss(a, t, scale, l, tt, beta, gamma, tau_a2a, tau_t2t, tau_pred):
@@ -138,7 +138,7 @@ def test_model_loss_gradients_reach_both_heads_and_scale():
 
 def test_symmetric_kl_gradient_matches_autograd():
     """The hand-written backward against torch.autograd.gradcheck in float64."""
-    from modeling_smoothclap import _SymmetricKL
+    from smoothclap.models.modeling_smoothclap import _SymmetricKL
 
     g = torch.Generator().manual_seed(9)
     logits = torch.randn(6, 6, generator=g, dtype=torch.float64, requires_grad=True)

@@ -6,8 +6,8 @@ import torch
 
 from conftest import minilm_dir, tiny_audio_config, tiny_model, tiny_text_config, tone
 
-from configuration_smoothclap import SmoothClapConfig
-from modeling_smoothclap import SmoothClapModel, SmoothClapOutput
+from smoothclap.models.configuration_smoothclap import SmoothClapConfig
+from smoothclap.models.modeling_smoothclap import SmoothClapModel, SmoothClapOutput
 
 CLIPS = [tone(220, 1.0), tone(330, 0.45, seed=1), tone(140, 0.8, seed=2)]
 TEXTS = ["speaker is happy", "this is a sad instance and has a low pitch", "a female is speaking"]
@@ -189,7 +189,7 @@ def test_cached_pooled_features_give_the_full_path(model, processor):
 
 def _noisy_audio_model(seed=0, **config_kwargs):
     """Dropout, LayerDrop and SpecAugment all active in train mode."""
-    from configuration_smoothclap import SmoothClapConfig
+    from smoothclap.models.configuration_smoothclap import SmoothClapConfig
 
     torch.manual_seed(seed)
     audio = tiny_audio_config(hidden_dropout=0.3, attention_dropout=0.3, activation_dropout=0.3, layerdrop=0.5,
@@ -199,7 +199,7 @@ def _noisy_audio_model(seed=0, **config_kwargs):
 
 
 def test_frozen_encoder_is_deterministic_in_train_mode(processor):
-    from modeling_smoothclap import soft_targets
+    from smoothclap.models.modeling_smoothclap import soft_targets
 
     batch = _batch(processor)
     cfg = dict(beta=0.5, gamma=0.0, tau_a2a=0.1, tau_t2t=0.1)  # the audio-to-audio target (Eq. 5, 8)
@@ -367,7 +367,7 @@ def test_text_encoder_has_no_pooler_and_old_checkpoints_load(tmp_path, processor
 
 
 def test_logit_scale_is_a_module():
-    from modeling_smoothclap import SmoothClapLogitScale
+    from smoothclap.models.modeling_smoothclap import SmoothClapLogitScale
 
     model = tiny_model()
     assert isinstance(model.logit_scale, SmoothClapLogitScale)

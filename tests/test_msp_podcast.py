@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dataset_scripts import build, label_texts, msp_podcast  # noqa: E402
-from dataset_scripts.builder import TAG_COLUMNS  # noqa: E402
-from dataset_scripts.corpus import CorpusError, validate_record  # noqa: E402
-from dataset_scripts.report import BuildReport  # noqa: E402
-from dataset_scripts.writer import add_tags  # noqa: E402
+from smoothclap.data import build, label_texts, msp_podcast  # noqa: E402
+from smoothclap.data.builder import TAG_COLUMNS  # noqa: E402
+from smoothclap.data.corpus import CorpusError, validate_record  # noqa: E402
+from smoothclap.data.report import BuildReport  # noqa: E402
+from smoothclap.data.writer import add_tags  # noqa: E402
 
 COLUMNS = ["FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set"]
 
@@ -247,7 +247,7 @@ SKIPPED = {
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """One tree, built by the CLI (1 worker) and by build() (2 workers)."""
-    from dataset_scripts.__main__ import main
+    from smoothclap.data.__main__ import main
 
     base = tmp_path_factory.mktemp("msp_build")
     root = base / "MSP-PODCAST"
@@ -322,7 +322,7 @@ def test_build_rows_columns_and_report(built, capsys):
 def test_thresholds_fitted_on_train_only_and_reused(built):
     import datasets
 
-    from dataset_scripts import captions
+    from smoothclap.data import captions
 
     dd = datasets.load_from_disk(str(built["out1"]))
     saved = captions.load_thresholds(built["out1"] / "thresholds.json")
@@ -359,7 +359,7 @@ def test_two_workers_give_the_same_dataset_and_captions_are_seeded(built):
 
 
 def test_export_captions_has_no_audio(built, capsys):
-    from dataset_scripts.__main__ import main
+    from smoothclap.data.__main__ import main
 
     out = built["base"] / "captions"
     assert main(["export-captions", "--input", str(built["out1"]), "--output", str(out)]) == 0
@@ -380,7 +380,7 @@ def test_export_captions_has_no_audio(built, capsys):
 
 
 def test_cli_errors_exit_2_with_one_line(tmp_path, capsys):
-    from dataset_scripts.__main__ import main
+    from smoothclap.data.__main__ import main
 
     rc = main(["build", "msp_podcast", "--data-dir", str(tmp_path / "missing"), "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err
@@ -410,7 +410,7 @@ def test_cli_subprocess_error_exit_code(tmp_path):
 
 
 def test_cli_exclude_other_counts_o_rows_and_only_msp_podcast_has_it(tmp_path, capsys):
-    from dataset_scripts.__main__ import main
+    from smoothclap.data.__main__ import main
 
     root = make_tree(tmp_path / "msp", [row(0, "O", "Train"), row(1, "N", "Train"), row(2, "X", "Train")])
     out = tmp_path / "out"

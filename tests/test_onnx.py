@@ -21,7 +21,7 @@ FLOAT_TOLERANCE = 1e-4  # 1 - cosine on the final embedding, float ONNX graph vs
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory, trained):  # noqa: F811
     """(the saved model folder, its export with --quantize int8, the CLI's exit status and output)."""
-    import smoothclap_cli
+    import smoothclap.cli as smoothclap_cli
 
     model, processor = trained
     base = tmp_path_factory.mktemp("onnx")
@@ -63,8 +63,8 @@ def test_export_writes_a_checked_folder(folders):
 
 
 def test_float_graph_equals_eager_at_unseen_lengths_and_batches(folders, trained):  # noqa: F811
-    from pipeline_smoothclap import audio_embeddings
-    from smoothclap_eval.predict import load_model
+    from smoothclap.models.pipeline_smoothclap import audio_embeddings
+    from smoothclap.evaluation.predict import load_model
 
     model, processor = trained
     _, out, _ = folders
@@ -80,7 +80,7 @@ def test_float_graph_equals_eager_at_unseen_lengths_and_batches(folders, trained
 
 
 def test_int8_graph_keeps_the_top1(folders, trained):  # noqa: F811
-    from smoothclap_eval.predict import load_model
+    from smoothclap.evaluation.predict import load_model
 
     model, processor = trained
     _, out, _ = folders
@@ -97,7 +97,7 @@ def test_int8_graph_keeps_the_top1(folders, trained):  # noqa: F811
 def test_pipeline_takes_the_folder_and_reports_its_backend(folders):
     from transformers import pipeline
 
-    import pipeline_smoothclap
+    import smoothclap.models.pipeline_smoothclap as pipeline_smoothclap
 
     _, out, _ = folders
     waves = _waves()
@@ -117,8 +117,8 @@ def test_pipeline_takes_the_folder_and_reports_its_backend(folders):
 def test_auto_rules(folders, monkeypatch):
     from transformers import AutoModel
 
-    import pipeline_smoothclap as ps
-    from onnx_smoothclap import resolve_audio_backend
+    import smoothclap.models.pipeline_smoothclap as ps
+    from smoothclap.models.onnx_smoothclap import resolve_audio_backend
 
     folder, out, _ = folders
     exported = AutoModel.from_pretrained(str(out))  # the local classes (registered at import)
@@ -144,9 +144,9 @@ def test_auto_rules(folders, monkeypatch):
 
 
 def test_missing_extra_and_missing_export_say_what_to_do(folders, monkeypatch):
-    from onnx_smoothclap import OrtAudioEncoder
-    from smoothclap_eval import EvaluationError
-    from smoothclap_eval.predict import load_model
+    from smoothclap.models.onnx_smoothclap import OrtAudioEncoder
+    from smoothclap.evaluation import EvaluationError
+    from smoothclap.evaluation.predict import load_model
 
     folder, out, _ = folders
     with pytest.raises(EvaluationError, match="smoothclap export-onnx") as err:
@@ -163,7 +163,7 @@ def test_missing_extra_and_missing_export_say_what_to_do(folders, monkeypatch):
 
 
 def test_export_cli_bad_input_exits_2(folders, tmp_path, capsys, monkeypatch):
-    import smoothclap_cli
+    import smoothclap.cli as smoothclap_cli
 
     folder, out, _ = folders
     cases = [([str(tmp_path / "nope"), str(tmp_path / "a")], "not found"),
@@ -197,7 +197,7 @@ def test_flat_file_needs_no_onnxruntime_to_import():
 
 
 def test_evaluate_takes_dtype_auto_and_backend():
-    import evaluate_zeroshot
+    import smoothclap.evaluation.evaluate as evaluate_zeroshot
 
     args = evaluate_zeroshot.build_parser().parse_args(
         ["--model", "m", "--dataset", "d", "--output-dir", "o", "--dtype", "auto", "--backend", "onnxruntime"])

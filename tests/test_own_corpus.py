@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dataset_scripts import build, folder
-from dataset_scripts.corpus import CorpusError
-from dataset_scripts.report import BuildReport
+from smoothclap.data import build, folder
+from smoothclap.data.corpus import CorpusError
+from smoothclap.data.report import BuildReport
 
 SPEAKER = r"^(s\d+)_"
 
@@ -127,7 +127,7 @@ def test_label_folders_differing_in_case_or_spacing_are_an_error_until_mapped(tm
 
 
 def test_cli_label_clash_is_one_error_line_before_work(tmp_path, capsys):
-    from dataset_scripts.__main__ import main
+    from smoothclap.data.__main__ import main
 
     for label in ("Angry", "angry"):
         _put(tmp_path / "data", f"{label}/s01_x.wav")

@@ -53,7 +53,7 @@ def test_demo_main_job_runs(tmp_path, capsys):
     import subprocess
     import sys
 
-    import demo
+    import smoothclap.demo as demo
 
     out = tmp_path / "demo"
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
@@ -70,7 +70,7 @@ def test_demo_main_job_runs(tmp_path, capsys):
         assert config["beta"] == beta and "AutoModel" in config["auto_map"]
         assert (out / name / "model.safetensors").exists() and (out / name / "modeling_smoothclap.py").exists()
         # the card is publishable: base_model names the text tower's Hub id (the audio encoder has none)
-        import smoothclap_publish
+        import smoothclap.release.publish as smoothclap_publish
 
         assert smoothclap_publish.check_card(str(out / name), None, "model") == []
         assert "base_model:\n- sentence-transformers/all-MiniLM-L6-v2\n" in (out / name / "README.md").read_text()

@@ -35,7 +35,7 @@ def folder(tmp_path_factory):
 def pipes(folder):
     from transformers import ZeroShotAudioClassificationPipeline, pipeline
 
-    from pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline
+    from smoothclap.models.pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline
 
     custom = pipeline("zero-shot-audio-classification", model=str(folder), trust_remote_code=True,
                       pipeline_class=SmoothClapZeroShotAudioClassificationPipeline)
@@ -100,8 +100,8 @@ def test_inputs_rates_batches_and_cache(pipes, tmp_path):
 
 
 def test_ensemble_multilabel_and_windows(pipes):
-    from evaluate_zeroshot import label_embeddings
-    from pipeline_smoothclap import audio_embeddings, logit_multiplier
+    from smoothclap.evaluation.evaluate import label_embeddings
+    from smoothclap.models.pipeline_smoothclap import audio_embeddings, logit_multiplier
 
     custom, _ = pipes
     model, proc = custom.model, custom.smoothclap_processor
@@ -153,7 +153,7 @@ def test_time_channels_arrays_follow_the_processor(pipes, tmp_path):
     """soundfile.read gives (time, channels): with channel_axis= it is one clip, downmixed as
     the file itself; without it the processor's error comes at once (it used to be read as a
     batch of 132,300 two-sample clips: minutes of work, then a conv-kernel RuntimeError)."""
-    from processing_smoothclap import split_clips
+    from smoothclap.models.processing_smoothclap import split_clips
 
     custom, _ = pipes
     left, right = tone(220, 3.0, sr=44100, seed=5), tone(330, 3.0, sr=44100, seed=6)
@@ -191,7 +191,7 @@ def test_time_channels_arrays_follow_the_processor(pipes, tmp_path):
 def test_clips_too_short_for_the_encoder_are_refused_first(pipes):
     """A clip shorter than the convolutions' receptive field (400 samples at 16 kHz) is named
     before any clip is embedded, e.g. the rows of a 16-channel (time, channels) array."""
-    from pipeline_smoothclap import audio_embeddings, min_audio_samples
+    from smoothclap.models.pipeline_smoothclap import audio_embeddings, min_audio_samples
 
     custom, _ = pipes
     assert min_audio_samples(custom.model) == 400
@@ -269,7 +269,7 @@ def test_loads_from_saved_folder_in_fresh_process(folder, tmp_path):
 
 # --------------------------------------------------------------------------- smoothclap-classify
 def test_classify_command(folder, tmp_path, capsys):
-    import smoothclap_classify
+    import smoothclap.inference.classify as smoothclap_classify
 
     a, b = tmp_path / "a.wav", tmp_path / "b.flac"
     sf.write(a, tone(220, 1.3, seed=5), 16000)
@@ -292,7 +292,7 @@ def test_classify_command(folder, tmp_path, capsys):
     (["--labels", "sad", "FILE:broken.wav"], "Could not read audio", 1),
 ])
 def test_classify_bad_input(folder, tmp_path, capsys, args, match, code):
-    import smoothclap_classify
+    import smoothclap.inference.classify as smoothclap_classify
 
     clip = tmp_path / "ok.wav"
     sf.write(clip, tone(220, 0.5), 16000)

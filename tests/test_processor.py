@@ -8,8 +8,8 @@ import torch
 
 from conftest import tone
 
-from audio_smoothclap import crop_or_pad, random_crop_offset
-from processing_smoothclap import AUDIO_MASK_KEY, SmoothClapProcessor, load_audio, resample
+from smoothclap.models.audio_smoothclap import crop_or_pad, random_crop_offset
+from smoothclap.models.processing_smoothclap import AUDIO_MASK_KEY, SmoothClapProcessor, load_audio, resample
 
 
 def test_accepts_every_audio_kind(processor, tmp_path):

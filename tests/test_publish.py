@@ -20,7 +20,7 @@ import yaml
 
 from conftest import ROOT
 
-import smoothclap_publish as publish
+import smoothclap.release.publish as publish
 
 SEED_BASES = ["smoothclap-tests/tiny-wav2vec2", "smoothclap-tests/tiny-bert"]
 
@@ -39,7 +39,7 @@ def errors_of(stderr: str) -> dict[str, str]:
 def exported(tmp_path_factory, tiny_data, tiny_smoothclap):
     """<output-dir>/model of a 1-step training run that fine-tuned a local SmoothCLAP whose
     card names its encoders (as a published SmoothCLAP downloaded with `hf download` does)."""
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from processes import reset_accelerate_state
 
     tmp = tmp_path_factory.mktemp("publish")
@@ -75,7 +75,7 @@ def test_exported_card_carries_the_hub_metadata_at_the_top(exported):
 
 
 def test_card_base_model_names_hub_repo_ids_only(tmp_path, pretrained_encoders):
-    from smoothclap_train.export import base_models
+    from smoothclap.training.export import base_models
 
     paper = {"audio_encoder": "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim", "text_encoder": "bert-base-uncased"}
     assert base_models(paper) == ["audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim", "google-bert/bert-base-uncased"]
@@ -85,7 +85,7 @@ def test_card_base_model_names_hub_repo_ids_only(tmp_path, pretrained_encoders):
     # local copies on an offline cluster: the user names the ids (--base-model), checked before training
     named = {"audio_encoder": audio_dir, "text_encoder": text_dir, "base_model": "org/audio, org/text"}
     assert base_models(named) == ["org/audio", "org/text"]
-    from smoothclap_train.config import TrainingConfigError, parse_args, validate_args
+    from smoothclap.training.config import TrainingConfigError, parse_args, validate_args
 
     args = parse_args(["--dataset", ROOT, "--output-dir", str(tmp_path), "--audio-encoder", audio_dir,
                        "--text-encoder", text_dir, "--base-model", "org/audio,/home/me/bert"])
@@ -173,7 +173,7 @@ def msp(tmp_path_factory):
     """A built MSP-Podcast (a licensed corpus; generated tones) and its captions-only export."""
     from test_msp_podcast import make_tree, row
 
-    from dataset_scripts import build, export_captions
+    from smoothclap.data import build, export_captions
 
     tmp = tmp_path_factory.mktemp("msp")
     rows = [row(i, "AHSN"[i % 4], ("Train", "Development", "Test1")[i % 3]) for i in range(12)]
@@ -265,7 +265,7 @@ def test_a_dataset_with_speaker_ids_is_private_unless_public_is_given(tiny_data,
 
 
 def test_model_index_keeps_one_entry_per_corpus_and_split(exported, tmp_path):
-    from smoothclap_eval.outputs import update_model_card
+    from smoothclap.evaluation.outputs import update_model_card
 
     card = Path(shutil.copytree(exported, tmp_path / "model")) / "README.md"
     before = card_meta(card.parent)["model-index"][0]["results"]
@@ -280,7 +280,7 @@ def test_model_index_keeps_one_entry_per_corpus_and_split(exported, tmp_path):
 
 
 def test_a_fine_tune_of_a_hub_download_names_that_model_as_base_model(tmp_path):
-    from smoothclap_train.export import base_models
+    from smoothclap.training.export import base_models
 
     snapshot = tmp_path / "hub" / "models--me--smoothclap-base" / "snapshots" / "0123abcd"
     snapshot.mkdir(parents=True)

@@ -9,7 +9,7 @@ from conftest import tiny_model, tiny_processor, tone
 
 
 def _pipeline(model, processor):
-    from pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline
+    from smoothclap.models.pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline
 
     return SmoothClapZeroShotAudioClassificationPipeline(model=model, feature_extractor=processor.feature_extractor,
                                                          tokenizer=processor.tokenizer)
@@ -19,7 +19,7 @@ LABELS = ["angry", "happy", "sad", "neutral"]
 
 
 def test_config_checks_and_keeps_the_template(tmp_path):
-    from configuration_smoothclap import SmoothClapConfig
+    from smoothclap.models.configuration_smoothclap import SmoothClapConfig
 
     for bad in ("no braces", [], ["this {}", 3]):
         with pytest.raises(ValueError, match="query_template"):
@@ -42,7 +42,7 @@ def test_pipeline_default_is_the_models_own_template():
 
 
 def test_old_folder_without_a_template_keeps_the_stock_default_with_a_notice(caplog):
-    from pipeline_smoothclap import DEFAULT_TEMPLATE
+    from smoothclap.models.pipeline_smoothclap import DEFAULT_TEMPLATE
 
     processor = tiny_processor()
     with caplog.at_level(logging.WARNING):
@@ -62,14 +62,14 @@ def test_old_folder_without_a_template_keeps_the_stock_default_with_a_notice(cap
     (["the speaker is angry", "a voice that is sad"], None),
 ])
 def test_template_from_stored_query_texts(texts, template):
-    from smoothclap_train.data import template_from_texts
+    from smoothclap.training.data import template_from_texts
 
     assert template_from_texts(texts) == template
 
 
 def test_evaluate_wraps_bare_labels_in_the_models_template_and_keeps_sentences():
-    from evaluate_zeroshot import _set_templates
-    from smoothclap_eval.data import EvalSet
+    from smoothclap.evaluation.evaluate import _set_templates
+    from smoothclap.evaluation.data import EvalSet
 
     model = tiny_model(query_template="the speaker sounds {}.")
     bare = EvalSet(key="x", corpus="x", config="x", path="x", splits=["test"], labels=LABELS, texts=LABELS,

@@ -182,7 +182,7 @@ def test_examples_from_a_folder_and_from_the_models_examples(app, tiny_smoothcla
 
 def test_examples_from_the_demo_corpus_next_to_a_demo_model(app, tiny_smoothclap, tmp_path):
     """demo.py writes <out>/smoothclap and <out>/cache/demo: one held-out clip per emotion."""
-    from dataset_scripts import build
+    from smoothclap.data import build
 
     out = tmp_path / "smoothclap-demo"
     build("demo", None, str(out / "cache" / "demo"), options={"num_speakers": 6, "sentences_per_speaker": 1},

@@ -1,7 +1,7 @@
 """train_accelerate.py: end to end, global batch, resume after SIGKILL, cache, LoRA, faults.
 
-Data: a tiny dataset in the layout `python -m dataset_scripts build` writes (same columns,
-`smoothclap.json`, `thresholds.json`; tags and captions from `dataset_scripts.captions`),
+Data: a tiny dataset in the layout `python -m smoothclap.data build` writes (same columns,
+`smoothclap.json`, `thresholds.json`; tags and captions from `smoothclap.data.captions`),
 made of generated tones once per session (`tests/synthetic_data.py`). Model: a tiny SmoothCLAP (hidden 32, 2 layers)
 saved as a folder, without dropout in the text tower so that runs can be compared exactly.
 """
@@ -23,8 +23,8 @@ from conftest import ROOT, tiny_audio_config, tiny_processor, tiny_text_config, 
 
 def write_tiny_model(path, seed=0, **config_kwargs):
     """A tiny SmoothCLAP + processor folder (text tower without dropout: exact comparisons)."""
-    from configuration_smoothclap import SmoothClapConfig
-    from modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.configuration_smoothclap import SmoothClapConfig
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
 
     torch.manual_seed(seed)
     config = SmoothClapConfig.from_audio_text_configs(
@@ -90,7 +90,7 @@ def run_fresh(code, *args, env_extra=None, timeout=180):
 # --------------------------------------------------------------------------- end to end
 def test_end_to_end_trains_checkpoints_exports_and_loads_in_a_fresh_process(tiny_data, tiny_smoothclap,
                                                                               feature_cache_dir, tmp_path):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     out = tmp_path / "run"
     results = train_accelerate.main(flags(tiny_data, tiny_smoothclap, out, "--epochs", "4", "--head-lr", "3e-3",
@@ -141,8 +141,8 @@ def _one_step(rank, world, port, data, model_dir, out_dir, batch_size):
         from processes import join_cpu_group
 
         join_cpu_group(rank, world, port)
-    import train_accelerate
-    from smoothclap_train.config import parse_args
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.config import parse_args
 
     args = parse_args(flags(data, model_dir, os.path.join(out_dir, f"run{world}"), "--batch-size", batch_size,
                             "--no-feature-cache"))
@@ -190,7 +190,7 @@ def test_two_processes_of_batch_b_equal_one_process_of_batch_2b(tiny_data, tiny_
 # --------------------------------------------------------------------------- kill, Ctrl-C, resume
 def test_sigkill_or_ctrl_c_inside_an_epoch_then_resume_equals_an_uninterrupted_run(
         tiny_data, tiny_smoothclap, feature_cache_dir, tmp_path):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     common = ("--batch-size", "2", "--checkpoint-every", "3", "--keep-checkpoints", "2")
     reference = train_accelerate.main(flags(tiny_data, tiny_smoothclap, tmp_path / "ref", *common,
@@ -247,8 +247,8 @@ def tiny_extractor(tmp_path_factory):
 
 def first_losses(data, model, out, cache_dir, *extra, epochs=(0, 1)):
     """Loss of the first batch of each epoch in ``epochs`` (no training)."""
-    import train_accelerate
-    from smoothclap_train.config import parse_args
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.config import parse_args
 
     args = parse_args(flags(data, model, out, "--beta", "0.5", *extra, cache_dir=cache_dir))
     run = train_accelerate.setup(args, train_accelerate.make_accelerator(args), log=lambda *a, **k: None)
@@ -285,10 +285,10 @@ def test_cache_on_and_off_give_the_same_loss_with_the_same_crops(targets, tiny_d
 # --------------------------------------------------------------------------- LoRA
 def test_lora_text_changes_only_adapters_heads_and_logit_scale_and_merged_export_matches(
         tiny_data, tiny_smoothclap, feature_cache_dir, tmp_path):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from peft import PeftModel
 
-    from modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
 
     out = tmp_path / "lora"
     results = train_accelerate.main(flags(tiny_data, tiny_smoothclap, out, "--lora", "text", "--export-adapters",
@@ -310,7 +310,7 @@ def test_lora_text_changes_only_adapters_heads_and_logit_scale_and_merged_export
     base = SmoothClapModel.from_pretrained(tiny_smoothclap).eval()
     with_adapters = PeftModel.from_pretrained(base, str(out / "adapter")).eval()
     exported = SmoothClapModel.from_pretrained(str(out / "model")).eval()
-    from processing_smoothclap import SmoothClapProcessor
+    from smoothclap.models.processing_smoothclap import SmoothClapProcessor
 
     processor = SmoothClapProcessor.from_pretrained(str(out / "model"), trust_remote_code=True)
     inputs = processor(text=["speaker is angry", "a male is speaking and is loud"],
@@ -365,7 +365,7 @@ def _write_empty_arrow(split_dir, schema):
     (None, ("--mixed-precision", "fp16"), "fp16 (from --mixed-precision) needs a GPU"),
 ])
 def test_bad_input_is_a_clear_error_before_training(edit, extra, message, tiny_data, tmp_path, capsys):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     data = _variant(tiny_data, tmp_path, edit) if edit else tiny_data
     (tmp_path / "no-model-here").mkdir()  # passes validate_args' path check, but cannot load:
@@ -379,7 +379,7 @@ def test_bad_input_is_a_clear_error_before_training(edit, extra, message, tiny_d
 
 
 def test_config_file_sets_options_and_flags_win(tmp_path):
-    from smoothclap_train.config import TrainingConfigError, build_parser, parse_args
+    from smoothclap.training.config import TrainingConfigError, build_parser, parse_args
 
     help_text = build_parser().format_help()
     for flag in ("--dataset", "--model", "--audio-encoder", "--text-encoder", "--output-dir", "--batch-size",
@@ -400,8 +400,8 @@ def test_config_file_sets_options_and_flags_win(tmp_path):
 
 
 def test_reusing_an_output_dir_needs_resume(tiny_data, tiny_smoothclap, tmp_path):
-    import train_accelerate
-    from smoothclap_train.config import TrainingConfigError
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.config import TrainingConfigError
 
     (tmp_path / "out" / "checkpoints" / "step_00000004").mkdir(parents=True)
     (tmp_path / "out" / "checkpoints" / "step_00000004" / "trainer_state.json").write_text("{}")
@@ -411,8 +411,8 @@ def test_reusing_an_output_dir_needs_resume(tiny_data, tiny_smoothclap, tmp_path
 
 def test_nan_loss_stops_with_step_and_row_ids_and_keeps_the_last_good_checkpoint(
         tiny_data, tiny_smoothclap, feature_cache_dir, tmp_path):
-    import train_accelerate
-    from smoothclap_train.data import EpochSampler
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.data import EpochSampler
 
     out = tmp_path / "nan"
     # Adam's first step moves each head weight by ~lr: 1e30 leaves them finite, and the
@@ -438,7 +438,7 @@ def test_nan_loss_stops_with_step_and_row_ids_and_keeps_the_last_good_checkpoint
 
 def test_without_a_validation_split_the_last_epoch_is_exported_never_test(tiny_data, tiny_smoothclap,
                                                                           feature_cache_dir, tmp_path, capsys):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     data = _variant(tiny_data, tmp_path, lambda d: type(d)({k: v for k, v in d.items() if k != "validation"}))
     out = tmp_path / "noval"
@@ -456,7 +456,7 @@ def test_example_configs_load(tmp_path):
 
     from accelerate.commands.config.config_args import load_config_from_file
 
-    from smoothclap_train.config import parse_args
+    from smoothclap.training.config import parse_args
 
     kinds = {os.path.basename(f): load_config_from_file(f) for f in glob.glob(os.path.join(ROOT, "configs", "accelerate_*.yaml"))}
     assert {c.distributed_type.value for c in kinds.values()} >= {"NO", "MULTI_GPU"}
@@ -475,7 +475,7 @@ def test_example_configs_load(tmp_path):
 def test_from_two_encoders_with_bf16_accumulation_clipping_checkpointing_and_an_offline_push(
         tiny_data, tmp_path, capsys):
     """A new model from two encoder folders (names or paths), with the less common options."""
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from transformers import AutoTokenizer, BertModel, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     from conftest import minilm_dir
@@ -507,7 +507,7 @@ def test_logit_scale_is_clamped_as_the_model_clamps_it_also_under_peft():
 
     from peft import LoraConfig, get_peft_model
 
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from conftest import tiny_model
 
     model = tiny_model()
@@ -525,8 +525,8 @@ def test_logit_scale_is_clamped_as_the_model_clamps_it_also_under_peft():
 
 def test_train_audio_encoder_turns_the_cache_off_and_the_audio_tower_learns(tiny_data, tiny_smoothclap, tmp_path,
                                                                              capsys):
-    import train_accelerate
-    from smoothclap_train.config import parse_args
+    import smoothclap.training.trainer as train_accelerate
+    from smoothclap.training.config import parse_args
 
     args = parse_args(flags(tiny_data, tiny_smoothclap, tmp_path / "run", "--train-audio-encoder", "--beta", "0.5"))
     run = train_accelerate.setup(args, train_accelerate.make_accelerator(args))

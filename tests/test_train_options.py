@@ -53,7 +53,7 @@ def _embeddings(model, processor):
                          ids=[f"lora={l or 'none'}-train_audio={t}-export={e}" for l, t, e in COMBINATIONS])
 def test_lora_combination_works_as_its_help_says_or_is_refused(lora, train_audio, export, tiny_data, tiny_smoothclap,
                                                                feature_cache_dir, tmp_path, capsys):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     out = tmp_path / "run"
     extra = ["--epochs", "1", "--max-steps", "2", "--lora-lr", "1e-2", "--text-lr", "1e-3", "--audio-lr", "1e-3"]
@@ -96,8 +96,8 @@ def test_lora_combination_works_as_its_help_says_or_is_refused(lora, train_audio
     # the adapter on the base model gives the merged export's embeddings (both towers)
     from peft import PeftModel
 
-    from modeling_smoothclap import SmoothClapModel
-    from processing_smoothclap import SmoothClapProcessor
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.processing_smoothclap import SmoothClapProcessor
 
     processor = SmoothClapProcessor.from_pretrained(str(out / "model"))
     base = SmoothClapModel.from_pretrained(tiny_smoothclap).eval()
@@ -111,7 +111,7 @@ def test_lora_combination_works_as_its_help_says_or_is_refused(lora, train_audio
 
 
 def test_help_says_adapters_are_written_also():
-    from smoothclap_train.config import build_parser
+    from smoothclap.training.config import build_parser
 
     text = " ".join(build_parser().format_help().split())
     assert "instead of merged" not in text
@@ -147,7 +147,7 @@ def test_a_missing_or_bad_model_source_is_one_error_line_before_anything_loads(
         flag, kind, tiny_data, tiny_smoothclap, pretrained_encoders, tmp_path, monkeypatch, capsys):
     import huggingface_hub.constants
 
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     (tmp_path / "runs" / "demo").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
@@ -168,7 +168,7 @@ def test_a_missing_or_bad_model_source_is_one_error_line_before_anything_loads(
 def test_a_cached_repo_id_passes_offline(tiny_data, tmp_path, monkeypatch):
     import huggingface_hub.constants
 
-    from smoothclap_train.config import parse_args, validate_args
+    from smoothclap.training.config import parse_args, validate_args
 
     snapshot = tmp_path / "hub" / "models--nobody--cached-text" / "snapshots" / ("0" * 40)
     snapshot.mkdir(parents=True)
@@ -207,7 +207,7 @@ def test_a_typo_in_a_local_folder_name_is_one_line_at_once_also_online(tiny_data
 def test_push_error_names_the_installed_hf_upload_command(private, tmp_path, monkeypatch):
     import shutil
 
-    from smoothclap_train.export import PushError, push_to_hub
+    from smoothclap.training.export import PushError, push_to_hub
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     folder = tmp_path / "model"
@@ -229,7 +229,7 @@ TEXT_FILES = (".json", ".md", ".txt", ".py")
 @pytest.mark.parametrize("route", ["model-lora-adapters", "two-encoders-local-features"])
 def test_the_export_names_no_local_path(route, tiny_data, tiny_smoothclap, pretrained_encoders, feature_cache_dir,
                                         tmp_path, tmp_path_factory):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     out = tmp_path / "run"
     if route == "model-lora-adapters":
@@ -269,7 +269,7 @@ def test_the_export_names_no_local_path(route, tiny_data, tiny_smoothclap, pretr
 
 
 def test_public_name_keeps_repo_ids_and_keywords():
-    from smoothclap_train.export import public_name
+    from smoothclap.training.export import public_name
 
     assert public_name("bert-base-uncased") == "bert-base-uncased"
     assert public_name("audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim") == \
@@ -289,7 +289,7 @@ def _gather_worker(rank, port, out_dir):
 
     from accelerate import Accelerator
 
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     accelerator = Accelerator(cpu=True)
     assert accelerator.num_processes == 2
@@ -325,7 +325,7 @@ def test_every_tower_parameter_gets_its_towers_learning_rate():
     head: with --train-audio-encoder it trains at --audio-lr (it once went to --head-lr)."""
     from types import SimpleNamespace
 
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
     from conftest import tiny_model
 
     model = tiny_model()

@@ -25,7 +25,7 @@ def fresh_accelerate_state():
 
 def test_gradient_accumulation_steps_on_the_last_short_window_and_trains_every_epoch(tiny_data, tiny_smoothclap,
                                                                                       feature_cache_dir, tmp_path):
-    import train_accelerate
+    import smoothclap.training.trainer as train_accelerate
 
     # 16 rows / batch 4 = 4 batches an epoch; accumulation 3 -> windows of 3 and 1 -> 2 steps an epoch
     results = train_accelerate.main(flags(tiny_data, tiny_smoothclap, tmp_path / "run", "--gradient-accumulation-steps",
@@ -37,7 +37,7 @@ def test_gradient_accumulation_steps_on_the_last_short_window_and_trains_every_e
 
 
 def test_accumulation_help_says_it_does_not_enlarge_the_contrastive_batch():
-    from smoothclap_train.config import build_parser
+    from smoothclap.training.config import build_parser
 
     text = " ".join(build_parser().format_help().split())
     assert "does NOT enlarge the contrastive batch" in text and "ceil(batches / N)" in text
@@ -67,15 +67,15 @@ def test_launcher_precision_and_a_one_process_multi_cpu_config_are_reported(tiny
 
 
 def test_mixed_precision_defaults_to_none_so_accelerate_decides():
-    from smoothclap_train.config import parse_args
+    from smoothclap.training.config import parse_args
 
     assert parse_args(["--dataset", "d", "--output-dir", "o"]).mixed_precision is None
 
 
 # --------------------------------------------------------------------------- text targets
 def _dropout_model(**kwargs):
-    from configuration_smoothclap import SmoothClapConfig
-    from modeling_smoothclap import SmoothClapModel
+    from smoothclap.models.configuration_smoothclap import SmoothClapConfig
+    from smoothclap.models.modeling_smoothclap import SmoothClapModel
 
     torch.manual_seed(0)
     config = SmoothClapConfig.from_audio_text_configs(
@@ -103,7 +103,7 @@ def test_text_to_text_targets_carry_no_dropout_and_no_gradient(processor):
 
 
 def test_forward_loss_uses_the_clean_text_targets(processor):
-    from modeling_smoothclap import soft_target_loss
+    from smoothclap.models.modeling_smoothclap import soft_target_loss
 
     model = _dropout_model()
     texts = processor(text=["speaker is calm", "pitch is high", "speaker is angry"], return_tensors="pt")
@@ -122,7 +122,7 @@ def test_forward_loss_uses_the_clean_text_targets(processor):
 
 # --------------------------------------------------------------------------- batch size, rows
 def test_global_batch_size_splits_over_processes_or_says_why_not():
-    from smoothclap_train.config import TrainingConfigError, parse_args, resolve_batch_size, validate_args
+    from smoothclap.training.config import TrainingConfigError, parse_args, resolve_batch_size, validate_args
 
     args = parse_args(["--dataset", ROOT, "--output-dir", "o", "--model", "m", "--global-batch-size", "32"])
     assert resolve_batch_size(args, 4) == 8 and args.global_batch_size == 32
@@ -143,9 +143,9 @@ def test_global_batch_size_splits_over_processes_or_says_why_not():
 def test_row_table_keeps_columns_in_arrow_and_numpy_and_gives_the_same_captions(tiny_data):
     import datasets
 
-    from dataset_scripts.captions import load_thresholds, make_caption
-    from smoothclap_train.config import parse_args
-    from smoothclap_train.data import RowTable, caption_seed
+    from smoothclap.data.captions import load_thresholds, make_caption
+    from smoothclap.training.config import parse_args
+    from smoothclap.training.data import RowTable, caption_seed
 
     split = datasets.load_from_disk(tiny_data)["train"]
     args = parse_args(["--dataset", tiny_data, "--output-dir", "o", "--seed", "3"])
@@ -167,7 +167,7 @@ def test_workers_ignore_stop_signals_so_the_main_process_decides():
     import sys
 
     code = ("import os, signal, time, torch\n"
-            "from smoothclap_train.data import ignore_stop_signals\n"
+            "from smoothclap.processes import ignore_stop_signals\n"
             "class D(torch.utils.data.Dataset):\n"
             "    def __len__(self): return 4\n"
             "    def __getitem__(self, i):\n"

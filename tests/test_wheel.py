@@ -84,10 +84,10 @@ def test_wheel_commands_from_outside_the_checkout(venv, outside, tiny_data, tiny
     # every module from the venv (not the editable install of a checkout), the shipped folders there too
     check = run(venv, outside, "python", "-c", """
 import importlib.util, json
-from smoothclap_eval.metrics import uar, uar_dir
-from smoothclap_train.assets import shipped_folder
-names = ["demo", "evaluate_zeroshot", "smoothclap_cli", "smoothclap_classify", "smoothclap_eval", "smoothclap_train",
-         "train_accelerate", "modeling_smoothclap", "dataset_scripts"]
+from smoothclap.evaluation.metrics import uar, uar_dir
+from smoothclap.assets import shipped_folder
+names = ["demo", "evaluate_zeroshot", "smoothclap_cli", "smoothclap_classify", "smoothclap.evaluation", "smoothclap.training",
+         "train_accelerate", "modeling_smoothclap", "smoothclap.data"]
 print(json.dumps({"files": [importlib.util.find_spec(n).origin for n in names], "uar_dir": str(uar_dir()),
                   "configs": str(shipped_folder("configs")), "uar": uar([0, 1, 1], [0, 1, 0])["uar"]}))""")
     assert check.returncode == 0, check.stderr[-3000:]

@@ -1,7 +1,7 @@
 """UAR (unweighted average recall) and companions, in plain numpy.
 
 The one implementation of the project's metric: ``uar.py`` (the `evaluate` module) and
-``smoothclap_eval.metrics`` (evaluation, training-time validation) both call `compute_uar` / `bootstrap_uar`. It imports only numpy, so
+``smoothclap.evaluation.metrics`` (evaluation, training-time validation) both call `compute_uar` / `bootstrap_uar`. It imports only numpy, so
 that a training loop can report UAR without importing `evaluate` (which imports
 transformers' pipelines, several seconds).
 

@@ -1,0 +1,241 @@
+"""Zero-shot predictions: label embeddings, every row of a dataset scored (sharded over
+accelerate processes), the model loaded with clear errors, and one dataset end to end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from smoothclap.models.pipeline_smoothclap import audio_embeddings, logit_multiplier, text_embeddings, to_cpu_fast_path
+from smoothclap.evaluation import PAPER_TABLE1, EvaluationError
+from smoothclap.evaluation.metrics import zero_shot_report
+
+HF_FILES = ("audio_smoothclap.py", "configuration_smoothclap.py", "modeling_smoothclap.py", "processing_smoothclap.py")
+
+
+def label_embeddings(model, processor, texts, templates=None, batch_size: int = 64) -> torch.Tensor:
+    """(n_labels, d) L2-normalised label embeddings (a template ensemble when several)."""
+    return text_embeddings(model, processor, texts, templates, batch_size=batch_size)
+
+
+@dataclass
+class ZeroShotPredictions:
+    predictions: np.ndarray  # (n,) label index, -1 where the clip failed
+    logits: np.ndarray  # (n, n_labels) float32, NaN rows where the clip failed
+    failures: list = field(default_factory=list)  # [{"index", "id", "error"}]
+
+    @property
+    def scored(self) -> np.ndarray:
+        return self.predictions >= 0
+
+
+class _Clips(torch.utils.data.Dataset):
+    """Rows in a fixed order, decoded to 16 kHz mono; a clip that fails is returned with
+    its error instead of stopping the run."""
+
+    def __init__(self, dataset, order, audio_column, rate):
+        self.dataset, self.order, self.audio_column, self.rate = dataset, order, audio_column, rate
+
+    def __len__(self):
+        return len(self.order)
+
+    def __getitem__(self, i):
+        from smoothclap.models.audio_smoothclap import load_audio
+
+        index = int(self.order[i])
+        try:
+            return index, load_audio(self.dataset[index][self.audio_column], None, self.rate), None
+        except Exception as err:  # any decoding problem: report the clip, go on
+            return index, None, f"{type(err).__name__}: {err}"
+
+
+def _collate(items):
+    return [item[0] for item in items], [item[1] for item in items], [item[2] for item in items]
+
+
+def _length_order(dataset) -> list[int]:
+    """Longest first (little padding per batch, and any out-of-memory shows at once); the
+    stored `duration` column when there is one, else dataset order."""
+    columns = getattr(dataset, "column_names", None) or []
+    if "duration" not in columns:
+        return list(range(len(dataset)))
+    durations = np.asarray(dataset["duration"], dtype=np.float64)
+    return sorted(range(len(durations)), key=lambda i: (-durations[i], i))
+
+
+def _row_ids(dataset, id_column):
+    columns = getattr(dataset, "column_names", None)
+    if columns is not None:
+        return list(dataset[id_column]) if id_column in columns else [str(i) for i in range(len(dataset))]
+    return [str(row.get(id_column, i)) for i, row in enumerate(dataset)]
+
+
+def _batch_logits(model, processor, waves, label_embeds, window, hop, batch_size):
+    """(B, L) logits for decoded clips (None = failed: NaN row); a failing batch is retried
+    clip by clip so one bad clip cannot sink its neighbours."""
+    n_labels = label_embeds.shape[0]
+    out = torch.full((len(waves), n_labels), float("nan"))
+    errors = [None] * len(waves)
+    ok = [i for i, w in enumerate(waves) if w is not None]
+    scale = logit_multiplier(model)
+
+    def run(indices):
+        emb = audio_embeddings(model, processor, [waves[i] for i in indices], window, hop, batch_size)
+        out[indices] = (scale * emb @ label_embeds.T).float().cpu()
+
+    if ok:
+        try:
+            run(ok)
+        except Exception:
+            for i in ok:
+                try:
+                    run([i])
+                except Exception as err:
+                    errors[i] = f"{type(err).__name__}: {err}"
+    return out, errors
+
+
+@torch.no_grad()
+def zero_shot_predict(model, processor, dataset, label_embeds, batch_size: int = 1, accelerator=None,
+                      window: float | None = None, hop: float | None = None, audio_column: str = "audio",
+                      id_column: str = "id", progress: bool = True, desc: str | None = None) -> ZeroShotPredictions:
+    """Zero-shot predictions for every row of ``dataset`` (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    if accelerator is not None:
+        model = accelerator.unwrap_model(model)
+    device = next(model.parameters()).device
+    label_embeds = label_embeds.to(device)
+    rate = int(processor.feature_extractor.sampling_rate)
+    n = len(dataset)
+    loader = torch.utils.data.DataLoader(_Clips(dataset, _length_order(dataset), audio_column, rate),
+                                         batch_size=max(1, int(batch_size)), shuffle=False, collate_fn=_collate)
+    if accelerator is not None:
+        loader = accelerator.prepare_data_loader(loader)
+    main = accelerator is None or accelerator.is_main_process
+    was_training = model.training
+    model.eval()
+    indices, logits, failures = [], [], []
+    try:
+        for rows, waves, errors in tqdm(loader, desc=desc or "zero-shot", unit="batch",
+                                        disable=not (progress and main)):
+            batch_logits, model_errors = _batch_logits(model, processor, waves, label_embeds, window, hop,
+                                                       batch_size)
+            for row, err, model_err in zip(rows, errors, model_errors):
+                if err or model_err:
+                    failures.append({"index": int(row), "error": err or model_err})
+            rows_t = torch.tensor(rows, dtype=torch.long)
+            if accelerator is not None:
+                rows_t, batch_logits = accelerator.gather_for_metrics(
+                    (rows_t.to(accelerator.device), batch_logits.to(accelerator.device)))
+            indices.append(rows_t.cpu())
+            logits.append(batch_logits.cpu())
+    finally:
+        model.train(was_training)
+    if accelerator is not None and accelerator.num_processes > 1:
+        from accelerate.utils import gather_object
+
+        failures = gather_object(failures)
+    return _assemble(n, torch.cat(indices), torch.cat(logits), failures, _row_ids(dataset, id_column))
+
+
+def _assemble(n, indices, logits, failures, ids) -> ZeroShotPredictions:
+    """Put gathered rows back in dataset order; every row must be there exactly once."""
+    full = np.full((n, logits.shape[1]), np.nan, dtype=np.float32)
+    seen = np.zeros(n, dtype=bool)
+    full[indices.numpy()] = logits.numpy()
+    seen[indices.numpy()] = True
+    if not seen.all():  # would mean a sharding bug: never score a subset silently
+        raise RuntimeError(f"{int((~seen).sum())} of {n} rows came back from no process.")
+    unique = {f["index"]: f for f in failures}  # padding rows of an uneven shard repeat
+    failed = [{"index": i, "id": str(ids[i]), "error": unique[i]["error"]} for i in sorted(unique)]
+    bad = np.isnan(full).any(axis=1)
+    predictions = np.where(bad, -1, np.nan_to_num(full, nan=-np.inf).argmax(axis=1))
+    return ZeroShotPredictions(predictions=predictions.astype(np.int64), logits=full, failures=failed)
+
+
+# --------------------------------------------------------------------------- model
+def check_model_source(name_or_path: str) -> str:
+    """The path or repo id to load; a local-looking path must be a saved SmoothCLAP folder."""
+    path = Path(name_or_path).expanduser()
+    looks_local = path.exists() or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+    if not looks_local:
+        return name_or_path  # a Hub repo id
+    if not path.is_dir():
+        raise EvaluationError(f"Model folder {name_or_path!r} not found.")
+    missing = [f for f in ("config.json",) + HF_FILES if not (path / f).is_file()]
+    if missing:
+        raise EvaluationError(
+            f"Model folder {name_or_path!r} lacks {missing}: save a SmoothCLAP with model.save_pretrained(DIR) "
+            "and processor.save_pretrained(DIR) (they copy the .py files), or train one with train_accelerate.py.")
+    from smoothclap.evaluation.model_files import check_model_folder
+
+    check_model_folder(path)  # damaged weights, config or tokenizer: one line, before transformers sees it
+    return str(path)
+
+
+def load_model(name_or_path: str, device=None, dtype: str = "auto", backend: str = "auto"):
+    """AutoModel + AutoProcessor with trust_remote_code, with clear errors for a bad folder.
+
+    ``dtype`` ("auto" | "float32" | "int8" | "bfloat16") and ``backend`` ("auto" | "torch" | "onnx"):
+    the audio encoder's CPU path (pipeline_smoothclap.to_cpu_fast_path; the folder on disk is not
+    changed). "auto": bfloat16 where the CPU has native bf16, else ONNX Runtime int8 where the
+    folder has onnx/audio.int8.onnx (``smoothclap export-onnx``), else float32; on a GPU the model
+    as loaded. The choice: ``model.audio_backend``, ``model._cpu_fast_path``, ``model.audio_backend_reason``.
+    A bad dtype/backend, or backend onnx without onnxruntime or without the export, is an EvaluationError."""
+    from transformers import AutoModel, AutoProcessor
+
+    from smoothclap.models.pipeline_smoothclap import check_audio_dtype
+    from smoothclap.models.onnx_smoothclap import check_backend
+
+    try:  # bad values fail before the (slow) load
+        check_audio_dtype(dtype), check_backend(backend)
+    except ValueError as err:
+        raise EvaluationError(str(err)) from None
+    source = check_model_source(name_or_path)
+    try:
+        model = AutoModel.from_pretrained(source, trust_remote_code=True)
+        processor = AutoProcessor.from_pretrained(source, trust_remote_code=True)
+    except OSError as err:
+        raise EvaluationError(f"Could not load model {name_or_path!r}: {str(err).splitlines()[0]}") from None
+    if device is not None:
+        model.to(device)
+    try:
+        to_cpu_fast_path(model, dtype, backend=backend)  # float32/torch: unchanged
+    except ValueError as err:  # no onnxruntime, no export, bf16 without native bf16, a fast path on GPU
+        raise EvaluationError(str(err)) from None
+    return model.eval(), processor
+
+
+# --------------------------------------------------------------------------- one dataset
+def evaluate_model(model, processor, eval_set, templates=None, batch_size: int = 1, accelerator=None,
+                   window=None, hop=None, bootstrap: int = 1000, seed: int = 0, progress: bool = True,
+                   cache: dict | None = None) -> dict:
+    """Predict and score one dataset (a data.EvalSet); ``cache`` keeps label embeddings across datasets."""
+    key = (tuple(eval_set.texts), tuple(templates or ["{}"]))
+    if cache is not None and key in cache:
+        label_embeds = cache[key]
+    else:
+        label_embeds = label_embeddings(model, processor, eval_set.texts, templates)
+        if cache is not None:
+            cache[key] = label_embeds
+    preds = zero_shot_predict(model, processor, eval_set.dataset, label_embeds, batch_size=batch_size,
+                              accelerator=accelerator, window=window, hop=hop, progress=progress,
+                              desc=eval_set.key)
+    references = eval_set.dataset["label"]
+    result = zero_shot_report(preds, references, eval_set.labels, bootstrap=bootstrap, seed=seed)
+    result.update(splits=eval_set.splits, texts=eval_set.texts, path=eval_set.path,
+                  templates=list(templates or ["{}"]))
+    ids = _row_ids(eval_set.dataset, "id")
+    result["_rows"] = [  # per-clip output (written to predictions_*.jsonl, not results.json)
+        {"id": str(i), "label": eval_set.labels[r], "prediction": eval_set.labels[p] if p >= 0 else None,
+         "logits": [round(float(x), 6) for x in row] if p >= 0 else None}
+        for i, r, p, row in zip(ids, references, preds.predictions.tolist(), preds.logits)]
+    ref = PAPER_TABLE1.get((eval_set.corpus, eval_set.config))
+    if ref:
+        result["paper"] = {"smoothclap_uar": ref[2], "paraclap_uar": ref[1]}
+    return result
+

@@ -1,0 +1,110 @@
+"""``import smoothclap`` makes transformers' Auto classes know SmoothCLAP, so that
+``AutoConfig/AutoModel/AutoProcessor.from_pretrained(folder_or_repo)`` load it with the installed
+classes: no ``trust_remote_code``, no file of the folder executed.
+
+Registering needs the classes, and importing them imports transformers and torch (seconds):
+``smoothclap --help`` must not pay that. So the classes are registered with each Auto module
+right after transformers loads it (``AutoConfig`` ... are only reachable through those
+modules), or at once where transformers already loaded it. A user who never touches the Auto
+classes never imports torch through this module."""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import sys
+import warnings
+
+# transformers' module holding each Auto class -> what gets registered with it
+AUTO_MODULES = {"transformers.models.auto.configuration_auto": "config",
+                "transformers.models.auto.modeling_auto": "model",
+                "transformers.models.auto.processing_auto": "processor"}
+# what gets registered -> the module of ours defining it
+OWN_MODULES = {"config": "smoothclap.models.configuration_smoothclap",
+               "model": "smoothclap.models.modeling_smoothclap",
+               "processor": "smoothclap.models.processing_smoothclap"}
+WATCHED = set(AUTO_MODULES) | set(OWN_MODULES.values())
+_registered: set[str] = set()
+
+
+def register(part: str, module) -> None:
+    """Register SmoothCLAP's class for ``part`` with the Auto class that ``module`` defines."""
+    from .models.configuration_smoothclap import SmoothClapConfig
+
+    if part == "config":
+        module.AutoConfig.register(SmoothClapConfig.model_type, SmoothClapConfig, exist_ok=True)
+    elif part == "model":
+        from .models.modeling_smoothclap import SmoothClapModel
+
+        module.AutoModel.register(SmoothClapConfig, SmoothClapModel, exist_ok=True)
+    else:
+        from .models.processing_smoothclap import SmoothClapProcessor
+
+        module.AutoProcessor.register(SmoothClapConfig, SmoothClapProcessor, exist_ok=True)
+    _registered.add(part)
+
+
+def _initialising(name: str) -> bool:
+    """In sys.modules but still executing (a module in the middle of its own imports)."""
+    module = sys.modules.get(name)
+    return module is not None and bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
+def register_pending() -> None:
+    """Register every part whose Auto module transformers has loaded, unless a module involved is
+    still executing (our modeling file imports AutoModel: it is registered once it is complete)."""
+    for name, part in AUTO_MODULES.items():
+        if part in _registered or name not in sys.modules:
+            continue
+        if any(_initialising(n) for n in (name, OWN_MODULES["config"], OWN_MODULES[part])):
+            continue
+        try:
+            register(part, sys.modules[name])
+        except Exception as err:  # never break the user's `import transformers` over this
+            _registered.add(part)
+            warnings.warn(f"smoothclap could not register its {part} class with transformers' Auto classes "
+                          f"({type(err).__name__}: {err}); load models with trust_remote_code=True.", stacklevel=2)
+    if len(_registered) == len(AUTO_MODULES):
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _AfterImportFinder)]
+
+
+class _ThenRegister(importlib.abc.Loader):
+    """The module's own loader, then the registrations it made possible."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._loader.exec_module(module)
+        module.__spec__._initializing = False  # done executing (the import machinery says so only later)
+        register_pending()
+
+    def __getattr__(self, name):  # get_source, get_filename, ... of the wrapped loader
+        return getattr(self._loader, name)
+
+
+class _AfterImportFinder(importlib.abc.MetaPathFinder):
+    def __init__(self):
+        self._finding: set[str] = set()
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in WATCHED or name in self._finding:
+            return None
+        self._finding.add(name)  # the real spec, from the finders after this one
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding.discard(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _ThenRegister(spec.loader)
+        return spec
+
+
+def install() -> None:
+    """Register now with the Auto modules transformers has loaded; the others as they load."""
+    if not any(isinstance(f, _AfterImportFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImportFinder())
+    register_pending()
