@@ -24,6 +24,8 @@ import importlib
 import importlib.util
 import sys
 
+from smoothclap.console import _status, exit_status, invocation  # noqa: F401  (the commands' helpers)
+
 # name -> (module, function, one-line help). Functions take (argv, prog=...) and return the
 # exit status, except publish and app (other modules' `main(argv) -> int`, prog their own).
 COMMANDS = {
@@ -41,28 +43,6 @@ COMMANDS = {
     "app": ("smoothclap.app.app", "main", "start the web demo (a Gradio app, as on a Hugging Face Space)"),
 }
 OWN_PROG = {"publish", "app"}  # their parsers name themselves "smoothclap publish" / "smoothclap app"
-
-
-def invocation(prog: str) -> str:
-    """How a user types a command whose parser calls itself ``prog``: "python x.py" for a script."""
-    return f"python {prog}" if prog.endswith(".py") else prog
-
-
-def exit_status(main, argv=None, **kwargs) -> int:
-    """Run a ``main`` that returns results (for Python callers) as a console script does:
-    0 when it returns, else the status it exits with (argparse: 2, ``--help``: 0)."""
-    try:
-        main(argv, **kwargs)
-    except SystemExit as stop:
-        return _status(stop)
-    return 0
-
-
-def _status(stop: SystemExit) -> int:
-    if stop.code is None or isinstance(stop.code, int):
-        return stop.code or 0
-    print(stop.code, file=sys.stderr)  # sys.exit("message"): Python would print it and exit 1
-    return 1
 
 
 def _version() -> str:

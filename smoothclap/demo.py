@@ -390,7 +390,7 @@ def main(argv=None, prog: str | None = None) -> dict:
 
 def cli(argv=None, prog: str | None = None) -> int:
     """`smoothclap demo`: the exit status (0 done), not the scores."""
-    from smoothclap.cli import exit_status
+    from smoothclap.console import exit_status
 
     return exit_status(main, argv, prog=prog)
 

@@ -39,7 +39,7 @@ from smoothclap.evaluation.predict import (ZeroShotPredictions, check_model_sour
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """``prog``: how the usage line names the command (default: how it was started)."""
-    from smoothclap.cli import invocation
+    from smoothclap.console import invocation
 
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -275,7 +275,7 @@ def _set_templates(given, eval_set, model) -> tuple[list, str]:
 
 def main(argv=None, prog: str | None = None) -> dict:
     """The results by dataset key; bad input: one ``error:`` line and SystemExit(2)."""
-    from smoothclap.cli import invocation
+    from smoothclap.console import invocation
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(prog)
@@ -290,7 +290,7 @@ def main(argv=None, prog: str | None = None) -> dict:
 
 def cli(argv=None, prog: str | None = None) -> int:
     """Console script (`evaluate-zeroshot`, `smoothclap evaluate`): the exit status, not the results."""
-    from smoothclap.cli import exit_status
+    from smoothclap.console import exit_status
 
     return exit_status(main, argv, prog=prog)
 

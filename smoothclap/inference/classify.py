@@ -158,7 +158,7 @@ def _print(summary: dict, as_json: bool) -> dict:
 
 def cli(argv=None, prog: str | None = None) -> int:
     """Console script: the exit status, not the results."""
-    from smoothclap.cli import exit_status
+    from smoothclap.console import exit_status
 
     return exit_status(main, argv, prog=prog)
 
