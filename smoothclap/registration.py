@@ -19,11 +19,11 @@ import warnings
 AUTO_MODULES = {"transformers.models.auto.configuration_auto": "config",
                 "transformers.models.auto.modeling_auto": "model",
                 "transformers.models.auto.processing_auto": "processor"}
-# what gets registered -> the module of ours defining it
-OWN_MODULES = {"config": "smoothclap.models.configuration_smoothclap",
-               "model": "smoothclap.models.modeling_smoothclap",
-               "processor": "smoothclap.models.processing_smoothclap"}
-WATCHED = set(AUTO_MODULES) | set(OWN_MODULES.values())
+# every model file: one still executing (the pipeline file imports transformers' pipelines, which load
+# modeling_auto) may be what the registration would import next
+MODEL_FILES = [f"smoothclap.models.{name}_smoothclap" for name in
+               ("audio", "configuration", "modeling", "processing", "pipeline", "onnx")]
+WATCHED = set(AUTO_MODULES) | set(MODEL_FILES)
 _registered: set[str] = set()
 
 
@@ -53,10 +53,12 @@ def _initialising(name: str) -> bool:
 def register_pending() -> None:
     """Register every part whose Auto module transformers has loaded, unless a module involved is
     still executing (our modeling file imports AutoModel: it is registered once it is complete)."""
+    if any(_initialising(name) for name in MODEL_FILES):
+        return
     for name, part in AUTO_MODULES.items():
         if part in _registered or name not in sys.modules:
             continue
-        if any(_initialising(n) for n in (name, OWN_MODULES["config"], OWN_MODULES[part])):
+        if _initialising(name):
             continue
         try:
             register(part, sys.modules[name])

@@ -79,6 +79,23 @@ def test_auto_classes_load_a_folder_without_its_code(tiny_smoothclap, tmp_path):
                                atol=1e-6)
 
 
+@pytest.mark.parametrize("first", [
+    "import smoothclap.models.pipeline_smoothclap",   # pipelines -> modeling_auto while the pipeline file runs
+    "import smoothclap.models.modeling_smoothclap",   # imports AutoModel while it runs
+    "import smoothclap.models.processing_smoothclap",
+    "import smoothclap.evaluation.evaluate",
+    "from transformers import AutoModel, pipeline",    # transformers first, smoothclap after
+])
+def test_registration_whatever_is_imported_first(first, tmp_path):
+    code = (f"{first}\nimport smoothclap\nfrom transformers import AutoConfig, AutoModel, AutoProcessor\n"
+            "from smoothclap.registration import _registered\nimport json; print(json.dumps(sorted(_registered)))")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=str(tmp_path), env=dict(env, HF_HUB_OFFLINE="1"))
+    assert proc.returncode == 0 and "could not register" not in proc.stderr, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == ["config", "model", "processor"]
+
+
 def test_import_is_quick_and_offers_the_api(tmp_path):
     code = ("import sys, json, smoothclap\n"
             "heavy = sorted(m for m in ('torch', 'transformers', 'datasets', 'accelerate') if m in sys.modules)\n"

@@ -21,20 +21,24 @@ from conftest import ROOT
 
 def copy_sources(dest) -> None:
     """What pyproject.toml packages, and nothing else (a clone may hold data, runs, caches;
-    and an in-tree build would leave build/ and *.egg-info behind)."""
+    and an in-tree build would leave build/ and *.egg-info behind). Links (smoothclap/models/ to
+    the root's Hub files, the model card) are copied as the files they point to."""
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         project = tomllib.load(f)
     setup = project["tool"]["setuptools"]
     os.makedirs(dest)
     for name in ("pyproject.toml", project["project"]["readme"]):
         shutil.copy(os.path.join(ROOT, name), dest)
-    for module in setup["py-modules"]:
-        if os.path.isfile(os.path.join(ROOT, module + ".py")):  # smoothclap_publish: another branch's
-            shutil.copy(os.path.join(ROOT, module + ".py"), dest)
     for package in setup["packages"]:
-        folder = setup.get("package-dir", {}).get(package, package)
-        shutil.copytree(os.path.join(ROOT, folder), os.path.join(dest, folder),
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        folder = setup.get("package-dir", {}).get(package, package.replace(".", "/"))
+        target = os.path.join(dest, folder)
+        os.makedirs(target, exist_ok=True)
+        for entry in os.listdir(os.path.join(ROOT, folder)):  # the package's own files; subpackages come in turn
+            source = os.path.join(ROOT, folder, entry)
+            if os.path.isfile(source):
+                shutil.copy(source, target)
+            elif entry not in ("__pycache__",) and not os.path.isfile(os.path.join(source, "__init__.py")):
+                shutil.copytree(source, os.path.join(target, entry), ignore=shutil.ignore_patterns("__pycache__"))
 
 
 @pytest.fixture(scope="module")
@@ -81,22 +85,34 @@ def run(venv, outside, command, *args, timeout=300):
 def test_wheel_commands_from_outside_the_checkout(venv, outside, tiny_data, tiny_smoothclap, pretrained_encoders):
     started = time.time()
     folder = outside[0]
+    # one namespace: the wheel installs smoothclap/ and its dist-info, nothing else at the top of site-packages;
     # every module from the venv (not the editable install of a checkout), the shipped folders there too
     check = run(venv, outside, "python", "-c", """
-import importlib.util, json
+import importlib.metadata as md, importlib.util, json, sys
+import smoothclap
+quick = "torch" not in sys.modules
 from smoothclap.evaluation.metrics import uar, uar_dir
 from smoothclap.assets import shipped_folder
-names = ["demo", "evaluate_zeroshot", "smoothclap_cli", "smoothclap_classify", "smoothclap.evaluation", "smoothclap.training",
-         "train_accelerate", "modeling_smoothclap", "smoothclap.data"]
-print(json.dumps({"files": [importlib.util.find_spec(n).origin for n in names], "uar_dir": str(uar_dir()),
-                  "configs": str(shipped_folder("configs")), "uar": uar([0, 1, 1], [0, 1, 0])["uar"]}))""")
+tops = sorted({f.parts[0] for f in md.files("smoothclap") if f.parts[0] != ".."})
+old = ["demo", "dataset_scripts", "train_accelerate", "evaluate_zeroshot", "smoothclap_cli", "smoothclap_train",
+       "smoothclap_eval", "smoothclap_infer", "modeling_smoothclap", "smoothclap_space"]
+print(json.dumps({"tops": tops, "old": [n for n in old if importlib.util.find_spec(n)], "quick": quick,
+                  "api": [n for n in smoothclap.__all__ if not hasattr(smoothclap, n)],
+                  "files": [importlib.util.find_spec(n).origin for n in ("smoothclap", "smoothclap.cli",
+                            "smoothclap.models.modeling_smoothclap", "smoothclap.training.trainer")],
+                  "uar_dir": str(uar_dir()), "configs": str(shipped_folder("configs")),
+                  "space": str(shipped_folder("space")), "uar": uar([0, 1, 1], [0, 1, 0])["uar"]}))""")
     assert check.returncode == 0, check.stderr[-3000:]
     found = json.loads(check.stdout.strip().splitlines()[-1])
-    site = os.path.dirname(os.path.dirname(found["uar_dir"]))
+    assert found["tops"] == ["smoothclap", "smoothclap-0.1.0.dist-info"], found["tops"]
+    assert found["old"] == [] and found["api"] == [] and found["quick"], found
+    site = os.path.dirname(os.path.dirname(found["configs"]))
     assert site.startswith(os.path.dirname(venv[0])) and site.endswith("site-packages"), found
     assert all(f.startswith(site) for f in found["files"]), found["files"]
-    assert found["configs"] == os.path.join(site, "smoothclap_configs") and found["uar"] == 0.75
+    assert found["configs"] == os.path.join(site, "smoothclap", "configs") and found["uar"] == 0.75
+    assert found["space"] == os.path.join(site, "smoothclap", "app")
     assert {"README.md", "uar.py", "uar_core.py"} <= set(os.listdir(found["uar_dir"]))  # evaluate.load(uar_dir())
+    assert not os.path.islink(os.path.join(site, "smoothclap", "models", "modeling_smoothclap.py"))
 
     proc = run(venv, outside, "smoothclap", "--help")
     assert proc.returncode == 0 and all(f"    {c} " in proc.stdout for c in
@@ -142,13 +158,28 @@ print(json.dumps({"files": [importlib.util.find_spec(n).origin for n in names], 
     # the other subcommands' help, the builders' list, and the offline demo (quick) from the wheel
     for args, usage in ((["build", "--list"], None), (["publish", "--help"], "usage: smoothclap publish "),
                         (["app", "--help"], "usage: smoothclap app "), (["evaluate", "--help"], "usage: smoothclap evaluate "),
-                        (["classify", "--help"], "usage: smoothclap classify ")):
+                        (["classify", "--help"], "usage: smoothclap classify "), (["build", "--help"], "usage: smoothclap build "),
+                        (["export-onnx", "--help"], "usage: smoothclap export-onnx ")):
         proc = run(venv, outside, "smoothclap", *args)
         assert proc.returncode == 0 and (usage is None or proc.stdout.startswith(usage)), (args, proc.stderr[-2000:])
+    for alias, usage in (("evaluate-zeroshot", "usage: evaluate-zeroshot "), ("smoothclap-classify", "usage: smoothclap-classify ")):
+        proc = run(venv, outside, alias, "--help")
+        assert proc.returncode == 0 and proc.stdout.startswith(usage), (alias, proc.stderr[-2000:])
     assert "msp_podcast" in run(venv, outside, "smoothclap", "build", "--list").stdout
     proc = run(venv, outside, "smoothclap", "demo", "--quick", "--output", "demo-out", timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     demo = json.loads((folder / "demo-out" / "demo_results.json").read_text())
     assert set(demo) >= {"smoothclap", "paraclap", "pipeline_examples"} and demo["pipeline_examples"]
     assert (folder / "demo-out" / "smoothclap" / "model.safetensors").is_file()
+    # installed from the wheel, the Auto classes load a folder without its code, as the editable install does
+    from test_package_api import CHILD, run_child
+
+    bare = folder / "bare"
+    shutil.copytree(tiny_smoothclap, bare, ignore=shutil.ignore_patterns("*.py"))
+    proc = run(venv, outside, "python", "-c", CHILD, "installed", bare, folder / "clip.wav", "happy,sad")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    wheel = json.loads(proc.stdout.strip().splitlines()[-1])
+    editable = run_child(CHILD, folder / "editable", "installed", bare, folder / "clip.wav", "happy,sad")
+    assert wheel["classes"] == editable["classes"] and wheel["executed"] == [] and wheel["quick_import"]
+    assert wheel["scores"] == editable["scores"] and wheel["audio"] == editable["audio"]
     print(f"wheel build + venv {venv[1]:.1f} s, commands {time.time() - started:.1f} s")
