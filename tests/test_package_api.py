@@ -141,3 +141,23 @@ def test_job_functions_return_what_the_commands_compute(tiny_smoothclap, tiny_da
     assert err.value.status == 2 and "not ORG/NAME" in capsys.readouterr().err
     with pytest.raises(smoothclap.CommandError):
         smoothclap.build("no_such_corpus", data_dir=str(tmp_path), output=str(tmp_path / "o"))
+
+
+def test_readme_installed_route_snippet(tiny_smoothclap, tmp_path, monkeypatch):
+    """The README's installed-package snippet, as written, on a folder without its .py files."""
+    from test_remote_code import readme_python_block
+
+    import smoothclap  # noqa: F401  (the registration; the snippet imports it too)
+
+    code = readme_python_block("smoothclap.pipeline(repo)")
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_smoothclap, bare, ignore=shutil.ignore_patterns("*.py"))
+    sf.write(tmp_path / "speech.wav", np.stack([tone(200.0, sr=44100)] * 2, axis=1), 44100)  # stereo, 44.1 kHz
+    monkeypatch.chdir(tmp_path)
+    assert '"path/or/repo"' in code
+    ns = {}
+    exec(code.replace('"path/or/repo"', repr(str(bare))), ns)
+    assert sorted(s["label"] for s in ns["scores"]) == ["angry", "happy", "neutral", "sad"]
+    assert type(ns["model"]).__module__ == "smoothclap.models.modeling_smoothclap"
+    assert type(ns["clf"]).__name__ == "SmoothClapZeroShotAudioClassificationPipeline"
+    assert ns["wave"].dtype == np.float32 and ns["wave"].shape == (16000,)
