@@ -2,7 +2,7 @@
 
     smoothclap demo                       # the offline demo (build, train, evaluate, classify)
     smoothclap build CORPUS --data-dir D --output DIR     # a dataset (python -m smoothclap.data build)
-    smoothclap train --config msp_podcast.yaml [flags]    # train (accelerate launch -m train_accelerate)
+    smoothclap train --config msp_podcast.yaml [flags]    # train (accelerate launch -m smoothclap train)
     smoothclap evaluate --model M --dataset DIR --output-dir OUT
     smoothclap classify clip.wav --labels "angry,happy,sad,neutral" --model M
     smoothclap export-onnx MODEL_DIR OUT_DIR --quantize int8   # ONNX Runtime backend (--backend onnx / --dtype auto)

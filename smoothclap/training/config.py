@@ -35,7 +35,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog,
         description="Train SmoothCLAP (or the ParaCLAP baseline, --beta 0) on a dataset built by "
                     "`smoothclap build` (smoothclap.data), on one CPU, one GPU, many GPUs or many nodes "
-                    "(several processes: `accelerate launch -m train_accelerate ...`, or "
+                    "(several processes: `accelerate launch -m smoothclap train ...`, or "
                     "`accelerate launch train_accelerate.py ...` in a clone). Defaults follow the "
                     "paper's recipe (SmoothCLAP, section 3.1).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -4,7 +4,7 @@ One script from one CPU to many GPUs and nodes:
 
     smoothclap train --dataset data/demo --model path/to/smoothclap --output-dir runs/demo
     python train_accelerate.py ...                                  # the same, in a clone
-    accelerate launch -m train_accelerate --config msp_podcast.yaml # any accelerate setup
+    accelerate launch -m smoothclap train --config msp_podcast.yaml # any accelerate setup
     accelerate launch train_accelerate.py --config configs/msp_podcast.yaml   # the same, in a clone
 
 The defaults are the paper's recipe (SmoothCLAP, section 3.1): audio encoder and local
