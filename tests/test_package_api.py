@@ -24,6 +24,10 @@ LABELS = ["happy", "sad", "angry"]
 CHILD = textwrap.dedent("""
     import json, os, sys
     route, folder, clip, labels = sys.argv[1:5]
+    modules = os.environ["HF_MODULES_CACHE"]
+    def code_files():  # what transformers copied into its modules cache to run it
+        return {os.path.join(d, f) for d, _, fs in os.walk(modules) for f in fs if f.endswith("_smoothclap.py")}
+    before = code_files()
     if route == "installed":
         import smoothclap
     quick = "torch" not in sys.modules and "transformers" not in sys.modules
@@ -38,11 +42,10 @@ CHILD = textwrap.dedent("""
         text = model.get_text_features(**processor(text=labels.split(","))).pooler_output
     clf = (smoothclap.pipeline(folder) if route == "installed" else
            pipeline("zero-shot-audio-classification", model=folder, trust_remote_code=True))
-    modules = os.environ["HF_MODULES_CACHE"]
     print(json.dumps({"quick_import": quick, "audio": audio.tolist(), "text": text.tolist(),
                       "classes": [type(x).__module__ + "." + type(x).__name__ for x in (config, model, processor, clf)],
                       "scores": clf(clip, candidate_labels=labels.split(",")),
-                      "executed": [f for _, _, fs in os.walk(modules) for f in fs if f.endswith("_smoothclap.py")]}))
+                      "executed": sorted(os.path.basename(f) for f in code_files() - before)}))
 """)
 
 

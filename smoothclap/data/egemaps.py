@@ -324,7 +324,7 @@ class FeatureExtractorPool:
             ctx = multiprocessing.get_context(self.start_method)
             if self.start_method == "forkserver":
                 # Effective only if the forkserver is not running yet; harmless otherwise.
-                ctx.set_forkserver_preload(["__main__", "audio_smoothclap", "opensmile", __name__])
+                ctx.set_forkserver_preload(["__main__", "smoothclap.models.audio_smoothclap", "opensmile", __name__])
             self._barrier = ctx.Barrier(self.num_workers)
             self._executor = ProcessPoolExecutor(
                 max_workers=self.num_workers,
