@@ -252,7 +252,8 @@ def _no_speaker(assign: Mapping) -> str:
     """The folder corpus' files without a speaker id (other corpora read every speaker from the name)."""
     if "no_speaker" not in assign:
         return ""
-    return f" Files without a speaker id: {assign['no_speaker'].get('files', 0)} ({assign['no_speaker'].get('policy')})."
+    policy = assign["no_speaker"]
+    return f" Files without a speaker id: {policy.get('files', 0)} ({policy.get('policy')})."
 
 
 def _labels(meta: Mapping) -> list[str]:

@@ -36,7 +36,8 @@ def _put(path, data: bytes = WAV):
 
 def _crema(root, actors=range(1001, 1011), reverse=False):
     """AudioWAV/ACTOR_SEN_EMO_LVL.wav, two sentences per actor and emotion, plus the demographics table."""
-    names = [f"{actor}_{sentence}_{emo}_XX" for actor in actors for emo in CREMA_EMOTIONS for sentence in ("DFA", "IEO")]
+    names = [f"{actor}_{sentence}_{emo}_XX"
+             for actor in actors for emo in CREMA_EMOTIONS for sentence in ("DFA", "IEO")]
     for name in reversed(names) if reverse else names:  # another creation order on disk
         _put(root / "AudioWAV" / f"{name}.wav")
     (root / "VideoDemographics.csv").write_text(
