@@ -220,7 +220,7 @@ def _splits(split_rows: Mapping[str, int], report: BuildReport | None) -> list[s
 
 
 def _split_assignment(meta: Mapping) -> list[str]:
-    """How the builder made the splits (folder corpus: split=speaker or split_file)."""
+    """How the builder made the splits (split=speaker or split_file: the folder corpus, TESS, CREMA-D, RAVDESS)."""
     assign = meta.get("split_assignment")
     if not assign:
         return []
@@ -230,8 +230,7 @@ def _split_assignment(meta: Mapping) -> list[str]:
         lines.append(f"Speaker-disjoint, made by the builder (`split=speaker:{shares}` for "
                      f"{'/'.join(assign['shares'])}, `split_seed={assign['seed']}`, stratified by label): every "
                      "speaker is in exactly one split; a rebuild with the same files, shares and seed gives the same "
-                     "assignment. Files without a speaker id: "
-                     f"{assign.get('no_speaker', {}).get('files', 0)} ({assign.get('no_speaker', {}).get('policy')}).")
+                     "assignment." + _no_speaker(assign))
     else:
         lines.append(f"From the split file `{assign['file']}` (sha256 {assign['sha256']}"
                      + (f", fold {assign['fold']}" if assign.get("fold") is not None else "")
@@ -247,6 +246,14 @@ def _split_assignment(meta: Mapping) -> list[str]:
     lines += [f"| {label} | " + " | ".join(str(c.get(label, 0)) for c in assign["clips"].values()) + " |"
               for label in labels]
     return lines
+
+
+def _no_speaker(assign: Mapping) -> str:
+    """The folder corpus' files without a speaker id (other corpora read every speaker from the name)."""
+    if "no_speaker" not in assign:
+        return ""
+    policy = assign["no_speaker"]
+    return f" Files without a speaker id: {policy.get('files', 0)} ({policy.get('policy')})."
 
 
 def _labels(meta: Mapping) -> list[str]:

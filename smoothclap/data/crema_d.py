@@ -8,7 +8,9 @@ its root, or the AudioWAV folder itself)::
 
 Emotion codes ANG, DIS, FEA, HAP, NEU, SAD; level LO/MD/HI/XX is ignored.
 Speaker = the actor id ('1001'); gender from VideoDemographics.csv (Sex Male/Female) when
-the file exists (or `demographics_file=PATH` points at it), else None. No official split.
+the file exists (or `demographics_file=PATH` points at it), else None. No official split:
+every clip is in 'all' unless `split=speaker:80/10/10` (actor-disjoint, seeded by
+`split_seed`, stratified by label) or `split_file=PATH` asks for splits (split_options.py).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import pathlib
 import re
 from typing import Iterator
 
-from . import scanning
+from . import scanning, split_options
 from .corpus import CorpusConfig, CorpusError
 
 NAME = "crema_d"
 
 OPTIONS = {
     "demographics_file": "VideoDemographics.csv at another path (gender per actor)",
+    **split_options.OPTIONS,  # no official split: split=speaker:... or split_file=...
 }
 
 # Reference order (ParaCLAP Data/cremad.py): SAD, ANG, DIS, FEA, HAP, NEU.
@@ -97,4 +100,5 @@ def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iter
     data_dir = scanning.require_dir(data_dir, NAME)
     audio_dir = _audio_dir(data_dir)
     genders = _genders(data_dir, audio_dir, options)
-    yield from _CODES.records(_candidates(audio_dir, genders), options, where=audio_dir)
+    records = _CODES.records(_candidates(audio_dir, genders), options, where=audio_dir)
+    yield from split_options.split_records(records, options, data_dir, NAME)

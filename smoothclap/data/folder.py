@@ -20,7 +20,7 @@ Options: `template` (str with one '{}'), `speaker_regex` (matched with re.search
 file name without extension; the group named `speaker`, else group 1, else the whole match
 is the speaker id; a file it misses keeps speaker None and is listed in a warning),
 `label_map`, and the split options (a flat layout only): `split=speaker:80/10/10`
-(speaker-disjoint, seeded by `split_seed`, stratified by label; see splitting.py; files
+(speaker-disjoint, seeded by `split_seed`, stratified by label; see split_options.py and splitting.py; files
 without a speaker are an error unless `no_speaker=ignore`) or `split_file=PATH`
 (EmoBox-style clip-id lists, `split_fold` picks a fold). Gender is None. The emotion
 adjective is derived from the label when it is an emotion word (angry/anger, sad/sadness,
@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import json
 import pathlib
 import re
 import types
 from typing import Iterator
 
-from . import scanning, splitting
+from . import scanning, split_options
 from .corpus import CorpusConfig, CorpusError
 
 NAME = "folder"
@@ -53,13 +52,9 @@ OPTIONS = {
     "speaker_regex": "regex on the file name (no extension); group 'speaker', else group 1, else the match",
     "label_map": "JSON object (or a .json file) folder name -> label, e.g. {\"Angry\": \"angry\"}: merges or "
                  "renames label folders",
-    "split": "speaker:80/10/10 (train/validation/test shares): speaker-disjoint splits, stratified by label "
-             "(needs speaker_regex; flat layout only)",
-    "split_seed": "seed of split=speaker (default 0): the same seed and speakers give the same split",
+    **split_options.OPTIONS,  # split, split_seed, split_file, split_fold: shared with TESS, CREMA-D, RAVDESS
+    "split": split_options.OPTIONS["split"] + " (needs speaker_regex; flat layout only)",
     "no_speaker": "with split=speaker, files whose speaker_regex finds no speaker: error (default) or ignore",
-    "split_file": "JSON/JSONL file(s) listing clip ids per split (EmoBox-style), relative to --data-dir or "
-                  "absolute; unlisted clips are ignored and reported",
-    "split_fold": "the fold to use when split_file holds several ({fold: {split: [ids]}})",
 }
 DEFAULT_TEMPLATE = "this person is feeling {}."
 
@@ -272,31 +267,24 @@ def _unique_ids(clips: list[dict]) -> list[dict]:
 
 # ---------------------------------------------------------------------------- splits
 def _assign_splits(result: Survey, options: dict, root: pathlib.Path, has_split_folders: bool) -> None:
-    spec, split_file = options.get("split"), options.get("split_file")
-    for key, needs in (("split_seed", "split"), ("no_speaker", "split"), ("split_fold", "split_file")):
-        if options.get(key) is not None and not options.get(needs):
-            raise CorpusError(f"{NAME}: --option {key} only applies with --option {needs}=...")
-    if not spec and not split_file:
+    """The split options (split_options.py, shared with the named corpora), plus what is the
+    folder's own: a layout with split folders has its splits, and speakers come from speaker_regex."""
+    split_options.check_split_options(options, NAME)
+    if not split_options.wanted(options):
         return
-    if spec and split_file:
-        raise CorpusError(f"{NAME}: give either --option split=... or --option split_file=..., not both")
     if has_split_folders:
         raise CorpusError(f"{NAME}: {root} already has split folders ({', '.join(sorted(_top_splits(root)))}); "
                           "--option split/split_file applies to a flat <root>/<label>/ layout")
-    if spec:
+    if options.get("split"):
         _speaker_split(result, options)
     else:
-        _file_split(result, split_file, options.get("split_fold"), root)
+        split_options.apply_split_options(result, options, root, NAME)
 
 
 def _speaker_split(result: Survey, options: dict) -> None:
-    shares = splitting.parse_split_spec(options["split"])
     if not options.get("speaker_regex"):
         raise CorpusError(f"{NAME}: split={options['split']} needs speaker ids: pass --option "
                           "speaker_regex=... (e.g. '^(s\\d+)_' for s01_take1.wav)")
-    seed = options.get("split_seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise CorpusError(f"{NAME}: split_seed must be an integer, got {seed!r}")
     policy = options.get("no_speaker") or "error"
     if policy not in ("error", "ignore"):
         raise CorpusError(f"{NAME}: no_speaker must be 'error' or 'ignore', got {policy!r}")
@@ -310,59 +298,8 @@ def _speaker_split(result: Survey, options: dict) -> None:
         result.ignored.append({"path": clip["path"], "reason": "no speaker id (speaker_regex found none), "
                                "so split=speaker cannot place it (no_speaker=ignore)"})
     result.clips = [clip for clip in result.clips if clip["speaker"] is not None]
-    assignment, description = splitting.speaker_split(result.clips, shares, seed)
+    description = split_options.speaker_assign(result, options, NAME)
     description["no_speaker"] = {"policy": policy, "files": len(nameless)}
-    _apply(result, assignment, description)
-    note = splitting.shares_note(description)
-    if note:
-        result.warnings.append({"message": note, "files": []})
-
-
-def _split_file_paths(value, root: pathlib.Path) -> list[pathlib.Path]:
-    values = value if isinstance(value, list) else [value]
-    paths = []
-    for item in values:
-        path = pathlib.Path(str(item)).expanduser()
-        paths.append(path if path.is_absolute() or path.is_file() else root / path)
-    return paths
-
-
-def _file_split(result: Survey, value, fold, root: pathlib.Path) -> None:
-    lists: dict[str, list] = collections.defaultdict(list)
-    digest = hashlib.sha256()
-    paths = _split_file_paths(value, root)
-    for path in paths:
-        for split, ids in splitting.read_split_file(path, fold).items():
-            lists[split].extend(ids)
-        digest.update(path.read_bytes())
-    source = ", ".join(p.name for p in paths)  # names, not local paths: the card is shared
-    assignment, description, not_found = splitting.split_file_assignment(
-        result.clips, lists, source, digest.hexdigest()[:16], fold)
-    if not assignment:
-        raise CorpusError(f"{NAME}: no clip id in split_file {source} matches a file under {root} "
-                          f"(e.g. {not_found[0] if not_found else 'none listed'}); ids are paths relative to the "
-                          "folder without extension (angry/s01_a), or file names")
-    if not_found:
-        result.warnings.append({"message": f"{len(not_found)} ids in split_file {source} match no file under "
-                                           "the corpus folder", "files": not_found})
-    unlisted = [clip for clip in result.clips if clip["id"] not in assignment]
-    for clip in unlisted:
-        result.ignored.append({"path": clip["path"], "reason": f"not listed in split_file {source}"})
-    if unlisted:
-        result.warnings.append({"message": f"{len(unlisted)} files are not listed in split_file {source} and "
-                                           "were left out", "files": [c["path"] for c in unlisted]})
-    result.clips = [clip for clip in result.clips if clip["id"] in assignment]
-    shared = splitting.shared_speakers(description)
-    if shared:
-        result.warnings.append({"message": f"split_file {source} is not speaker-disjoint: {len(shared)} speakers "
-                                           f"are in more than one split ({', '.join(shared[:5])})", "files": []})
-    _apply(result, assignment, description)
-
-
-def _apply(result: Survey, assignment: dict, description: dict) -> None:
-    for clip in result.clips:
-        clip["split"] = assignment[clip["id"]]
-    result.split_assignment = description
 
 
 # ---------------------------------------------------------------------------- corpus module

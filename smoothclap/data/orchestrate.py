@@ -201,7 +201,7 @@ def _corpus_error_in(err: BaseException) -> CorpusError | None:
 
 
 def _split_assignment(report: BuildReport) -> dict:
-    """How a scanner made the splits (folder corpus: split=speaker or split_file), for smoothclap.json."""
+    """How a scanner made the splits (split=speaker or split_file), for smoothclap.json."""
     return {"split_assignment": report.split_assignment} if report.split_assignment else {}
 
 

@@ -11,7 +11,9 @@ File names are seven two-digit fields: modality (01 full AV, 02 video-only, 03 a
 statement - repetition - actor. Only audio-only speech (03-01-...) is kept; song and
 video files that sit in the same tree are dropped and counted. Emotion codes: 01 neutral,
 02 calm, 03 happy, 04 sad, 05 angry, 06 fearful, 07 disgust, 08 surprised.
-Actor: odd = male, even = female; speaker = 'Actor_XX'. No official split ('all').
+Actor: odd = male, even = female; speaker = 'Actor_XX'. No official split: every clip is in
+'all' unless `split=speaker:80/10/10` (actor-disjoint, seeded by `split_seed`, stratified by
+label) or `split_file=PATH` asks for splits (split_options.py).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ import pathlib
 import re
 from typing import Iterator
 
-from . import scanning
+from . import scanning, split_options
 from .corpus import CorpusConfig
 
 NAME = "ravdess"
 
-OPTIONS: dict[str, str] = {}  # no scanner options
+OPTIONS = dict(split_options.OPTIONS)  # no official split: split=speaker:... or split_file=...
 
 _LABELS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 _ADJECTIVES = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted", "surprised"]
@@ -82,4 +84,5 @@ def _candidates(root: pathlib.Path) -> Iterator[scanning.Candidate]:
 def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iterator[dict]:
     """Yield one Record per RAVDESS audio-only speech file."""
     root = scanning.require_dir(data_dir, NAME)
-    yield from _CODES.records(_candidates(root), options, where=root)
+    records = _CODES.records(_candidates(root), options, where=root)
+    yield from split_options.split_records(records, options, root, NAME)

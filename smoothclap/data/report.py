@@ -6,7 +6,8 @@ counted as *dropped before input*, with a reason, never silently. A scanner that
 inventory of its folder (the folder corpus) also accounts for every file under it: files =
 built + skipped + ignored (hidden, not audio, an unreadable format, outside a label folder,
 ...), each ignored file listed with its reason; and it records its warnings (files listed)
-and the split assignment it made.
+and the split assignment it made. A scanner that makes splits without an inventory (TESS,
+CREMA-D, RAVDESS with split options) records the assignment and its warnings alone.
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ class BuildReport:
         self.ignored = [dict(x) for x in ignored]
         self.warnings = [dict(x) for x in warnings]
         self.split_assignment = split_assignment
+
+    def set_split_assignment(self, split_assignment: dict | None, warnings=()) -> None:
+        """For scanners without an inventory that make splits (TESS, CREMA-D, RAVDESS with
+        split=speaker or split_file, through ``split_options.split_records``): the assignment
+        and its warnings. Replaces, like ``set_inventory``."""
+        self.split_assignment = split_assignment
+        self.warnings = [dict(x) for x in warnings]
 
     # --- used by scanners (through count_drop) and by the builder
     def drop(self, reason: str, n: int = 1) -> None:
@@ -189,15 +197,16 @@ class BuildReport:
         }
 
     def _inventory_dict(self) -> dict:
+        """The file inventory, warnings and split assignment, when a scanner gave them."""
+        split = {"warnings": list(self.warnings), "split_assignment": self.split_assignment}
         if self.files_total is None:
-            return {}
+            return split if self.warnings or self.split_assignment else {}
         return {
             "files": {"total": self.files_total, "built": self.built_rows, "skipped": self.skipped_rows,
                       "ignored": len(self.ignored),
                       "total_equals_built_plus_skipped_plus_ignored": self.files_consistent},
             "ignored": list(self.ignored),
-            "warnings": list(self.warnings),
-            "split_assignment": self.split_assignment,
+            **split,
         }
 
     @classmethod
@@ -212,6 +221,8 @@ class BuildReport:
         if data.get("files"):
             report.set_inventory(data["files"]["total"], data.get("ignored", []), data.get("warnings", []),
                                  data.get("split_assignment"))
+        elif data.get("split_assignment") or data.get("warnings"):
+            report.set_split_assignment(data.get("split_assignment"), data.get("warnings", []))
         return report
 
     def write_json(self, path: str | os.PathLike) -> None:
@@ -244,4 +255,7 @@ class NullReport(BuildReport):
         pass
 
     def set_inventory(self, *args, **kwargs) -> None:  # noqa: D102
+        pass
+
+    def set_split_assignment(self, *args, **kwargs) -> None:  # noqa: D102
         pass

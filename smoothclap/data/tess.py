@@ -13,7 +13,10 @@ A flat folder of the same files (the reference's `data/`) works too. The class i
 the file name's last part(s) (`OAF_back_ps` -> ps), like the reference loader, with case
 and spelling variants normalised (Fear/fear, ps/pleasant_surprise(d), sad/sadness, ...);
 when the file name carries no recognised emotion, the folder name (`YAF_pleasant_surprised`)
-is used. Speakers OAF (older) and YAF (younger), both female. No official split.
+is used. Speakers OAF (older) and YAF (younger), both female. No official split: every
+clip is in 'all' unless `split_file=PATH` (clip ids per split) or `split=speaker:...` asks
+for splits; with two speakers, a speaker split has two splits at most (`split=speaker:50/0/50`
+or `speaker:50/50`), see split_options.py.
 
 Some downloads contain the whole tree twice (a nested copy); later copies of a file name
 are dropped and counted as duplicates.
@@ -24,12 +27,12 @@ from __future__ import annotations
 import pathlib
 from typing import Iterator
 
-from . import scanning
+from . import scanning, split_options
 from .corpus import CorpusConfig
 
 NAME = "tess"
 
-OPTIONS: dict[str, str] = {}  # no scanner options
+OPTIONS = dict(split_options.OPTIONS)  # no official split: split=speaker:... or split_file=... (2 speakers)
 
 # Reference order and texts (ParaCLAP Data/tess.py emo_list).
 _LABELS = ["neutral", "happy", "sad", "angry", "fear", "disgust", "pleasant_surprise"]
@@ -92,4 +95,5 @@ def _candidates(root: pathlib.Path) -> Iterator[scanning.Candidate]:
 def scan(data_dir: pathlib.Path | None, config_name: str, options: dict) -> Iterator[dict]:
     """Yield one Record per TESS clip."""
     root = scanning.require_dir(data_dir, NAME)
-    yield from _CODES.records(_candidates(root), options, where=root)
+    records = _CODES.records(_candidates(root), options, where=root)
+    yield from split_options.split_records(records, options, root, NAME)
