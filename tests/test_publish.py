@@ -234,7 +234,7 @@ def test_dataset_without_card_or_card_metadata_fails(msp, tiny_data, tmp_path, c
 def test_real_upload_offline_is_one_error_line_with_the_retry_command(msp, tmp_path):
     captions = msp[1]
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))
-    code = "import sys, smoothclap_publish as p; sys.exit(p.main(sys.argv[1:]))"
+    code = "import sys, smoothclap.release.publish as p; sys.exit(p.main(sys.argv[1:]))"
     proc = subprocess.run([sys.executable, "-c", code, str(captions), "--repo-type", "dataset", "--repo-id",
                            "me/msp-captions", "--private"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
