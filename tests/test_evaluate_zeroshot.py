@@ -328,3 +328,17 @@ def test_bad_input(case, match, controlled, corpus, tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and match in err and "Traceback" not in err
+
+
+def test_auto_split_scores_held_out_speakers_where_the_corpus_has_them():
+    """--split auto: the paper's split; RAVDESS/CREMA-D/TESS, which the paper scores whole, built
+    with --option split=speaker:... score their test split, not the clips a fine-tune trained on."""
+    from smoothclap.evaluation.data import _choose_splits
+
+    sessions = {f"session{i}": None for i in range(1, 6)}
+    assert _choose_splits({"all": None}, "ravdess", "auto") == ["all"]
+    assert _choose_splits({"train": None, "validation": None, "test": None}, "crema_d", "auto") == ["test"]
+    assert _choose_splits(sessions, "iemocap", "auto") == list(sessions)
+    assert _choose_splits({"train": None, "test": None}, "fau_aibo", "auto") == ["test"]
+    assert _choose_splits({"train": None, "validation": None, "test": None}, "tess", "all") == [
+        "train", "validation", "test"]

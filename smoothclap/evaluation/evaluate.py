@@ -54,7 +54,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="where results.json, results.md and the PNGs go")
     p.add_argument("--split", default="auto",
                    help="'auto' (the paper's rows: test for FAU-Aibo and ALC, all rows for the other Table 1 "
-                        "corpora, else test if present, else all), 'all', or names such as 'test' or 'session1,session2'")
+                        "corpora unless built with a test split, else test if present, else all), 'all', or names such as 'test' or 'session1,session2'")
     p.add_argument("--texts", action="append", default=[], metavar="DATASET=JSON",
                    help="replace a dataset's query texts: DATASET is corpus/config, the corpus or the folder name; "
                         "JSON is {\"label\": \"text\", ...} inline or a .json file")
