@@ -19,12 +19,19 @@ import warnings
 AUTO_MODULES = {"transformers.models.auto.configuration_auto": "config",
                 "transformers.models.auto.modeling_auto": "model",
                 "transformers.models.auto.processing_auto": "processor"}
-# every model file: one still executing (the pipeline file imports transformers' pipelines, which load
+# the model files: one still executing (the pipeline file imports transformers' pipelines, which load
 # modeling_auto) may be what the registration would import next
 MODEL_FILES = [f"smoothclap.models.{name}_smoothclap" for name in
                ("audio", "configuration", "modeling", "processing", "pipeline", "onnx")]
-WATCHED = set(AUTO_MODULES) | set(MODEL_FILES)
+
+
+def _watched(name: str) -> bool:
+    """Registration waits until no transformers module and no model file is half-imported (the
+    model files import from tokenization_auto, feature_extraction_auto ...), so it is tried
+    again after each of them completes."""
+    return name == "transformers" or name.startswith("transformers.") or name in MODEL_FILES
 _registered: set[str] = set()
+_in_flight = [0]  # watched modules executing now (a count: imports nest)
 
 
 def register(part: str, module) -> None:
@@ -53,12 +60,10 @@ def _initialising(name: str) -> bool:
 def register_pending() -> None:
     """Register every part whose Auto module transformers has loaded, unless a module involved is
     still executing (our modeling file imports AutoModel: it is registered once it is complete)."""
-    if any(_initialising(name) for name in MODEL_FILES):
+    if _in_flight[0] or any(_initialising(name) for name in MODEL_FILES):
         return
     for name, part in AUTO_MODULES.items():
         if part in _registered or name not in sys.modules:
-            continue
-        if _initialising(name):
             continue
         try:
             register(part, sys.modules[name])
@@ -80,7 +85,11 @@ class _ThenRegister(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module) -> None:
-        self._loader.exec_module(module)
+        _in_flight[0] += 1
+        try:
+            self._loader.exec_module(module)
+        finally:
+            _in_flight[0] -= 1
         module.__spec__._initializing = False  # done executing (the import machinery says so only later)
         register_pending()
 
@@ -93,7 +102,7 @@ class _AfterImportFinder(importlib.abc.MetaPathFinder):
         self._finding: set[str] = set()
 
     def find_spec(self, name, path=None, target=None):
-        if name not in WATCHED or name in self._finding:
+        if not _watched(name) or name in self._finding:
             return None
         self._finding.add(name)  # the real spec, from the finders after this one
         try:
@@ -109,4 +118,5 @@ def install() -> None:
     """Register now with the Auto modules transformers has loaded; the others as they load."""
     if not any(isinstance(f, _AfterImportFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _AfterImportFinder())
-    register_pending()
+    if not any(_initialising(name) for name in list(sys.modules) if _watched(name)):
+        register_pending()

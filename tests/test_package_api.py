@@ -88,6 +88,8 @@ def test_auto_classes_load_a_folder_without_its_code(tiny_smoothclap, tmp_path):
     "import smoothclap.models.processing_smoothclap",
     "import smoothclap.evaluation.evaluate",
     "from transformers import AutoModel, pipeline",    # transformers first, smoothclap after
+    "import smoothclap; from transformers import AutoTokenizer",  # tokenization_auto loads modeling_auto mid-import
+    "import smoothclap; from transformers import Wav2Vec2FeatureExtractor, BertConfig",
 ])
 def test_registration_whatever_is_imported_first(first, tmp_path):
     code = (f"{first}\nimport smoothclap\nfrom transformers import AutoConfig, AutoModel, AutoProcessor\n"
