@@ -590,7 +590,9 @@ SmoothClapModel.register_for_auto_class("AutoModel")  # auto_map + copies the .p
 if not __package__:  # a plain module: AutoModel knows it locally (see configuration_smoothclap.py)
     AutoModel.register(SmoothClapConfig, SmoothClapModel, exist_ok=True)
 
-if __package__:  # remote code. transformers copies the files a model file imports relatively, so this line makes
-    # every save_pretrained (of this copy too) ship the zero-shot pipeline that config.custom_pipelines names. At the
-    # repository root it is not run, but save_pretrained still reads it and copies pipeline_smoothclap.py too.
+if __package__ and not __package__.startswith("smoothclap."):  # remote code. transformers copies the files a
+    # model file imports relatively, so this line makes every save_pretrained (of this copy too) ship the zero-shot
+    # pipeline that config.custom_pipelines names. At the repository root and in the installed package (where
+    # importing transformers' pipelines would cost every AutoModel user seconds) it is not run, but save_pretrained
+    # still reads it and copies pipeline_smoothclap.py too.
     from .pipeline_smoothclap import SmoothClapZeroShotAudioClassificationPipeline  # noqa: F401
