@@ -1,0 +1,84 @@
+"""The demo's measurement parts: the linear-probe ceiling of a frozen encoder, confusion
+matrices as text, and the one table of a multi-seed SmoothCLAP / ParaCLAP comparison.
+
+    probe_uar(train_x, train_y, eval_x, eval_y, n_classes) -> float
+    confusion_text(result) -> str               # a zero-shot report's confusion matrix, plain text
+    seed_table(runs, comparison) -> str         # markdown: per seed and mean, both splits, both models
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from smoothclap_eval.metrics import uar
+
+
+def probe_uar(train_x, train_y, eval_x, eval_y, n_classes: int, l2: float = 1e-3) -> float:
+    """UAR of a multinomial logistic regression (standardised features, class-balanced loss,
+    L-BFGS) fitted on ``train_x``: how much of the label the features carry linearly."""
+    train_x, eval_x = np.asarray(train_x, dtype=np.float64), np.asarray(eval_x, dtype=np.float64)
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-8
+    x = torch.from_numpy((train_x - mean) / std)
+    y = torch.as_tensor(np.asarray(train_y), dtype=torch.long)
+    counts = torch.bincount(y, minlength=n_classes).double().clamp(min=1)
+    weight = counts.sum() / (n_classes * counts)  # balanced: the probe aims at UAR, not accuracy
+    linear = torch.nn.Linear(x.shape[1], n_classes).double()
+    optimizer = torch.optim.LBFGS(linear.parameters(), max_iter=300, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(linear(x), y, weight=weight) + l2 * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        predicted = linear(torch.from_numpy((eval_x - mean) / std)).argmax(1).numpy()
+    return uar(predicted.tolist(), np.asarray(eval_y).tolist(), labels=sorted(set(np.asarray(eval_y).tolist())))["uar"]
+
+
+def confusion_text(result: dict) -> str:
+    """Rows = the reference label, columns = the predicted one; counts, then recall per row."""
+    labels, cm = result["labels"], np.asarray(result["confusion_matrix"])
+    width = max(8, *(len(x) for x in labels)) + 1
+    lines = [" " * width + "".join(f"{x:>{width}s}" for x in labels) + f"{'recall':>{width}s}"]
+    for label, row in zip(labels, cm):
+        recall = row[labels.index(label)] / row.sum() if row.sum() else float("nan")
+        lines.append(f"{label:>{width}s}" + "".join(f"{int(n):>{width}d}" for n in row) + f"{recall:>{width}.3f}")
+    return "\n".join(lines)
+
+
+def _cell(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _diff(result: dict) -> str:
+    low, high = result["ci"]
+    return f"{result['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def seed_table(runs: list[dict], comparison: dict) -> str:
+    """Markdown: one row per seed and a mean row. ``runs``: [{"seed", "smoothclap": {"validation_uar",
+    "test_uar"}, "paraclap": {...}, "difference": {split: paired_bootstrap result}}]; ``comparison``:
+    {split: paired_bootstrap over all seeds}. Probe columns when the runs carry ``probe``."""
+    probe = all("probe" in run for run in runs)
+    head = ["seed", "SmoothCLAP val", "ParaCLAP val", "difference val [95 %]", "SmoothCLAP test", "ParaCLAP test",
+            "difference test [95 %]"] + (["probe val", "probe test"] if probe else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def row(name, get, diffs, probes):
+        cells = [name]
+        for split in ("validation", "test"):
+            cells += [_cell(get("smoothclap", split)), _cell(get("paraclap", split)), _diff(diffs[split])]
+        if probe:
+            cells += [_cell(probes["validation"]), _cell(probes["test"])]
+        lines.append("| " + " | ".join(cells) + " |")
+
+    for run in runs:
+        row(str(run["seed"]), lambda m, s, r=run: r[m][f"{s}_uar"], run["difference"], run.get("probe"))
+    mean_probe = ({s: float(np.mean([r["probe"][s] for r in runs])) for s in ("validation", "test")}
+                  if probe else None)
+    row(f"mean of {len(runs)}", lambda m, s: float(np.mean([r[m][f"{s}_uar"] for r in runs])), comparison,
+        mean_probe)
+    return "\n".join(lines)
