@@ -86,6 +86,9 @@ class Recipe:
     encoder_epochs: int = 5
     encoder_batch_size: int = 16
     encoder_lr: float = 1e-3
+    # weight of the train split's emotion label (cross-entropy) next to the AVD regression in
+    # the encoder fit; 0: AVD only (the previous recipe). Chosen on validation (docs/demo.md)
+    encoder_label_weight: float = 1.0
     clap_epochs: int = 2  # the best validation epoch is exported; it was epoch 0-2 of 4 (old corpus)
     clap_batch_size: int = 32  # the paper's
     max_tags: int = 1  # emotion + at most one tag sentence: half the text tokens of 5 (same UAR)
@@ -137,6 +140,36 @@ def read_json(path: str) -> dict | None:
         return None
 
 
+def choose_threads() -> int:
+    """Set and return torch's thread count for the next step: all cores only where that is
+    faster NOW than one thread, timed on a small transformer layer (forward + backward,
+    interleaved, median of 3; well under a second quiet, a few under load). On a shared machine torch's threads wait for
+    each other at every parallel region, and a core taken by another process stalls them
+    all: here, at load ~6 on 2 cores, an encoder step took 5.3 s on 2 threads and 0.9-1.4 s
+    on 1 (0.15 s on 2 quiet cores). The demo calls this before each of its torch steps."""
+    import statistics
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores <= 1:
+        torch.set_num_threads(1)
+        return 1
+    generator = torch.Generator().manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(256, 4, 1024, dropout=0.0, batch_first=True)
+    x = torch.randn(8, 32, 256, generator=generator)
+    times: dict[int, list] = {1: [], cores: []}
+    for _ in range(3):
+        for threads in times:
+            torch.set_num_threads(threads)
+            start = time.perf_counter()
+            layer(x).sum().backward()
+            times[threads].append(time.perf_counter() - start)
+    chosen = cores if statistics.median(times[cores]) < 0.8 * statistics.median(times[1]) else 1
+    torch.set_num_threads(chosen)
+    return chosen
+
+
 # --------------------------------------------------------------------------- 1. corpus
 def demo_corpus(recipe: Recipe, cache_dir: str) -> str:
     """The built demo corpus folder, reused when an earlier build had the same options."""
@@ -176,7 +209,8 @@ def pooled(model, input_values, attention_mask):
 
 def fit_audio_encoder(train, recipe: Recipe, seed: int):
     """A fresh small Wav2Vec2 regressed (mean-pooled state -> linear) on the standardised
-    arousal/valence/dominance of ``train``. Returns (encoder, feature extractor, last loss)."""
+    arousal/valence/dominance of ``train`` and classified to its emotion labels
+    (``recipe.encoder_label_weight``). Returns (encoder, feature extractor, last step's losses)."""
     import numpy as np
     import torch
     from tqdm.auto import tqdm
@@ -191,9 +225,14 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     waves = [load_audio(clip) for clip in tqdm(train["audio"], desc="decode", leave=False)]
     avd = np.stack([np.asarray(train[name], dtype=np.float32) for name in AVD], axis=1)
     targets = torch.from_numpy((avd - avd.mean(0)) / avd.std(0).clip(min=1e-6))
+    # the emotion labels too (when the corpus has them): a regression to three numbers keeps
+    # only what separates the emotions along arousal/valence/dominance
+    use_labels = recipe.encoder_label_weight > 0 and "label" in train.column_names
+    labels = torch.as_tensor(np.asarray(train["label"]), dtype=torch.long) if use_labels else None
+    n_labels = int(labels.max()) + 1 if use_labels else 0
     torch.manual_seed(seed)
     model = Wav2Vec2Model(Wav2Vec2Config(**ENCODER_CONFIG))
-    head = torch.nn.Linear(model.config.hidden_size, len(AVD))
+    head = torch.nn.Linear(model.config.hidden_size, len(AVD) + n_labels)
     params = list(model.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=recipe.encoder_lr, weight_decay=0.01)
     per_epoch = -(-len(waves) // recipe.encoder_batch_size)
@@ -201,20 +240,25 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
                                                    total_steps=recipe.encoder_epochs * per_epoch)
     generator = torch.Generator().manual_seed(seed)
     model.train()
-    bar = tqdm(total=recipe.encoder_epochs * per_epoch, desc="audio encoder (AVD)")
+    bar = tqdm(total=recipe.encoder_epochs * per_epoch, desc="audio encoder")
     for _ in range(recipe.encoder_epochs):
         order = torch.randperm(len(waves), generator=generator).tolist()
         for idx, values, mask in encoder_batches(extractor, waves, order, recipe.encoder_batch_size):
-            loss = torch.nn.functional.mse_loss(head(pooled(model, values, mask)), targets[idx])
+            if bar.n % 50 == 0:  # the machine's load changes: look again (about 1 s)
+                bar.set_description(f"audio encoder ({choose_threads()} thread(s))")
+            out = head(pooled(model, values, mask))
+            mse = torch.nn.functional.mse_loss(out[:, :len(AVD)], targets[idx])
+            loss = mse + (recipe.encoder_label_weight * torch.nn.functional.cross_entropy(
+                out[:, len(AVD):], labels[idx]) if use_labels else 0.0)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             schedule.step()
             bar.update(1)
-            bar.set_postfix(mse=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
-    return model.eval(), extractor, float(loss.item())
+    return model.eval(), extractor, {"final_train_mse": float(mse.item()), "final_train_loss": float(loss.item())}
 
 
 def audio_encoder(corpus_dir: str, recipe: Recipe, seed: int, cache_dir: str) -> str:
@@ -232,12 +276,12 @@ def audio_encoder(corpus_dir: str, recipe: Recipe, seed: int, cache_dir: str) ->
     import datasets
 
     train = datasets.load_from_disk(corpus_dir)["train"]
-    model, extractor, loss = fit_audio_encoder(train, recipe, seed)
+    model, extractor, losses = fit_audio_encoder(train, recipe, seed)
     shutil.rmtree(folder, ignore_errors=True)
     model.save_pretrained(folder)
     extractor.save_pretrained(folder)
     with open(marker, "w") as f:
-        json.dump({"settings": settings, "final_train_mse": loss}, f, indent=1)
+        json.dump({"settings": settings, **losses}, f, indent=1)
     return folder
 
 
@@ -260,6 +304,7 @@ def train_clap(name: str, corpus_dir: str, encoder_dir: str, recipe: Recipe, arg
              "--feature-cache-dir", os.path.join(args.cache_dir, "feature-cache"),
              "--keep-checkpoints", "1", "--report-to", "none", *MODELS[name][1], *extra]
     shutil.rmtree(run_dir, ignore_errors=True)  # a new run: the trainer refuses to mix with old checkpoints
+    print(f"   {name}: {choose_threads()} torch thread(s) (timed now, see choose_threads)", flush=True)
     results = train_accelerate.main(flags)
     shutil.rmtree(folder, ignore_errors=True)
     shutil.move(results["model_dir"], folder)  # with training_args.json and training_results.json
@@ -368,9 +413,11 @@ def write_results(output: str, scores: dict, seconds: float, examples: list | No
     return path
 
 
-def probe_ceiling(encoder_dir: str, corpus_dir: str) -> dict:
+def probe_ceiling(encoder_dir: str, corpus_dir: str, splits=("validation", "test"), model=None,
+                  extractor=None) -> dict:
     """{split: UAR of a linear probe on the frozen encoder's pooled states} (fitted on train):
-    what the audio tower carries, beside which the zero-shot UAR is read."""
+    what the audio tower carries, beside which the zero-shot UAR is read. ``model`` /
+    ``extractor``: an encoder in memory instead of ``encoder_dir`` (bench/demo_study.py)."""
     import datasets
     import numpy as np
     import torch
@@ -379,11 +426,11 @@ def probe_ceiling(encoder_dir: str, corpus_dir: str) -> dict:
     from audio_smoothclap import load_audio
     from smoothclap_eval.study import probe_uar
 
-    model = Wav2Vec2Model.from_pretrained(encoder_dir).eval()
-    extractor = Wav2Vec2FeatureExtractor.from_pretrained(encoder_dir)
+    model = (model or Wav2Vec2Model.from_pretrained(encoder_dir)).eval()
+    extractor = extractor or Wav2Vec2FeatureExtractor.from_pretrained(encoder_dir)
     corpus = datasets.load_from_disk(corpus_dir)
     features = {}
-    for split in ("train", "validation", "test"):
+    for split in ("train", *splits):
         waves = [load_audio(clip) for clip in corpus[split]["audio"]]
         order = sorted(range(len(waves)), key=lambda i: len(waves[i]))  # little padding per batch
         out = np.zeros((len(waves), model.config.hidden_size), dtype=np.float32)
@@ -392,7 +439,7 @@ def probe_ceiling(encoder_dir: str, corpus_dir: str) -> dict:
                 out[idx] = pooled(model, values, mask).numpy()
         features[split] = (out, np.asarray(corpus[split]["label"]))
     n = len(read_metadata(corpus_dir)["labels"])
-    return {split: probe_uar(*features["train"], *features[split], n) for split in ("validation", "test")}
+    return {split: probe_uar(*features["train"], *features[split], n) for split in splits}
 
 
 # --------------------------------------------------------------------------- 5. use
@@ -498,6 +545,7 @@ def run_seed(seed: int, corpus_dir: str, recipe: Recipe, args, started: float, k
     for name, folder in folders.items():
         train_clap(name, corpus_dir, encoder_dir, recipe, args, seed, folder)
     step(4, tag + "zero-shot evaluation, and a linear probe on the frozen encoder", started)
+    print(f"   {choose_threads()} torch thread(s)", flush=True)
     reports = {name: {split: lite(r) for split, r in zero_shot_reports(folder, corpus_dir).items()}
                for name, folder in folders.items()}
     probe = probe_ceiling(encoder_dir, corpus_dir)

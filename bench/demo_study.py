@@ -5,6 +5,7 @@ seed, encoder, crops, captions and batch order (paired bootstrap over voices and
 
     python bench/demo_study.py --output smoothclap-demo [--seed 0] [--grid 0.05:0.5,0.3:0.5]
     python bench/demo_study.py --output smoothclap-demo --prompts   # a prompt ensemble, validation only
+    python bench/demo_study.py --output smoothclap-demo --encoders 0:5,1:5   # encoder recipes, validation probe
 
 Run it after `python demo.py --output smoothclap-demo` (same output): it reuses that run's
 corpus, frozen encoder, feature cache and its seed's evaluation of ParaCLAP and SmoothCLAP
@@ -49,6 +50,9 @@ def parse_args(argv=None):
                         help="more beta:gamma pairs, comma-separated (default: %(default)s)")
     parser.add_argument("--variants", choices=("all", "sides", "grid"), default="all",
                         help="the three smoothing sides, the --grid pairs, or both (two processes can share the work)")
+    parser.add_argument("--encoders", default=None, metavar="W:E,...",
+                        help="instead: fit the demo encoder with label weight W for E epochs (each pair) and print "
+                             "the VALIDATION linear-probe UAR of each (how the encoder recipe was chosen)")
     parser.add_argument("--prompts", action="store_true",
                         help="instead: both models' validation UAR with the demo's one query per label and with "
                              "the prompt ensemble PROMPTS (a lever chosen on validation, never on test)")
@@ -105,10 +109,40 @@ def prompt_study(args) -> int:
     return 0
 
 
+def encoder_study(args) -> int:
+    """VALIDATION probe UAR of the demo encoder fitted with other recipes (label weight, epochs),
+    same seed and corpus: the encoder's targets and length are chosen here, never on test."""
+    import dataclasses
+
+    import datasets
+
+    demo_args = demo.parse_args(["--output", args.output, "--seed", str(args.seed)])
+    corpus_dir = demo.demo_corpus(demo.FULL, demo_args.cache_dir)
+    train = datasets.load_from_disk(corpus_dir)["train"]
+    lines = [f"Encoder recipes, linear probe on the VALIDATION split (seed {args.seed}, train split fit)", "",
+             "| label weight | epochs | probe validation UAR | fit s |", "|---|---|---|---|"]
+    for pair in args.encoders.split(","):
+        weight, epochs = pair.split(":")
+        recipe = dataclasses.replace(demo.FULL, encoder_label_weight=float(weight), encoder_epochs=int(epochs))
+        started = time.time()
+        model, extractor, _ = demo.fit_audio_encoder(train, recipe, args.seed)
+        fit = time.time() - started
+        probe = demo.probe_ceiling("", corpus_dir, splits=("validation",), model=model, extractor=extractor)
+        lines.append(f"| {weight} | {epochs} | {probe['validation']:.3f} | {fit:.0f} |")
+        print(lines[-1], flush=True)
+    table = "\n".join(lines)
+    print("\n" + table)
+    with open(os.path.join(args.output, f"encoders-seed{args.seed}.md"), "w") as f:
+        f.write(table + "\n")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.prompts:
         return prompt_study(args)
+    if args.encoders:
+        return encoder_study(args)
     started = time.time()
     demo_args = demo.parse_args(["--output", args.output, "--seed", str(args.seed)])
     corpus_dir = demo.demo_corpus(demo.FULL, demo_args.cache_dir)
