@@ -6,6 +6,7 @@ seed, encoder, crops, captions and batch order (paired bootstrap over voices and
     python bench/demo_study.py --output smoothclap-demo [--seed 0] [--grid 0.05:0.5,0.3:0.5]
     python bench/demo_study.py --output smoothclap-demo --prompts   # a prompt ensemble, validation only
     python bench/demo_study.py --output smoothclap-demo --encoders 0:5,1:5   # encoder recipes, validation probe
+    python bench/demo_study.py --output smoothclap-demo --egemaps            # what eGeMAPS carries, validation
 
 Run it after `python demo.py --output smoothclap-demo` (same output): it reuses that run's
 corpus, frozen encoder, feature cache and its seed's evaluation of ParaCLAP and SmoothCLAP
@@ -53,6 +54,9 @@ def parse_args(argv=None):
     parser.add_argument("--encoders", default=None, metavar="W:E,...",
                         help="instead: fit the demo encoder with label weight W for E epochs (each pair) and print "
                              "the VALIDATION linear-probe UAR of each (how the encoder recipe was chosen)")
+    parser.add_argument("--egemaps", action="store_true",
+                        help="instead: VALIDATION UAR of classifiers on the corpus' 88 eGeMAPS functionals (a linear "
+                             "probe; gradient boosting too if scikit-learn is installed): what clip-level acoustics carry")
     parser.add_argument("--prompts", action="store_true",
                         help="instead: both models' validation UAR with the demo's one query per label and with "
                              "the prompt ensemble PROMPTS (a lever chosen on validation, never on test)")
@@ -137,8 +141,34 @@ def encoder_study(args) -> int:
     return 0
 
 
+def egemaps_study(args) -> int:
+    """What the corpus' clip-level acoustics (eGeMAPS, no speaker normalisation) carry of the
+    label on VALIDATION: a bound on any clip-level encoder's UAR, independent of the demo's."""
+    import datasets
+    import numpy as np
+
+    from smoothclap_eval.study import probe_uar
+
+    demo_args = demo.parse_args(["--output", args.output, "--seed", str(args.seed)])
+    corpus = datasets.load_from_disk(demo.demo_corpus(demo.FULL, demo_args.cache_dir))
+    x = {s: np.asarray(corpus[s]["egemaps"], dtype=np.float64) for s in ("train", "validation")}
+    y = {s: np.asarray(corpus[s]["label"]) for s in ("train", "validation")}
+    print(f"eGeMAPS, linear probe: validation UAR {probe_uar(x['train'], y['train'], x['validation'], y['validation'], 4):.3f}")
+    try:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.metrics import balanced_accuracy_score
+    except ImportError:
+        return 0
+    boosted = HistGradientBoostingClassifier(max_iter=200, class_weight="balanced", random_state=args.seed)
+    predicted = boosted.fit(x["train"], y["train"]).predict(x["validation"])
+    print(f"eGeMAPS, gradient boosting (200 trees): validation UAR {balanced_accuracy_score(y['validation'], predicted):.3f}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.egemaps:
+        return egemaps_study(args)
     if args.prompts:
         return prompt_study(args)
     if args.encoders:
