@@ -90,3 +90,37 @@ def test_confusions_are_saved_as_png_and_text(tmp_path, capsys):
         assert os.path.getsize(tmp_path / f"confusion_{name}_test.png") > 1000
         assert all("   " + line in printed for line in out[name]["text"].splitlines())  # printed, indented
         assert np.asarray(out[name]["matrix"]).sum() == 48 and set(out[name]["recall"]) == set(LABELS)
+
+
+def test_choose_threads_sets_torch_to_one_or_all_cores():
+    import torch
+
+    cores = len(os.sched_getaffinity(0))
+    chosen = demo.choose_threads()
+    assert chosen in {1, cores} and torch.get_num_threads() == chosen
+
+
+def test_encoder_fit_learns_the_labels_beside_avd():
+    """encoder_label_weight > 0 adds the emotion labels' cross-entropy to the AVD regression
+    (the total loss is larger than the MSE part); weight 0 is the AVD regression alone."""
+    import dataclasses
+    import io
+
+    import datasets
+    import soundfile
+
+    rng = np.random.default_rng(0)
+    audio, labels = [], []
+    for i in range(8):
+        wave = (0.05 + 0.1 * (i % 2)) * np.sin(2 * np.pi * (150 + 30 * i) * np.arange(8000) / 16000)
+        buffer = io.BytesIO()
+        soundfile.write(buffer, (wave + 0.01 * rng.standard_normal(8000)).astype(np.float32), 16000, format="WAV")
+        audio.append({"bytes": buffer.getvalue(), "path": None})
+        labels.append(i % 2)
+    train = datasets.Dataset.from_dict({"audio": audio, "label": labels, "arousal": [3.0 + i % 2 for i in range(8)],
+                                        "valence": [4.0] * 4 + [5.0] * 4, "dominance": [float(i % 3) for i in range(8)]})
+    tiny = dataclasses.replace(demo.FULL, encoder_epochs=1, encoder_batch_size=4)
+    _, _, with_labels = demo.fit_audio_encoder(train, tiny, seed=0)
+    assert with_labels["final_train_loss"] > with_labels["final_train_mse"] > 0
+    _, _, avd_only = demo.fit_audio_encoder(train, dataclasses.replace(tiny, encoder_label_weight=0.0), seed=0)
+    assert avd_only["final_train_loss"] == pytest.approx(avd_only["final_train_mse"])
