@@ -140,6 +140,10 @@ def read_json(path: str) -> dict | None:
         return None
 
 
+def core_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def choose_threads() -> int:
     """Set and return torch's thread count for the next step: all cores only where that is
     faster NOW than one thread, timed on a small transformer layer (forward + backward,
@@ -151,7 +155,7 @@ def choose_threads() -> int:
 
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = core_count()
     if cores <= 1:
         torch.set_num_threads(1)
         return 1
@@ -207,6 +211,30 @@ def pooled(model, input_values, attention_mask):
     return mean_pool(hidden, model._get_feature_vector_attention_mask(hidden.shape[1], attention_mask))
 
 
+class ThreadTrial:
+    """Torch threads per step of a loop, from the steps' own times: every ``every`` steps, two
+    steps on one thread and two on all cores, then the faster for the rest of the window (the
+    load of a shared machine changes; see choose_threads for why one thread can win)."""
+
+    def __init__(self, cores: int, every: int = 40):
+        self.cores, self.every, self.times, self.best = cores, every, {}, cores
+
+    def threads(self, step: int) -> int:
+        phase = step % self.every
+        if self.cores <= 1 or phase >= 4:
+            return 1 if self.cores <= 1 else self.best
+        return 1 if phase < 2 else self.cores
+
+    def record(self, step: int, threads: int, seconds: float) -> None:
+        phase = step % self.every
+        if phase == 0:
+            self.times = {}
+        if phase < 4:
+            self.times.setdefault(threads, []).append(seconds)
+        if phase == 3 and len(self.times) == 2:
+            self.best = min(self.times, key=lambda t: sum(self.times[t]))
+
+
 def fit_audio_encoder(train, recipe: Recipe, seed: int):
     """A fresh small Wav2Vec2 regressed (mean-pooled state -> linear) on the standardised
     arousal/valence/dominance of ``train`` and classified to its emotion labels
@@ -240,12 +268,16 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
                                                    total_steps=recipe.encoder_epochs * per_epoch)
     generator = torch.Generator().manual_seed(seed)
     model.train()
+    trial = ThreadTrial(core_count())
     bar = tqdm(total=recipe.encoder_epochs * per_epoch, desc="audio encoder")
     for _ in range(recipe.encoder_epochs):
         order = torch.randperm(len(waves), generator=generator).tolist()
         for idx, values, mask in encoder_batches(extractor, waves, order, recipe.encoder_batch_size):
-            if bar.n % 50 == 0:  # the machine's load changes: look again (about 1 s)
-                bar.set_description(f"audio encoder ({choose_threads()} thread(s))")
+            threads = trial.threads(bar.n)
+            if threads != torch.get_num_threads():
+                torch.set_num_threads(threads)
+                bar.set_description(f"audio encoder ({threads} thread(s))")
+            step_started = time.perf_counter()
             out = head(pooled(model, values, mask))
             mse = torch.nn.functional.mse_loss(out[:, :len(AVD)], targets[idx])
             loss = mse + (recipe.encoder_label_weight * torch.nn.functional.cross_entropy(
@@ -255,6 +287,7 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             schedule.step()
+            trial.record(bar.n, threads, time.perf_counter() - step_started)
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
@@ -538,7 +571,7 @@ def run_seed(seed: int, corpus_dir: str, recipe: Recipe, args, started: float, k
             not keep or all(os.path.isfile(os.path.join(f, "config.json")) for f in folders.values())):
         print(f"   {tag}reusing the results in {saved_path} (same settings)")
         return {"seed": seed, "reports": saved["reports"], "folders": folders, "probe": saved["probe"]}
-    step(2, tag + "audio encoder: a small Wav2Vec2 fitted to the train split's arousal/valence/dominance", started)
+    step(2, tag + "audio encoder: a small Wav2Vec2 fitted to the train split's emotion labels and arousal/valence/dominance", started)
     encoder_dir = audio_encoder(corpus_dir, recipe, seed, args.cache_dir)
     step(3, tag + "training SmoothCLAP and the ParaCLAP baseline (train_accelerate.py, same seed and data order)",
          started)

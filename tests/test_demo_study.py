@@ -124,3 +124,18 @@ def test_encoder_fit_learns_the_labels_beside_avd():
     assert with_labels["final_train_loss"] > with_labels["final_train_mse"] > 0
     _, _, avd_only = demo.fit_audio_encoder(train, dataclasses.replace(tiny, encoder_label_weight=0.0), seed=0)
     assert avd_only["final_train_loss"] == pytest.approx(avd_only["final_train_mse"])
+
+
+def test_thread_trial_keeps_the_faster_setting_of_each_window():
+    trial = demo.ThreadTrial(cores=2, every=10)
+    seconds = {1: 0.3, 2: 1.2}  # a loaded machine: one thread is faster
+    chosen = []
+    for step in range(20):
+        threads = trial.threads(step)
+        chosen.append(threads)
+        trial.record(step, threads, seconds[threads])
+        if step == 9:
+            seconds = {1: 0.3, 2: 0.1}  # the load has gone: all cores win the next window
+    assert chosen[:4] == [1, 1, 2, 2] and set(chosen[4:10]) == {1}
+    assert chosen[10:14] == [1, 1, 2, 2] and set(chosen[14:]) == {2}
+    assert set(demo.ThreadTrial(cores=1).threads(s) for s in range(8)) == {1}
