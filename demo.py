@@ -140,40 +140,6 @@ def read_json(path: str) -> dict | None:
         return None
 
 
-def core_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def choose_threads() -> int:
-    """Set and return torch's thread count for the next step: all cores only where that is
-    faster NOW than one thread, timed on a small transformer layer (forward + backward,
-    interleaved, median of 3; well under a second quiet, a few under load). On a shared machine torch's threads wait for
-    each other at every parallel region, and a core taken by another process stalls them
-    all: here, at load ~6 on 2 cores, an encoder step took 5.3 s on 2 threads and 0.9-1.4 s
-    on 1 (0.15 s on 2 quiet cores). The demo calls this before each of its torch steps."""
-    import statistics
-
-    import torch
-
-    cores = core_count()
-    if cores <= 1:
-        torch.set_num_threads(1)
-        return 1
-    generator = torch.Generator().manual_seed(0)
-    layer = torch.nn.TransformerEncoderLayer(256, 4, 1024, dropout=0.0, batch_first=True)
-    x = torch.randn(8, 32, 256, generator=generator)
-    times: dict[int, list] = {1: [], cores: []}
-    for _ in range(3):
-        for threads in times:
-            torch.set_num_threads(threads)
-            start = time.perf_counter()
-            layer(x).sum().backward()
-            times[threads].append(time.perf_counter() - start)
-    chosen = cores if statistics.median(times[cores]) < 0.8 * statistics.median(times[1]) else 1
-    torch.set_num_threads(chosen)
-    return chosen
-
-
 # --------------------------------------------------------------------------- 1. corpus
 def demo_corpus(recipe: Recipe, cache_dir: str) -> str:
     """The built demo corpus folder, reused when an earlier build had the same options."""
@@ -211,30 +177,6 @@ def pooled(model, input_values, attention_mask):
     return mean_pool(hidden, model._get_feature_vector_attention_mask(hidden.shape[1], attention_mask))
 
 
-class ThreadTrial:
-    """Torch threads per step of a loop, from the steps' own times: every ``every`` steps, two
-    steps on one thread and two on all cores, then the faster for the rest of the window (the
-    load of a shared machine changes; see choose_threads for why one thread can win)."""
-
-    def __init__(self, cores: int, every: int = 40):
-        self.cores, self.every, self.times, self.best = cores, every, {}, cores
-
-    def threads(self, step: int) -> int:
-        phase = step % self.every
-        if self.cores <= 1 or phase >= 4:
-            return 1 if self.cores <= 1 else self.best
-        return 1 if phase < 2 else self.cores
-
-    def record(self, step: int, threads: int, seconds: float) -> None:
-        phase = step % self.every
-        if phase == 0:
-            self.times = {}
-        if phase < 4:
-            self.times.setdefault(threads, []).append(seconds)
-        if phase == 3 and len(self.times) == 2:
-            self.best = min(self.times, key=lambda t: sum(self.times[t]))
-
-
 def fit_audio_encoder(train, recipe: Recipe, seed: int):
     """A fresh small Wav2Vec2 regressed (mean-pooled state -> linear) on the standardised
     arousal/valence/dominance of ``train`` and classified to its emotion labels
@@ -245,6 +187,7 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     from audio_smoothclap import load_audio
+    from smoothclap_eval.study import ThreadTrial, core_count
 
     # do_normalize=False: per-clip standardisation would erase loudness, a main cue of these
     # acted emotions (research: probe UAR 0.77 without it, 0.54 with it)
@@ -268,7 +211,7 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
                                                    total_steps=recipe.encoder_epochs * per_epoch)
     generator = torch.Generator().manual_seed(seed)
     model.train()
-    trial = ThreadTrial(core_count())
+    trial = ThreadTrial(core_count())  # one thread can beat all cores on a shared machine
     bar = tqdm(total=recipe.encoder_epochs * per_epoch, desc="audio encoder")
     for _ in range(recipe.encoder_epochs):
         order = torch.randperm(len(waves), generator=generator).tolist()
@@ -324,6 +267,7 @@ def train_clap(name: str, corpus_dir: str, encoder_dir: str, recipe: Recipe, arg
     """Train one model with train_accelerate.py into ``folder`` (Hub-ready); ``extra``: more
     trainer flags after the model's own (the ablation's beta/gamma)."""
     import train_accelerate
+    from smoothclap_eval.study import choose_threads
 
     run_dir = folder + "-training"  # checkpoints while it trains
     flags = ["--dataset", corpus_dir, "--audio-encoder", encoder_dir, "--text-encoder", minilm_dir(),
@@ -578,6 +522,8 @@ def run_seed(seed: int, corpus_dir: str, recipe: Recipe, args, started: float, k
     for name, folder in folders.items():
         train_clap(name, corpus_dir, encoder_dir, recipe, args, seed, folder)
     step(4, tag + "zero-shot evaluation, and a linear probe on the frozen encoder", started)
+    from smoothclap_eval.study import choose_threads
+
     print(f"   {choose_threads()} torch thread(s)", flush=True)
     reports = {name: {split: lite(r) for split, r in zero_shot_reports(folder, corpus_dir).items()}
                for name, folder in folders.items()}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import demo
-from smoothclap_eval.study import confusion_text, probe_uar, seed_table
+from smoothclap_eval.study import ThreadTrial, choose_threads, confusion_text, probe_uar, seed_table
 
 LABELS = ["neutral", "happy", "angry", "sad"]
 
@@ -96,7 +96,7 @@ def test_choose_threads_sets_torch_to_one_or_all_cores():
     import torch
 
     cores = len(os.sched_getaffinity(0))
-    chosen = demo.choose_threads()
+    chosen = choose_threads()
     assert chosen in {1, cores} and torch.get_num_threads() == chosen
 
 
@@ -127,7 +127,7 @@ def test_encoder_fit_learns_the_labels_beside_avd():
 
 
 def test_thread_trial_keeps_the_faster_setting_of_each_window():
-    trial = demo.ThreadTrial(cores=2, every=10)
+    trial = ThreadTrial(cores=2, every=10)
     seconds = {1: 0.3, 2: 1.2}  # a loaded machine: one thread is faster
     chosen = []
     for step in range(20):
@@ -138,4 +138,4 @@ def test_thread_trial_keeps_the_faster_setting_of_each_window():
             seconds = {1: 0.3, 2: 0.1}  # the load has gone: all cores win the next window
     assert chosen[:4] == [1, 1, 2, 2] and set(chosen[4:10]) == {1}
     assert chosen[10:14] == [1, 1, 2, 2] and set(chosen[14:]) == {2}
-    assert set(demo.ThreadTrial(cores=1).threads(s) for s in range(8)) == {1}
+    assert {ThreadTrial(cores=1).threads(s) for s in range(8)} == {1}
