@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import demo
-from smoothclap_eval.study import ThreadTrial, choose_threads, confusion_text, probe_uar, seed_table
+from smoothclap_eval.study import ThreadTrial, choose_threads, confusion_text, probe_uar
 
 LABELS = ["neutral", "happy", "angry", "sad"]
 
