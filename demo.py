@@ -9,7 +9,7 @@
    the majority of five simulated annotators; 960 train clips (16 voices) and 864
    validation and 864 test clips (6 voices each), the three splits spoken by different voices;
 2. trains the audio encoder (or reuses it): a small Wav2Vec2 (an HF ``AutoModel`` class,
-   hidden 128, 2 layers, ~0.4M parameters), fitted to the train split's
+   hidden 128, 2 layers, ~0.4M parameters), fitted to the train split's emotion labels and
    arousal/valence/dominance ratings. This mirrors the paper, whose audio encoder is a
    wav2vec2 fine-tuned for dimensional emotion (on MSP-Podcast) and then frozen; no speech
    encoder can be downloaded here;
