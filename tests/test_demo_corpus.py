@@ -110,7 +110,8 @@ def test_same_seed_identical_records_other_seed_differs():
     first = list(itertools.islice(demo.scan(None, "default", {"num_speakers": 1, "sentences_per_speaker": 36}), 8))
     other = list(itertools.islice(
         demo.scan(None, "default", {"num_speakers": 1, "sentences_per_speaker": 36, "synthesis_seed": 1}), 8))
-    assert [r["id"] for r in first] == [r["id"] for r in other]
+    stem = lambda r: r["id"].split("-")[0]  # noqa: E731  (the intensity after "-" is drawn too)
+    assert [stem(r) for r in first] == [stem(r) for r in other]
     for x, y in zip(first, other):  # same speaker, sentence and emotion; other jitter
         assert x["audio"] != y["audio"] and x["arousal"] != y["arousal"]
     assert demo.sentence_subset(0, 0, 5) != demo.sentence_subset(1, 0, 5)
@@ -118,7 +119,8 @@ def test_same_seed_identical_records_other_seed_differs():
     assert set(rec) == set(RECORD_KEYS)
     wave, sr = soundfile.read(io.BytesIO(rec["audio"]))
     assert sr == 22050 and len(wave) > sr
-    assert rec["label"] == rec["emotion"] and rec["id"].endswith("_" + rec["emotion"])
+    acted, level = demo.acted_emotion(rec["id"])
+    assert rec["label"] == rec["emotion"] and acted in demo.LABELS and (level is None) == (acted == "neutral")
     assert 1.0 <= rec["arousal"] <= 7.0
 
 
@@ -133,7 +135,7 @@ def test_dimensions_follow_the_emotion():
 
 def test_splits_are_speaker_disjoint_and_complete():
     recs = list(demo.scan(None, "default", {"discover": True}))  # default size, no synthesis
-    assert len(recs) == 12 * 20 * 4 and all(r["audio"] is None for r in recs)
+    assert len(recs) == 16 * 15 * 4 + 12 * 36 * 4 and all(r["audio"] is None for r in recs)
     assert len({r["id"] for r in recs}) == len(recs)
     speakers, emotions, genders = defaultdict(set), defaultdict(set), defaultdict(set)
     for r in recs:
@@ -145,6 +147,7 @@ def test_splits_are_speaker_disjoint_and_complete():
                 or speakers["validation"] & speakers["test"])
     for split in speakers:
         assert emotions[split] == set(demo.LABELS) and genders[split] == {"male", "female"}
+    assert [len(speakers[s]) for s in ("train", "validation", "test")] == [16, 6, 6]  # power: 6 voices each
     for n in range(6, len(demo.SPEAKERS) + 1):  # every size from 6 speakers on
         splits = demo.speaker_splits(n)
         for split in ("train", "validation", "test"):
@@ -158,7 +161,7 @@ def test_split_hint_yields_only_that_split():
 
 
 def test_bad_options_raise_corpus_error():
-    for bad in ({"num_speakers": 0}, {"num_speakers": 17}, {"sentences_per_speaker": "many"},
+    for bad in ({"num_speakers": 0}, {"num_speakers": 29}, {"eval_sentences": 37}, {"sentences_per_speaker": "many"},
                 {"sentences_per_speaker": 2.5}):
         with pytest.raises(CorpusError):
             next(demo.scan(None, "default", bad))
@@ -166,11 +169,41 @@ def test_bad_options_raise_corpus_error():
         next(demo.scan(None, "nope", {}))
 
 
+def test_labels_are_the_annotators_majority_and_weaker_expressions_are_more_ambiguous():
+    recs = list(demo.scan(None, "default", {"discover": True}))
+    agree, levels = defaultdict(list), set()
+    for r in recs:
+        speaker = int(r["speaker"][3:]) - 1
+        sentence = int(r["id"].split("_s")[1][:2])
+        acted, level = demo.acted_emotion(r["id"])
+        votes = demo.annotator_votes(0, speaker, sentence, demo.LABELS.index(acted))
+        assert len(votes) >= demo.NUM_ANNOTATORS and r["label"] == demo.majority(votes)
+        ranked = sorted((votes.count(x) for x in set(votes)), reverse=True)
+        assert len(ranked) == 1 or ranked[0] > ranked[1]  # a plurality, never a tie
+        agree[level].append(r["label"] == acted)
+        levels.add(level)
+    assert levels == {None, "weak", "medium", "strong"}
+    rate = {level: np.mean(v) for level, v in agree.items()}
+    assert rate["weak"] < rate["medium"] < rate["strong"] and 0.6 < rate["weak"] < 0.95, rate
+    assert 0.85 < np.mean([x for v in agree.values() for x in v]) < 0.98  # labels mostly, not always, the acted one
+
+
+def test_a_voice_baseline_is_not_the_label():
+    """Speaker-level prosody: the loudest voice's neutral is louder (before jitter) than the quietest
+    voice's medium anger, and the highest voice's sad is higher than the lowest voice's neutral."""
+    loudness = [s[7] for s in demo.SPEAKERS]
+    pitch = [s[4] for s in demo.SPEAKERS]
+    medium = demo.INTENSITIES["medium"]
+    assert 100 * max(loudness) > 100 * min(loudness) * (1 + medium * demo.PROSODY["angry"][3])
+    assert max(pitch) + medium * demo.PROSODY["sad"][0] > min(pitch)
+
+
 # --------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "ds"
-    dd = build("demo", None, out, num_workers=1, options={"num_speakers": 8, "sentences_per_speaker": 2})
+    dd = build("demo", None, out, num_workers=1, options={"num_speakers": 8, "sentences_per_speaker": 2,
+                                                                  "eval_sentences": 2})
     return out, dd
 
 
@@ -200,10 +233,11 @@ def test_prosody_shows_in_egemaps(built):
     pitch, loud = defaultdict(list), defaultdict(list)
     per_speaker = defaultdict(lambda: defaultdict(list))
     for ds in dd.values():
-        for row in ds.select_columns(["speaker", "emotion", "pitch_mean", "loudness"]):
-            pitch[row["emotion"]].append(row["pitch_mean"])
-            loud[row["emotion"]].append(row["loudness"])
-            per_speaker[row["speaker"]][row["emotion"]].append(row["pitch_mean"])
+        for row in ds.select_columns(["id", "speaker", "pitch_mean", "loudness"]):
+            acted, _ = demo.acted_emotion(row["id"])  # what was synthesised (the label is the annotators')
+            pitch[acted].append(row["pitch_mean"])
+            loud[acted].append(row["loudness"])
+            per_speaker[row["speaker"]][acted].append(row["pitch_mean"])
     m = {e: np.mean(v) for e, v in pitch.items()}
     assert m["sad"] < m["neutral"] < min(m["angry"], m["happy"]), m
     assert np.mean(loud["sad"]) < np.mean(loud["neutral"]) < np.mean(loud["angry"])

@@ -60,12 +60,14 @@ def test_demo_main_job_runs(tmp_path, capsys):
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "demo.py"), "--quick", "--output", str(out)],
                           capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(os.listdir(out)) == ["cache", "demo_results.json", "paraclap", "smoothclap"]  # no run leftovers
+    assert sorted(os.listdir(out)) == ["cache", "confusion_paraclap_test.png", "confusion_smoothclap_test.png",
+                                       "demo_results.json", "paraclap", "smoothclap"]  # no run leftovers
     results = json.loads((out / "demo_results.json").read_text())
-    assert set(results) == {"smoothclap", "paraclap", "pipeline_examples", "seconds"} and results["seconds"] > 0
+    assert set(results) == {"smoothclap", "paraclap", "pipeline_examples", "seconds", "seed", "difference", "probe",
+                            "test_confusion"} and results["seconds"] > 0
     for name, beta in (("smoothclap", 0.1), ("paraclap", 0.0)):
-        assert set(results[name]) == {"validation_uar", "test_uar"}
-        assert all(0.0 <= value <= 1.0 for value in results[name].values())
+        assert {"validation_uar", "test_uar", "test_recall", "test_confusion_matrix"} <= set(results[name])
+        assert all(0.0 <= results[name][f"{split}_uar"] <= 1.0 for split in ("validation", "test"))
         config = json.loads((out / name / "config.json").read_text())
         assert config["beta"] == beta and "AutoModel" in config["auto_map"]
         assert (out / name / "model.safetensors").exists() and (out / name / "modeling_smoothclap.py").exists()

@@ -1,0 +1,146 @@
+"""The demo's measurement parts: the linear-probe ceiling of a frozen encoder, confusion
+matrices as text, and the one table of a multi-seed SmoothCLAP / ParaCLAP comparison.
+
+    probe_uar(train_x, train_y, eval_x, eval_y, n_classes) -> float
+    confusion_text(result) -> str               # a zero-shot report's confusion matrix, plain text
+    seed_table(runs, comparison) -> str         # markdown: per seed and mean, both splits, both models
+    choose_threads() -> int                     # torch threads for the next step, timed (shared machines)
+    ThreadTrial(cores)                          # the same per step of a loop, from its own step times
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from smoothclap.evaluation.metrics import uar
+
+
+def probe_uar(train_x, train_y, eval_x, eval_y, n_classes: int, l2: float = 1e-3) -> float:
+    """UAR of a multinomial logistic regression (standardised features, class-balanced loss,
+    L-BFGS) fitted on ``train_x``: how much of the label the features carry linearly."""
+    train_x, eval_x = np.asarray(train_x, dtype=np.float64), np.asarray(eval_x, dtype=np.float64)
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-8
+    x = torch.from_numpy((train_x - mean) / std)
+    y = torch.as_tensor(np.asarray(train_y), dtype=torch.long)
+    counts = torch.bincount(y, minlength=n_classes).double().clamp(min=1)
+    weight = counts.sum() / (n_classes * counts)  # balanced: the probe aims at UAR, not accuracy
+    linear = torch.nn.Linear(x.shape[1], n_classes).double()
+    optimizer = torch.optim.LBFGS(linear.parameters(), max_iter=300, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(linear(x), y, weight=weight) + l2 * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        predicted = linear(torch.from_numpy((eval_x - mean) / std)).argmax(1).numpy()
+    return uar(predicted.tolist(), np.asarray(eval_y).tolist(), labels=sorted(set(np.asarray(eval_y).tolist())))["uar"]
+
+
+def confusion_text(result: dict) -> str:
+    """Rows = the reference label, columns = the predicted one; counts, then recall per row."""
+    labels, cm = result["labels"], np.asarray(result["confusion_matrix"])
+    width = max(8, *(len(x) for x in labels)) + 1
+    lines = [" " * width + "".join(f"{x:>{width}s}" for x in labels) + f"{'recall':>{width}s}"]
+    for label, row in zip(labels, cm):
+        recall = row[labels.index(label)] / row.sum() if row.sum() else float("nan")
+        lines.append(f"{label:>{width}s}" + "".join(f"{int(n):>{width}d}" for n in row) + f"{recall:>{width}.3f}")
+    return "\n".join(lines)
+
+
+def _cell(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _diff(result: dict) -> str:
+    low, high = result["ci"]
+    return f"{result['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def seed_table(runs: list[dict], comparison: dict) -> str:
+    """Markdown: one row per seed and a mean row. ``runs``: [{"seed", "smoothclap": {"validation_uar",
+    "test_uar"}, "paraclap": {...}, "difference": {split: paired_bootstrap result}}]; ``comparison``:
+    {split: paired_bootstrap over all seeds}. Probe columns when the runs carry ``probe``."""
+    probe = all("probe" in run for run in runs)
+    head = ["seed", "SmoothCLAP val", "ParaCLAP val", "difference val [95 %]", "SmoothCLAP test", "ParaCLAP test",
+            "difference test [95 %]"] + (["probe val", "probe test"] if probe else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def row(name, get, diffs, probes):
+        cells = [name]
+        for split in ("validation", "test"):
+            cells += [_cell(get("smoothclap", split)), _cell(get("paraclap", split)), _diff(diffs[split])]
+        if probe:
+            cells += [_cell(probes["validation"]), _cell(probes["test"])]
+        lines.append("| " + " | ".join(cells) + " |")
+
+    for run in runs:
+        row(str(run["seed"]), lambda m, s, r=run: r[m][f"{s}_uar"], run["difference"], run.get("probe"))
+    mean_probe = ({s: float(np.mean([r["probe"][s] for r in runs])) for s in ("validation", "test")}
+                  if probe else None)
+    row(f"mean of {len(runs)}", lambda m, s: float(np.mean([r[m][f"{s}_uar"] for r in runs])), comparison,
+        mean_probe)
+    return "\n".join(lines)
+
+
+def core_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def choose_threads() -> int:
+    """Set and return torch's thread count for the next step: all cores only where that is
+    clearly faster NOW than one thread (median time under 0.7x), timed on a small transformer
+    layer (forward + backward, interleaved, 3 rounds: well under a second quiet, a few seconds
+    under load). On a shared machine torch's threads wait for each other at every parallel
+    region, and a core taken by another process stalls them all: here, at load ~6 on 2 cores,
+    an encoder step took 5.3 s on 2 threads and 0.9-1.4 s on 1 (0.15 s on 2 quiet cores), so a
+    wrong "all cores" costs far more than a wrong "one". demo.py calls this before each torch
+    step whose loop it does not own (the trainer, the evaluation)."""
+    cores = core_count()
+    if cores <= 1:
+        torch.set_num_threads(1)
+        return 1
+    generator = torch.Generator().manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(256, 4, 1024, dropout=0.0, batch_first=True)
+    x = torch.randn(8, 32, 256, generator=generator)
+    times: dict[int, list] = {1: [], cores: []}
+    for _ in range(3):
+        for threads in times:
+            torch.set_num_threads(threads)
+            start = time.perf_counter()
+            layer(x).sum().backward()
+            times[threads].append(time.perf_counter() - start)
+    chosen = cores if statistics.median(times[cores]) < 0.7 * statistics.median(times[1]) else 1
+    torch.set_num_threads(chosen)
+    return chosen
+
+
+class ThreadTrial:
+    """Torch threads per step of a loop, from the steps' own times: every ``every`` steps, two
+    steps on one thread and two on all cores, then the faster for the rest of the window (the
+    load of a shared machine changes; see choose_threads for why one thread can win)."""
+
+    def __init__(self, cores: int, every: int = 40):
+        self.cores, self.every, self.times, self.best = cores, every, {}, cores
+
+    def threads(self, step: int) -> int:
+        phase = step % self.every
+        if self.cores <= 1 or phase >= 4:
+            return 1 if self.cores <= 1 else self.best
+        return 1 if phase < 2 else self.cores
+
+    def record(self, step: int, threads: int, seconds: float) -> None:
+        phase = step % self.every
+        if phase == 0:
+            self.times = {}
+        if phase < 4:
+            self.times.setdefault(threads, []).append(seconds)
+        if phase == 3 and len(self.times) == 2:
+            self.best = min(self.times, key=lambda t: sum(self.times[t]))

@@ -1,0 +1,141 @@
+"""The demo's measurement parts (smoothclap.evaluation.study, demo.compare_models / save_confusions /
+seed_study): the linear probe, the confusion matrices as text and PNG, and the multi-seed
+table with its verdict sentence. The whole demo with --quick runs in tests/test_packaging.py."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import smoothclap.demo as demo
+from smoothclap.evaluation.study import ThreadTrial, choose_threads, confusion_text, probe_uar
+
+LABELS = ["neutral", "happy", "angry", "sad"]
+
+
+def test_probe_finds_a_linear_label_and_not_noise():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 400)
+    centres = rng.standard_normal((4, 16)) * 3
+    x = centres[y] + rng.standard_normal((400, 16))
+    assert probe_uar(x[:300], y[:300], x[300:], y[300:], 4) > 0.9
+    noise = rng.standard_normal((400, 16))
+    assert probe_uar(noise[:300], y[:300], noise[300:], y[300:], 4) < 0.45
+
+
+def report(refs, preds):
+    from smoothclap.evaluation.metrics import uar
+
+    cm = np.zeros((4, 4), dtype=int)
+    for r, p in zip(refs, preds):
+        cm[LABELS.index(r), LABELS.index(p)] += 1
+    details = uar(preds, refs, labels=LABELS, details=True)
+    return {"labels": LABELS, "confusion_matrix": cm.tolist(), "uar": details["uar"], "n_scored": len(refs),
+            "n_total": len(refs), "recall": dict(zip(LABELS, details["recall"])), "uar_ci95": [0.0, 1.0],
+            "_rows": [{"id": f"spk{i % 3}_c{i}", "label": r, "prediction": p}
+                      for i, (r, p) in enumerate(zip(refs, preds))]}
+
+
+def fake_reports(seed):
+    rng = np.random.default_rng(seed)
+    refs = [LABELS[i % 4] for i in range(48)]
+    good = [r if rng.random() < 0.9 else LABELS[rng.integers(4)] for r in refs]
+    poor = [r if rng.random() < 0.5 else LABELS[rng.integers(4)] for r in refs]
+    return {"smoothclap": {"validation": report(refs, good), "test": report(refs, good)},
+            "paraclap": {"validation": report(refs, poor), "test": report(refs, poor)}}
+
+
+def test_confusion_text_rows_are_references_with_recall():
+    r = report(["happy", "happy", "sad", "neutral", "angry"], ["happy", "sad", "sad", "neutral", "happy"])
+    lines = confusion_text(r).splitlines()
+    assert lines[0].split() == LABELS + ["recall"]
+    happy = lines[2].split()
+    assert happy[0] == "happy" and happy[1:5] == ["0", "1", "0", "1"] and float(happy[5]) == 0.5
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A built-corpus look-alike with the validation/test ids and speakers of fake_reports."""
+    import datasets
+
+    rows = {"id": [f"spk{i % 3}_c{i}" for i in range(48)], "speaker": [f"spk{i % 3}" for i in range(48)]}
+    folder = str(tmp_path / "corpus")
+    datasets.DatasetDict({s: datasets.Dataset.from_dict(rows) for s in ("validation", "test")}).save_to_disk(folder)
+    with open(os.path.join(folder, "smoothclap.json"), "w") as f:
+        json.dump({"corpus": "tiny", "labels": LABELS}, f)
+    return folder
+
+
+def test_seed_study_writes_one_table_with_the_verdict(tmp_path, corpus, capsys):
+    runs = [{"seed": s, "reports": fake_reports(s), "probe": {"validation": 0.8, "test": 0.7}} for s in (3, 4)]
+    study = demo.seed_study(runs, corpus, str(tmp_path))
+    text = open(tmp_path / "demo_study.md").read()
+    assert text.strip() in capsys.readouterr().out
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert [r.split(" | ")[0] for r in rows] == ["| seed", "| 3", "| 4", "| mean of 2"]
+    first = runs[0]["reports"]
+    cells = rows[1].split(" | ")
+    assert float(cells[1]) == pytest.approx(first["smoothclap"]["validation"]["uar"], abs=5e-4)
+    assert float(cells[2]) == pytest.approx(first["paraclap"]["validation"]["uar"], abs=5e-4)
+    test = study["comparison"]["test"]
+    assert test["n_seeds"] == 2 and test["n_groups"] == 3 and test["ci"][0] > 0  # 0.9 vs 0.5 right: clear
+    assert "Test: SmoothCLAP is ahead of ParaCLAP beyond noise" in text and len(study["seeds"]) == 2
+
+
+def test_confusions_are_saved_as_png_and_text(tmp_path, capsys):
+    out = demo.save_confusions(fake_reports(0), str(tmp_path))
+    printed = capsys.readouterr().out
+    for name in demo.MODELS:
+        assert os.path.getsize(tmp_path / f"confusion_{name}_test.png") > 1000
+        assert all("   " + line in printed for line in out[name]["text"].splitlines())  # printed, indented
+        assert np.asarray(out[name]["matrix"]).sum() == 48 and set(out[name]["recall"]) == set(LABELS)
+
+
+def test_choose_threads_sets_torch_to_one_or_all_cores():
+    import torch
+
+    cores = len(os.sched_getaffinity(0))
+    chosen = choose_threads()
+    assert chosen in {1, cores} and torch.get_num_threads() == chosen
+
+
+def test_encoder_fit_learns_the_labels_beside_avd():
+    """encoder_label_weight > 0 adds the emotion labels' cross-entropy to the AVD regression
+    (the total loss is larger than the MSE part); weight 0 is the AVD regression alone."""
+    import dataclasses
+    import io
+
+    import datasets
+    import soundfile
+
+    rng = np.random.default_rng(0)
+    audio, labels = [], []
+    for i in range(8):
+        wave = (0.05 + 0.1 * (i % 2)) * np.sin(2 * np.pi * (150 + 30 * i) * np.arange(8000) / 16000)
+        buffer = io.BytesIO()
+        soundfile.write(buffer, (wave + 0.01 * rng.standard_normal(8000)).astype(np.float32), 16000, format="WAV")
+        audio.append({"bytes": buffer.getvalue(), "path": None})
+        labels.append(i % 2)
+    train = datasets.Dataset.from_dict({"audio": audio, "label": labels, "arousal": [3.0 + i % 2 for i in range(8)],
+                                        "valence": [4.0] * 4 + [5.0] * 4, "dominance": [float(i % 3) for i in range(8)]})
+    tiny = dataclasses.replace(demo.FULL, encoder_epochs=1, encoder_batch_size=4)
+    _, _, with_labels = demo.fit_audio_encoder(train, tiny, seed=0)
+    assert with_labels["final_train_loss"] > with_labels["final_train_mse"] > 0
+    _, _, avd_only = demo.fit_audio_encoder(train, dataclasses.replace(tiny, encoder_label_weight=0.0), seed=0)
+    assert avd_only["final_train_loss"] == pytest.approx(avd_only["final_train_mse"])
+
+
+def test_thread_trial_keeps_the_faster_setting_of_each_window():
+    trial = ThreadTrial(cores=2, every=10)
+    seconds = {1: 0.3, 2: 1.2}  # a loaded machine: one thread is faster
+    chosen = []
+    for step in range(20):
+        threads = trial.threads(step)
+        chosen.append(threads)
+        trial.record(step, threads, seconds[threads])
+        if step == 9:
+            seconds = {1: 0.3, 2: 0.1}  # the load has gone: all cores win the next window
+    assert chosen[:4] == [1, 1, 2, 2] and set(chosen[4:10]) == {1}
+    assert chosen[10:14] == [1, 1, 2, 2] and set(chosen[14:]) == {2}
+    assert {ThreadTrial(cores=1).threads(s) for s in range(8)} == {1}
