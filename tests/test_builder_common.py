@@ -374,7 +374,7 @@ def test_cli_unknown_option_is_one_error_line_and_list_shows_options(tmp_path, c
         err = capsys.readouterr().err
         assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
         assert err.startswith(f"error: Unknown option '{typo.split('=')[0]}' for corpus 'demo'")
-        assert "Valid options: num_speakers, sentences_per_speaker, synthesis_seed" in err
+        assert "Valid options: num_speakers, sentences_per_speaker, eval_sentences, synthesis_seed" in err
     assert not (tmp_path / "demo").exists()
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
