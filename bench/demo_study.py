@@ -106,11 +106,16 @@ def prompt_study(args) -> int:
         ensemble = evaluate_model(model, processor, words, templates=PROMPTS, batch_size=16)
         result[name] = {"single": single["uar"], "ensemble": ensemble["uar"]}
         lines.append(f"| {name} | {single['uar']:.3f} | {ensemble['uar']:.3f} |")
+    save_table(lines, os.path.join(args.output, f"prompts-seed{args.seed}.md"))
+    return 0
+
+
+def save_table(lines, path) -> None:
+    """Print a study's markdown table and write it to ``path``."""
     table = "\n".join(lines)
     print("\n" + table)
-    with open(os.path.join(args.output, f"prompts-seed{args.seed}.md"), "w") as f:
+    with open(path, "w") as f:
         f.write(table + "\n")
-    return 0
 
 
 def encoder_study(args) -> int:
@@ -134,10 +139,7 @@ def encoder_study(args) -> int:
         probe = demo.probe_ceiling("", corpus_dir, splits=("validation",), model=model, extractor=extractor)
         lines.append(f"| {weight} | {epochs} | {probe['validation']:.3f} | {fit:.0f} |")
         print(lines[-1], flush=True)
-    table = "\n".join(lines)
-    print("\n" + table)
-    with open(os.path.join(args.output, f"encoders-seed{args.seed}.md"), "w") as f:
-        f.write(table + "\n")
+    save_table(lines, os.path.join(args.output, f"encoders-seed{args.seed}.md"))
     return 0
 
 
@@ -220,13 +222,10 @@ def main(argv=None) -> int:
         cell = "" if diff is None else f"{diff['difference']:+.3f} [{diff['ci'][0]:+.3f}, {diff['ci'][1]:+.3f}]"
         lines.append(f"| {row['variant']} | {row['beta']} | {'' if row['gamma'] is None else row['gamma']} | "
                      f"{row['validation_uar']:.3f} | {cell} |")
-    table = "\n".join(lines)
-    print("\n" + table)
     suffix = "" if args.variants == "all" else f"-{args.variants}"
     if args.variants == "grid":  # one file per grid, so that two processes can split a grid
         suffix += "-" + "_".join(f"{b}-{g}" for b, g in args.grid)
-    with open(os.path.join(args.output, f"ablation{suffix}.md"), "w") as f:
-        f.write(table + "\n")
+    save_table(lines, os.path.join(args.output, f"ablation{suffix}.md"))
     with open(os.path.join(args.output, f"ablation{suffix}.json"), "w") as f:
         json.dump({"seed": args.seed, "rows": rows, "seconds": round(time.time() - started, 1)}, f, indent=1)
     return 0
