@@ -190,3 +190,42 @@ def test_extracted_features_are_caption_rows():
     assert "loudness: high" in compact_tags(rows[-1], thresholds)
     last = make_caption(rows[0], thresholds).split(" and ")[-1]
     assert last in {"emotion is happy", "this is a happy instance", "speaker is happy"}
+
+
+def test_kill_9_of_a_build_leaves_no_worker_forkserver_or_tracker(tmp_path):
+    """A build killed with SIGKILL mid-extraction takes its whole process tree with it: the
+    forkserver's workers are not the build's children (no parent-death signal reaches them), so
+    they watch the build's pid; once they exit, the forkserver and resource tracker do too."""
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    from conftest import ROOT, tone
+
+    for label in ("happy", "sad"):
+        (tmp_path / "raw" / label).mkdir(parents=True)
+        for i in range(40):
+            sf.write(tmp_path / "raw" / label / f"s{i % 3}_{i}.wav", tone(150 + 10 * i, seconds=3.0, seed=i), 16000)
+    env = dict(os.environ, PYTHONPATH=ROOT, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    build = subprocess.Popen([sys.executable, "-m", "smoothclap.data", "build", "folder", "--data-dir",
+                              str(tmp_path / "raw"), "--output", str(tmp_path / "out"), "--num-workers", "2"],
+                             cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline, tree = time.time() + 120, []
+    while time.time() < deadline and len(tree) < 4 and build.poll() is None:  # tracker, forkserver, 2 workers
+        tree = psutil.Process(build.pid).children(recursive=True)
+        time.sleep(0.02)
+    assert len(tree) >= 4 and build.poll() is None, [" ".join(p.cmdline())[:60] for p in tree]
+    os.kill(build.pid, signal.SIGKILL)
+    build.wait()
+    alive = tree
+    for _ in range(100):  # up to 10 s
+        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            break
+        time.sleep(0.1)
+    for p in alive:
+        p.kill()
+    assert not alive, [" ".join(p.cmdline())[:80] for p in alive]

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
@@ -253,12 +254,31 @@ _WORKER_SMILE = None
 _WORKER_BARRIER = None
 
 
-def _init_worker(barrier) -> None:
+def _init_worker(barrier, build_pid: int) -> None:
     global _WORKER_SMILE, _WORKER_BARRIER
     import smoothclap.models.audio_smoothclap as audio_smoothclap  # noqa: F401  (import the decoder once, up front)
 
     _WORKER_SMILE = make_smile()
     _WORKER_BARRIER = barrier
+    _exit_with(build_pid)
+
+
+def _exit_with(pid: int, every: float = 0.5) -> None:
+    """Exit when process ``pid`` (the build) is gone. A forkserver's worker is the forkserver's
+    child, not the build's, so the kernel's parent-death signal cannot tell it; after a kill -9 of
+    the build its workers, the forkserver and the resource tracker were left running."""
+
+    def watch():
+        while True:
+            time.sleep(every)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # a reused pid of another user: the build is gone too
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-build", daemon=True).start()
 
 
 def _worker_extract(source):
@@ -330,7 +350,7 @@ class FeatureExtractorPool:
                 max_workers=self.num_workers,
                 mp_context=ctx,
                 initializer=_init_worker,
-                initargs=(self._barrier,),
+                initargs=(self._barrier, os.getpid()),
             )
 
     # -- lifecycle
