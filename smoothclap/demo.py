@@ -186,7 +186,8 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     from smoothclap.models.audio_smoothclap import load_audio
-    from smoothclap.evaluation.study import ThreadTrial, core_count
+    from smoothclap.evaluation.study import ThreadTrial
+    from smoothclap.processes import core_count
 
     # do_normalize=False: per-clip standardisation would erase loudness, a main cue of these
     # acted emotions (research: probe UAR 0.77 without it, 0.54 with it)

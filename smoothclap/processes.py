@@ -1,10 +1,17 @@
 """Worker processes and signals, shared by training, inference and the dataset builders: a
-worker leaves stopping to its main process and dies with it."""
+worker leaves stopping to its main process and dies with it; how many cores this process may use."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
+
+
+def core_count() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def ignore_stop_signals(worker_id: int = 0) -> None:
@@ -38,3 +45,19 @@ def die_with_parent() -> None:
         return
     if os.getppid() != parent:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def exit_when_gone(pid: int, every: float = 0.5) -> None:
+    """Exit this process once process ``pid`` is gone, checked every ``every`` seconds by a
+    daemon thread. For workers that are not ``pid``'s children (a forkserver's), which the
+    kernel's parent-death signal (`die_with_parent`) cannot reach."""
+
+    def watch():
+        while True:
+            time.sleep(every)
+            try:
+                os.kill(pid, 0)
+            except (ProcessLookupError, PermissionError):  # gone (or the pid reused by another user's process)
+                os._exit(1)
+
+    threading.Thread(target=watch, name=f"exit-when-{pid}-gone", daemon=True).start()

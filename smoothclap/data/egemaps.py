@@ -20,11 +20,12 @@ import multiprocessing
 import os
 import sys
 import threading
-import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+
+from smoothclap.processes import exit_when_gone
 
 __all__ = [
     "EGEMAPS_NAMES",
@@ -260,25 +261,9 @@ def _init_worker(barrier, build_pid: int) -> None:
 
     _WORKER_SMILE = make_smile()
     _WORKER_BARRIER = barrier
-    _exit_with(build_pid)
-
-
-def _exit_with(pid: int, every: float = 0.5) -> None:
-    """Exit when process ``pid`` (the build) is gone. A forkserver's worker is the forkserver's
-    child, not the build's, so the kernel's parent-death signal cannot tell it; after a kill -9 of
-    the build its workers, the forkserver and the resource tracker were left running."""
-
-    def watch():
-        while True:
-            time.sleep(every)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # a reused pid of another user: the build is gone too
-                os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-build", daemon=True).start()
+    # a forkserver's worker is the forkserver's child, not the build's: after a kill -9 of the build
+    # its workers, the forkserver and the resource tracker were left running
+    exit_when_gone(build_pid)
 
 
 def _worker_extract(source):

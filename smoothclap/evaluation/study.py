@@ -10,7 +10,6 @@ matrices as text, and the one table of a multi-seed SmoothCLAP / ParaCLAP compar
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from smoothclap.evaluation.metrics import uar
+from smoothclap.processes import core_count
 
 
 def probe_uar(train_x, train_y, eval_x, eval_y, n_classes: int, l2: float = 1e-3) -> float:
@@ -88,10 +88,6 @@ def seed_table(runs: list[dict], comparison: dict) -> str:
     row(f"mean of {len(runs)}", lambda m, s: float(np.mean([r[m][f"{s}_uar"] for r in runs])), comparison,
         mean_probe)
     return "\n".join(lines)
-
-
-def core_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def choose_threads() -> int:

@@ -13,6 +13,7 @@ import json
 import math
 import os
 
+from smoothclap.processes import core_count
 from smoothclap.repo_ids import REPO_ID, looks_like_path
 
 LORA_TOWERS = ("text", "audio")
@@ -425,7 +426,7 @@ def resolve_batch_size(args, num_processes: int) -> int:
 def resolve_num_workers(args, device_type: str, local_processes: int) -> int:
     """--num-workers, or the default: none on CPU (the cores train), a few per process on a GPU."""
     if args.num_workers is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = core_count()
         args.num_workers = 0 if device_type == "cpu" else max(0, min(4, cores // max(1, local_processes) - 1))
     return args.num_workers
 
