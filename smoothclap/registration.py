@@ -30,8 +30,10 @@ def _watched(name: str) -> bool:
     model files import from tokenization_auto, feature_extraction_auto ...), so it is tried
     again after each of them completes."""
     return name == "transformers" or name.startswith("transformers.") or name in MODEL_FILES
+
+
 _registered: set[str] = set()
-_in_flight = [0]  # watched modules executing now (a count: imports nest)
+_in_flight = [0]  # watched modules executing now, and a registration running (a count: imports nest)
 
 
 def register(part: str, module) -> None:
@@ -58,19 +60,24 @@ def _initialising(name: str) -> bool:
 
 
 def register_pending() -> None:
-    """Register every part whose Auto module transformers has loaded, unless a module involved is
-    still executing (our modeling file imports AutoModel: it is registered once it is complete)."""
-    if _in_flight[0] or any(_initialising(name) for name in MODEL_FILES):
+    """Register every part whose Auto module transformers has loaded, unless a watched module is
+    still executing (our modeling file imports AutoModel: it is registered once it is complete).
+    The imports a registration makes count as in flight, so they do not start another one."""
+    if _in_flight[0]:
         return
-    for name, part in AUTO_MODULES.items():
-        if part in _registered or name not in sys.modules:
-            continue
-        try:
-            register(part, sys.modules[name])
-        except Exception as err:  # never break the user's `import transformers` over this
-            _registered.add(part)
-            warnings.warn(f"smoothclap could not register its {part} class with transformers' Auto classes "
-                          f"({type(err).__name__}: {err}); load models with trust_remote_code=True.", stacklevel=2)
+    _in_flight[0] += 1
+    try:
+        while ready := [(n, p) for n, p in AUTO_MODULES.items() if p not in _registered and n in sys.modules]:
+            for name, part in ready:  # a registration may load another Auto module: loop until none is left
+                try:
+                    register(part, sys.modules[name])
+                except Exception as err:  # never break the user's `import transformers` over this
+                    _registered.add(part)
+                    warnings.warn(f"smoothclap could not register its {part} class with transformers' Auto "
+                                  f"classes ({type(err).__name__}: {err}); load models with trust_remote_code=True.",
+                                  stacklevel=2)
+    finally:
+        _in_flight[0] -= 1
     if len(_registered) == len(AUTO_MODULES):
         sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _AfterImportFinder)]
 
@@ -90,7 +97,6 @@ class _ThenRegister(importlib.abc.Loader):
             self._loader.exec_module(module)
         finally:
             _in_flight[0] -= 1
-        module.__spec__._initializing = False  # done executing (the import machinery says so only later)
         register_pending()
 
     def __getattr__(self, name):  # get_source, get_filename, ... of the wrapped loader
