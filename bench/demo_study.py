@@ -5,7 +5,7 @@ seed, encoder, crops, captions and batch order (paired bootstrap over voices and
 
     python bench/demo_study.py --output smoothclap-demo [--seed 0] [--grid 0.05:0.5,0.3:0.5]
     python bench/demo_study.py --output smoothclap-demo --prompts   # a prompt ensemble, validation only
-    python bench/demo_study.py --output smoothclap-demo --encoders 0:5,1:5   # encoder recipes, validation probe
+    python bench/demo_study.py --output smoothclap-demo --encoders 1:5,1:10:1.25:2   # encoder recipes (weight:epochs[:gain:semitones]), validation probe
     python bench/demo_study.py --output smoothclap-demo --egemaps            # what eGeMAPS carries, validation
 
 Run it after `python demo.py --output smoothclap-demo` (same output): it reuses that run's
@@ -51,9 +51,10 @@ def parse_args(argv=None):
                         help="more beta:gamma pairs, comma-separated (default: %(default)s)")
     parser.add_argument("--variants", choices=("all", "sides", "grid"), default="all",
                         help="the three smoothing sides, the --grid pairs, or both (two processes can share the work)")
-    parser.add_argument("--encoders", default=None, metavar="W:E,...",
-                        help="instead: fit the demo encoder with label weight W for E epochs (each pair) and print "
-                             "the VALIDATION linear-probe UAR of each (how the encoder recipe was chosen)")
+    parser.add_argument("--encoders", default=None, metavar="W:E[:G:S],...",
+                        help="instead: fit the demo encoder with label weight W for E epochs, each clip heard with "
+                             "gain up to x/÷G and pitch up to +-S semitones (default 1:0, none), and print the "
+                             "VALIDATION linear-probe UAR of each, clip-level and per voice (how the recipe was chosen)")
     parser.add_argument("--egemaps", action="store_true",
                         help="instead: VALIDATION UAR of classifiers on the corpus' 88 eGeMAPS functionals (a linear "
                              "probe; gradient boosting too if scikit-learn is installed): what clip-level acoustics carry")
@@ -128,42 +129,56 @@ def encoder_study(args) -> int:
     demo_args = demo.parse_args(["--output", args.output, "--seed", str(args.seed)])
     corpus_dir = demo.demo_corpus(demo.FULL, demo_args.cache_dir)
     train = datasets.load_from_disk(corpus_dir)["train"]
-    lines = [f"Encoder recipes, linear probe on the VALIDATION split (seed {args.seed}, train split fit)", "",
-             "| label weight | epochs | probe validation UAR | fit s |", "|---|---|---|---|"]
-    for pair in args.encoders.split(","):
-        weight, epochs = pair.split(":")
-        recipe = dataclasses.replace(demo.FULL, encoder_label_weight=float(weight), encoder_epochs=int(epochs))
+    lines = [f"Encoder recipes, linear probe on the VALIDATION split (seed {args.seed}, train split fit; per voice: "
+             "the pooled states standardised per voice first)", "",
+             "| label weight | epochs | voice gain | voice semitones | probe validation UAR | per voice | fit s |",
+             "|---|---|---|---|---|---|---|"]
+    for spec in args.encoders.split(","):
+        weight, epochs, *voice = spec.split(":")  # weight:epochs[:gain:semitones]
+        gain, semitones = (float(voice[0]), float(voice[1])) if voice else (1.0, 0.0)
+        recipe = dataclasses.replace(demo.FULL, encoder_label_weight=float(weight), encoder_epochs=int(epochs),
+                                     encoder_voice_gain=gain, encoder_voice_semitones=semitones)
         started = time.time()
         model, extractor, _ = demo.fit_audio_encoder(train, recipe, args.seed)
         fit = time.time() - started
-        probe = demo.probe_ceiling("", corpus_dir, splits=("validation",), model=model, extractor=extractor)
-        lines.append(f"| {weight} | {epochs} | {probe['validation']:.3f} | {fit:.0f} |")
+        probe = {per_voice: demo.probe_ceiling("", corpus_dir, splits=("validation",), model=model,
+                                               extractor=extractor, per_speaker=per_voice)["validation"]
+                 for per_voice in (False, True)}
+        lines.append(f"| {weight} | {epochs} | {gain:g} | {semitones:g} | {probe[False]:.3f} | {probe[True]:.3f} "
+                     f"| {fit:.0f} |")
         print(lines[-1], flush=True)
     save_table(lines, os.path.join(args.output, f"encoders-seed{args.seed}.md"))
     return 0
 
 
 def egemaps_study(args) -> int:
-    """What the corpus' clip-level acoustics (eGeMAPS, no speaker normalisation) carry of the
-    label on VALIDATION: a bound on any clip-level encoder's UAR, independent of the demo's."""
+    """What the corpus' clip-level acoustics (eGeMAPS) carry of the label on VALIDATION: a bound
+    on any clip-level encoder's UAR, independent of the demo's; and the same with every voice's
+    features standardised on its own clips (speaker normalisation: what a model could reach
+    that sees a voice's other clips)."""
     import datasets
     import numpy as np
 
-    from smoothclap.evaluation.study import probe_uar
+    from smoothclap.evaluation.study import per_speaker_standardized, probe_uar
 
     demo_args = demo.parse_args(["--output", args.output, "--seed", str(args.seed)])
     corpus = datasets.load_from_disk(demo.demo_corpus(demo.FULL, demo_args.cache_dir))
-    x = {s: np.asarray(corpus[s]["egemaps"], dtype=np.float64) for s in ("train", "validation")}
-    y = {s: np.asarray(corpus[s]["label"]) for s in ("train", "validation")}
-    print(f"eGeMAPS, linear probe: validation UAR {probe_uar(x['train'], y['train'], x['validation'], y['validation'], 4):.3f}")
-    try:
-        from sklearn.ensemble import HistGradientBoostingClassifier
-        from sklearn.metrics import balanced_accuracy_score
-    except ImportError:
-        return 0
-    boosted = HistGradientBoostingClassifier(max_iter=200, class_weight="balanced", random_state=args.seed)
-    predicted = boosted.fit(x["train"], y["train"]).predict(x["validation"])
-    print(f"eGeMAPS, gradient boosting (200 trees): validation UAR {balanced_accuracy_score(y['validation'], predicted):.3f}")
+    splits = ("train", "validation")
+    y = {s: np.asarray(corpus[s]["label"]) for s in splits}
+    raw = {s: np.asarray(corpus[s]["egemaps"], dtype=np.float64) for s in splits}
+    for name, x in (("clip", raw), ("per voice", {s: per_speaker_standardized(raw[s], corpus[s]["speaker"])
+                                                   for s in splits})):
+        print(f"eGeMAPS ({name}), linear probe: validation UAR "
+              f"{probe_uar(x['train'], y['train'], x['validation'], y['validation'], 4):.3f}", flush=True)
+        try:
+            from sklearn.ensemble import HistGradientBoostingClassifier
+            from sklearn.metrics import balanced_accuracy_score
+        except ImportError:
+            continue
+        boosted = HistGradientBoostingClassifier(max_iter=200, class_weight="balanced", random_state=args.seed)
+        predicted = boosted.fit(x["train"], y["train"]).predict(x["validation"])
+        print(f"eGeMAPS ({name}), gradient boosting (200 trees): validation UAR "
+              f"{balanced_accuracy_score(y['validation'], predicted):.3f}", flush=True)
     return 0
 
 

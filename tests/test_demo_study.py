@@ -140,3 +140,42 @@ def test_thread_trial_keeps_the_faster_setting_of_each_window():
     assert chosen[:4] == [1, 1, 2, 2] and set(chosen[4:10]) == {1}
     assert chosen[10:14] == [1, 1, 2, 2] and set(chosen[14:]) == {2}
     assert {ThreadTrial(cores=1).threads(s) for s in range(8)} == {1}
+
+
+def test_another_voice_moves_gain_and_pitch_within_the_bounds():
+    """The encoder's augmentation: a 200 Hz tone comes back with its pitch moved by at most
+    +-2 semitones (its length by the same factor) and its level by at most x/÷1.25; off is
+    the clip itself."""
+    from smoothclap.demo.encoder import as_another_voice
+
+    rate, wave = 16000, np.sin(2 * np.pi * 200 * np.arange(16000) / 16000).astype(np.float32)
+    rng, moved = np.random.default_rng(0), set()
+    for _ in range(20):
+        out = as_another_voice(wave, rng, 1.25, 2.0)
+        factor = len(wave) / len(out)
+        assert 2 ** (-2 / 12) - 1e-3 <= factor <= 2 ** (2 / 12) + 1e-3
+        peak = np.abs(np.fft.rfft(out)).argmax() * rate / len(out)
+        assert peak == pytest.approx(200 * factor, abs=2.0)  # the pitch moved with the rate
+        gain = np.abs(out).max() / np.abs(wave).max()
+        assert 1 / 1.25 - 0.01 <= gain <= 1.25 + 0.01
+        moved.add(round(factor, 4))
+    assert len(moved) > 10  # drawn anew each call
+    assert np.array_equal(as_another_voice(wave, rng, 1.0, 0.0), wave)
+
+
+def test_per_speaker_standardized_takes_out_each_voice_baseline():
+    from smoothclap.evaluation.study import per_speaker_standardized
+
+    rng = np.random.default_rng(0)
+    speakers = np.repeat(["a", "b", "c"], 20)
+    label = np.tile([0, 1], 30)
+    # each voice adds its own baseline (larger than the label's effect) and its own scale
+    x = (label[:, None] + np.repeat([[5.0], [-3.0], [0.5]], 20, axis=0)) * np.repeat([[1.0], [3.0], [0.5]], 20, axis=0)
+    x = x + 0.1 * rng.standard_normal(x.shape)
+    out = per_speaker_standardized(x, speakers)
+    for s in "abc":
+        rows = speakers == s
+        assert abs(out[rows].mean()) < 1e-9 and out[rows].std() == pytest.approx(1.0)
+    # after it, one threshold separates the label across voices; before, none does
+    assert ((out[:, 0] > 0) == label.astype(bool)).all()
+    assert not ((x[:, 0] > np.median(x[:, 0])) == label.astype(bool)).all()

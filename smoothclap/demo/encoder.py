@@ -140,19 +140,21 @@ def audio_encoder(corpus_dir: str, recipe: Recipe, seed: int, cache_dir: str) ->
     return folder
 
 
-
 def probe_ceiling(encoder_dir: str, corpus_dir: str, splits=("validation", "test"), model=None,
-                  extractor=None) -> dict:
+                  extractor=None, per_speaker: bool = False) -> dict:
     """{split: UAR of a linear probe on the frozen encoder's pooled states} (fitted on train):
     what the audio tower carries, beside which the zero-shot UAR is read. ``model`` /
-    ``extractor``: an encoder in memory instead of ``encoder_dir`` (bench/demo_study.py)."""
+    ``extractor``: an encoder in memory instead of ``encoder_dir`` (bench/demo_study.py).
+    ``per_speaker``: the pooled states standardised per voice first (each split's own voices;
+    ``smoothclap.evaluation.study.per_speaker_standardized``), what a speaker-normalising
+    front end would carry (bench/demo_study.py)."""
     import datasets
     import numpy as np
     import torch
     from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     from smoothclap.models.audio_smoothclap import load_audio
-    from smoothclap.evaluation.study import probe_uar
+    from smoothclap.evaluation.study import per_speaker_standardized, probe_uar
 
     model = (model or Wav2Vec2Model.from_pretrained(encoder_dir)).eval()
     extractor = extractor or Wav2Vec2FeatureExtractor.from_pretrained(encoder_dir)
@@ -165,7 +167,8 @@ def probe_ceiling(encoder_dir: str, corpus_dir: str, splits=("validation", "test
         with torch.no_grad():
             for idx, values, mask in encoder_batches(extractor, waves, order, 32):
                 out[idx] = pooled(model, values, mask).numpy()
+        if per_speaker:
+            out = per_speaker_standardized(out, corpus[split]["speaker"])
         features[split] = (out, np.asarray(corpus[split]["label"]))
     n = len(read_metadata(corpus_dir)["labels"])
     return {split: probe_uar(*features["train"], *features[split], n) for split in splits}
-

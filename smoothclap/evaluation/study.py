@@ -2,6 +2,7 @@
 matrices as text, and the one table of a multi-seed SmoothCLAP / ParaCLAP comparison.
 
     probe_uar(train_x, train_y, eval_x, eval_y, n_classes) -> float
+    per_speaker_standardized(x, speakers) -> array  # each voice's rows to mean 0, std 1 (a study of the ceiling)
     confusion_text(result) -> str               # a zero-shot report's confusion matrix, plain text
     seed_table(runs, comparison) -> str         # markdown: per seed and mean, both splits, both models
 """
@@ -36,6 +37,19 @@ def probe_uar(train_x, train_y, eval_x, eval_y, n_classes: int, l2: float = 1e-3
     with torch.no_grad():
         predicted = linear(torch.from_numpy((eval_x - mean) / std)).argmax(1).numpy()
     return uar(predicted.tolist(), np.asarray(eval_y).tolist(), labels=sorted(set(np.asarray(eval_y).tolist())))["uar"]
+
+
+def per_speaker_standardized(x, speakers) -> np.ndarray:
+    """``x`` (n, d) with each speaker's rows standardised on that speaker's own mean and std
+    (the speaker normalisation of paralinguistics: a voice's baseline taken out). Uses every
+    row of a speaker, labels never; a speaker with one row gets zeros."""
+    x = np.asarray(x, dtype=np.float64)
+    speakers = np.asarray(speakers)
+    out = np.empty_like(x)
+    for speaker in np.unique(speakers):
+        rows = speakers == speaker
+        out[rows] = (x[rows] - x[rows].mean(0)) / (x[rows].std(0) + 1e-8)
+    return out
 
 
 def confusion_text(result: dict) -> str:
