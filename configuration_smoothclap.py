@@ -77,6 +77,14 @@ class SmoothClapConfig(PreTrainedConfig):
             records it). The pipeline, `smoothclap classify`, `smoothclap evaluate` and the
             web demo wrap candidate labels in it unless given another template. `None`
             (folders saved before it existed): each tool's earlier default, with a notice.
+        speaker_normalization (`dict`, *optional*):
+            Set by training with `--speaker-norm COLUMN`: the heads were trained on pooled
+            audio-encoder outputs standardised per speaker, `(h - mean_s) / std_s * std + mean`
+            (`column`: the dataset column naming the speaker; `mean`, `std`: per-dimension
+            statistics of the training split; `min_clips`: fewer clips of a speaker are left
+            as they are). `smoothclap evaluate` normalises by the same column; a clip whose
+            speaker is unknown (the pipeline) is scored as it is, the average speaker.
+            `None`: clip by clip (the paper).
 
     Example:
 
@@ -113,6 +121,7 @@ class SmoothClapConfig(PreTrainedConfig):
     tau_pred: float = 1.0
     text_pooling: str = "cls"
     query_template: str | list | None = None
+    speaker_normalization: dict | None = None
     custom_pipelines: dict = field(default_factory=zero_shot_pipeline)
 
     def __post_init__(self, **kwargs):

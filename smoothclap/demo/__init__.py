@@ -135,7 +135,8 @@ def train_clap(name: str, corpus_dir: str, encoder_dir: str, recipe: Recipe, arg
              "--batch-size", str(recipe.clap_batch_size), "--max-tags", str(recipe.max_tags),
              "--crops-per-clip", "1",  # every clip is shorter than the 5 s crop: one "crop" = the clip
              "--feature-cache-dir", os.path.join(args.cache_dir, "feature-cache"),
-             "--keep-checkpoints", "1", "--report-to", "none", *MODELS[name][1], *extra]
+             "--keep-checkpoints", "1", "--report-to", "none", *MODELS[name][1],
+             *(["--speaker-norm", recipe.speaker_norm] if recipe.speaker_norm else []), *extra]
     shutil.rmtree(run_dir, ignore_errors=True)  # a new run: the trainer refuses to mix with old checkpoints
     print(f"   {name}: {choose_threads()} torch thread(s) (timed now, see choose_threads)", flush=True)
     results = train_accelerate.main(flags)
@@ -161,10 +162,11 @@ def unseen_query_check(corpus_dir: str, query_texts: list[str]) -> None:
         raise RuntimeError(f"training captions contain the query wording(s) {clash}: not a zero-shot test")
 
 
-def zero_shot_reports(model_dir: str, corpus_dir: str, splits=("validation", "test")) -> dict:
+def zero_shot_reports(model_dir: str, corpus_dir: str, splits=("validation", "test"), speaker_norm: str = "auto") -> dict:
     """{split: the evaluation core's report} of a saved model, with the corpus' query texts
     (smoothclap.evaluation, as evaluate_zeroshot.py): UAR, its clip-bootstrap interval, recall per
-    label, the confusion matrix and the per-clip predictions (``_rows``)."""
+    label, the confusion matrix and the per-clip predictions (``_rows``). ``speaker_norm``: "auto"
+    per voice when the model was trained so, "off" clip by clip (as `smoothclap evaluate`)."""
     from smoothclap.models.modeling_smoothclap import SmoothClapModel
     from smoothclap.models.processing_smoothclap import SmoothClapProcessor
     from smoothclap.evaluation.data import load_eval_set
@@ -176,7 +178,8 @@ def zero_shot_reports(model_dir: str, corpus_dir: str, splits=("validation", "te
     for split in splits:
         eval_set = load_eval_set(corpus_dir, split=split)
         eval_set.key = f"{os.path.basename(model_dir)} {split}"  # the progress bar's name
-        reports[split] = evaluate_model(model, processor, eval_set, batch_size=16, cache=label_cache)
+        reports[split] = evaluate_model(model, processor, eval_set, batch_size=16, cache=label_cache,
+                                        speaker_norm=speaker_norm)
     return reports
 
 
@@ -215,19 +218,27 @@ def scores_of(reports: dict) -> dict:
     return out
 
 
-def print_table(scores: dict, query_texts: list[str], difference: dict, probe: dict | None) -> None:
+def print_table(scores: dict, query_texts: list[str], difference: dict, probe: dict | None,
+                clip: dict | None = None) -> None:
     from smoothclap.evaluation.compare import verdict
 
     print("\nZero-shot UAR on the SYNTHETIC demo corpus (4 emotions, chance 0.25; voices unseen in training),")
-    print(f"queries: {' | '.join(query_texts)}; [clip-bootstrap 95% interval]")
-    print(f"{'model':34s} {'validation':>22s} {'test':>22s}")
+    print(f"queries: {' | '.join(query_texts)}; [clip-bootstrap 95% interval]"
+          + ("; each voice's clips normalised on that voice's own (speaker normalisation)" if clip else ""))
+    print(f"{'model':40s} {'validation':>22s} {'test':>22s}")
     for name, (title, _) in MODELS.items():
         cells = [f"{scores[name][f'{s}_uar']:.3f} [{scores[name][f'{s}_uar_ci95'][0]:.2f}, "
                  f"{scores[name][f'{s}_uar_ci95'][1]:.2f}]" for s in ("validation", "test")]
-        print(f"{title:34s} {cells[0]:>22s} {cells[1]:>22s}")
+        print(f"{title:40s} {cells[0]:>22s} {cells[1]:>22s}")
+    for name, (title, _) in MODELS.items() if clip else ():
+        print(f"{title.split(' (')[0] + ', clip by clip':40s} {clip[name]['validation']:>22.3f} "
+              f"{clip[name]['test']:>22.3f}   (no speaker normalisation: one clip in the pipeline)")
     if probe:
-        print(f"{'linear probe on the frozen encoder':34s} {probe['validation']:>22.3f} {probe['test']:>22.3f}"
-              "   (the ceiling of what the audio tower carries)")
+        print(f"{'linear probe on the frozen encoder':40s} {probe['validation']:>22.3f} {probe['test']:>22.3f}"
+              "   (the ceiling of what the audio tower carries, clip by clip)")
+    if probe and "per_voice" in probe:
+        print(f"{'linear probe, normalised per voice':40s} {probe['per_voice']['validation']:>22.3f} "
+              f"{probe['per_voice']['test']:>22.3f}")
     for split in ("validation", "test"):
         print(f"   {split}: " + verdict(difference[split]))
 
@@ -341,7 +352,8 @@ def run_seed(seed: int, corpus_dir: str, recipe: Recipe, args, started: float, k
     if saved.get("settings") == seed_settings(seed, corpus_dir, recipe) and (
             not keep or all(os.path.isfile(os.path.join(f, "config.json")) for f in folders.values())):
         print(f"   {tag}reusing the results in {saved_path} (same settings)")
-        return {"seed": seed, "reports": saved["reports"], "folders": folders, "probe": saved["probe"]}
+        return {"seed": seed, "reports": saved["reports"], "folders": folders, "probe": saved["probe"],
+                "clip": saved.get("clip")}
     step(2, tag + "audio encoder: a small Wav2Vec2 fitted to the train split's emotion labels and arousal/valence/dominance", started)
     encoder_dir = audio_encoder(corpus_dir, recipe, seed, args.cache_dir)
     step(3, tag + "training SmoothCLAP and the ParaCLAP baseline (train_accelerate.py, same seed and data order)",
@@ -354,11 +366,17 @@ def run_seed(seed: int, corpus_dir: str, recipe: Recipe, args, started: float, k
     print(f"   {choose_threads()} torch thread(s)", flush=True)
     reports = {name: {split: lite(r) for split, r in zero_shot_reports(folder, corpus_dir).items()}
                for name, folder in folders.items()}
-    probe = probe_ceiling(encoder_dir, corpus_dir)
+    probe, clip = probe_ceiling(encoder_dir, corpus_dir), None
+    if recipe.speaker_norm:  # beside the per-voice numbers: clip by clip (one clip in the pipeline)
+        clip = {name: {split: float(r["uar"]) for split, r in
+                       zero_shot_reports(folder, corpus_dir, speaker_norm="off").items()}
+                for name, folder in folders.items()}
+        probe["per_voice"] = probe_ceiling(encoder_dir, corpus_dir, per_speaker=True)
     os.makedirs(os.path.dirname(saved_path), exist_ok=True)
     with open(saved_path, "w") as f:
-        json.dump({"settings": seed_settings(seed, corpus_dir, recipe), "reports": reports, "probe": probe}, f)
-    return {"seed": seed, "reports": reports, "folders": folders, "probe": probe}
+        json.dump({"settings": seed_settings(seed, corpus_dir, recipe), "reports": reports, "probe": probe,
+                   "clip": clip}, f)
+    return {"seed": seed, "reports": reports, "folders": folders, "probe": probe, "clip": clip}
 
 
 def seed_study(runs: list[dict], corpus_dir: str, output: str) -> dict:
@@ -366,7 +384,8 @@ def seed_study(runs: list[dict], corpus_dir: str, output: str) -> dict:
     from smoothclap.evaluation.compare import verdict
     from smoothclap.evaluation.study import seed_table
 
-    rows = [{"seed": r["seed"], "probe": r["probe"], "difference": compare_models(r["reports"], corpus_dir),
+    rows = [{"seed": r["seed"], "probe": r["probe"], "clip": r.get("clip"),
+             "difference": compare_models(r["reports"], corpus_dir),
              **{name: scores_of(r["reports"][name]) for name in MODELS}} for r in runs]
     pooled = compare_models({name: [r["reports"][name] for r in runs] for name in MODELS}, corpus_dir,
                             seeds_axis=True)
@@ -400,14 +419,15 @@ def main(argv=None, prog: str | None = None) -> dict:
     first = runs[0]
     scores = {name: scores_of(first["reports"][name]) for name in MODELS}
     difference = compare_models(first["reports"], corpus_dir)
-    print_table(scores, query_texts, difference, first["probe"])
+    print_table(scores, query_texts, difference, first["probe"], first.get("clip"))
     study = seed_study(runs, corpus_dir, args.output) if args.seeds > 1 else {}
     step(5, f"seed {args.seed}'s saved SmoothCLAP folder in transformers' pipeline(), and both models' test "
          "confusion matrices", started)
     examples = classify_one_clip_per_emotion(first["folders"]["smoothclap"], corpus_dir)
     confusion = save_confusions(first["reports"], args.output)
     path = write_results(args.output, scores, time.time() - started, examples, seed=args.seed,
-                         difference=difference, probe=first["probe"], test_confusion=confusion, **study)
+                         difference=difference, probe=first["probe"], clip_by_clip=first.get("clip"),
+                         test_confusion=confusion, **study)
     print(f"\nHub-ready folders: {first['folders']['smoothclap']}/ and {first['folders']['paraclap']}/; results: "
           f"{path}; {time.time() - started:.0f} s in all.")
     print(SYNTHETIC_NOTE)

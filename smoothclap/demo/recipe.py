@@ -39,6 +39,10 @@ class Recipe:
     # up to +-this many semitones; 1 / 0: off (the previous recipe). Chosen on validation (docs/demo.md)
     encoder_voice_gain: float = 1.25
     encoder_voice_semitones: float = 2.0
+    # the CLAP heads see each voice's pooled encoder outputs standardised on that voice's own clips
+    # (trainer --speaker-norm; evaluation per voice, and clip by clip beside it). None: clip by clip.
+    # Chosen on validation (docs/demo.md)
+    speaker_norm: str | None = "speaker"
     clap_epochs: int = 2  # the best validation epoch is exported; it was epoch 0-2 of 4 (old corpus)
     clap_batch_size: int = 32  # the paper's
     max_tags: int = 1  # emotion + at most one tag sentence: half the text tokens of 5 (same UAR)

@@ -76,6 +76,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="audio encoder runtime: torch, onnx (ONNX Runtime on the folder's `smoothclap export-onnx` "
                         "graph: int8 for --dtype int8/auto, float32 for float32) or auto (default: torch unless "
                         "--dtype auto picks ONNX Runtime)")
+    p.add_argument("--speaker-norm", default="auto", choices=("auto", "off"),
+                   help="auto (default): a model trained with --speaker-norm COLUMN has each speaker's clips "
+                        "standardised on that speaker's own (needs COLUMN in the dataset, else clip by clip, "
+                        "said in the results); off: clip by clip, as a single clip in the pipeline")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for uar_ci95 (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--paper", action="store_true", help="print the paper's Table 1 numbers beside the measured ones")
@@ -219,7 +223,7 @@ def _evaluate_sets(args, name, sets, model, processor, accelerator, batch_size, 
         result = evaluate_model(model, processor, s, templates=templates, batch_size=batch_size,
                                 accelerator=accelerator, window=args.window, hop=args.hop,
                                 bootstrap=args.bootstrap, seed=args.seed, progress=not args.no_progress,
-                                cache=cache)
+                                cache=cache, speaker_norm=args.speaker_norm)
         result.update(found[s.key])
         result.update(template_source=source, model=name, window=args.window, hop=args.hop,
                       batch_size=batch_size, num_processes=accelerator.num_processes,

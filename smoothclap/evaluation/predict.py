@@ -142,6 +142,79 @@ def zero_shot_predict(model, processor, dataset, label_embeds, batch_size: int =
     return _assemble(n, torch.cat(indices), torch.cat(logits), failures, _row_ids(dataset, id_column))
 
 
+@torch.no_grad()
+def speaker_normalized_predict(model, processor, dataset, label_embeds, column: str, batch_size: int = 1,
+                               accelerator=None, audio_column: str = "audio", id_column: str = "id",
+                               progress: bool = True, desc: str | None = None):
+    """``zero_shot_predict`` with speaker normalisation: every clip's pooled encoder output
+    first (each process its share, gathered), then each speaker's standardised with the
+    model's ``config.speaker_normalization`` reference, then the audio head and the labels.
+    Returns (ZeroShotPredictions, report)."""
+    from tqdm.auto import tqdm
+
+    from smoothclap.evaluation.speakers import normalize_by_speaker
+
+    if accelerator is not None:
+        model = accelerator.unwrap_model(model)
+    reference = model.config.speaker_normalization
+    device = next(model.parameters()).device
+    rate = int(processor.feature_extractor.sampling_rate)
+    n = len(dataset)
+    loader = torch.utils.data.DataLoader(_Clips(dataset, _length_order(dataset), audio_column, rate),
+                                         batch_size=max(1, int(batch_size)), shuffle=False, collate_fn=_collate)
+    if accelerator is not None:
+        loader = accelerator.prepare_data_loader(loader)
+    main = accelerator is None or accelerator.is_main_process
+    hidden = model.config.audio_config.hidden_size
+    was_training = model.training
+    model.eval()
+    indices, pooled, failures = [], [], []
+    try:
+        for rows, waves, errors in tqdm(loader, desc=desc or "zero-shot (per speaker)", unit="batch",
+                                        disable=not (progress and main)):
+            out = torch.full((len(waves), hidden), float("nan"))
+            ok = [i for i, w in enumerate(waves) if w is not None]
+
+            def run(indices):  # pooled over valid frames only: padding does not change a clip's row
+                enc = processor(audio=[waves[i] for i in indices], sampling_rate=rate, return_tensors="pt")
+                mask = enc.get("audio_attention_mask")
+                out[indices] = model.pooled_audio(enc["input_values"].to(device),
+                                                  None if mask is None else mask.to(device)).float().cpu()
+
+            try:
+                if ok:
+                    run(ok)
+            except Exception:  # a failing batch is retried clip by clip: one bad clip fails alone
+                for i in ok:
+                    try:
+                        run([i])
+                    except Exception as err:
+                        errors[i] = f"{type(err).__name__}: {err}"
+            failures += [{"index": int(r), "error": e} for r, e in zip(rows, errors) if e]
+            rows_t = torch.tensor(rows, dtype=torch.long)
+            if accelerator is not None:
+                rows_t, out = accelerator.gather_for_metrics((rows_t.to(accelerator.device), out.to(accelerator.device)))
+            indices.append(rows_t.cpu())
+            pooled.append(out.cpu())
+        if accelerator is not None and accelerator.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            failures = gather_object(failures)
+        indices_t, pooled_t = torch.cat(indices), torch.cat(pooled)
+        full = torch.full((n, hidden), float("nan"))
+        full[indices_t] = pooled_t
+        good = ~torch.isnan(full).any(1)
+        speakers = list(dataset[column])
+        normalized, report = normalize_by_speaker(full[good], [s for s, g in zip(speakers, good.tolist()) if g],
+                                                  reference)
+        embeds = model.get_audio_features(pooled_audio_features=normalized.float().to(device)).pooler_output
+        logits = torch.full((n, label_embeds.shape[0]), float("nan"))
+        logits[good] = (logit_multiplier(model) * embeds @ label_embeds.to(device).T).float().cpu()
+    finally:
+        model.train(was_training)
+    return _assemble(n, torch.arange(n), logits, failures, _row_ids(dataset, id_column)), report
+
+
 def _assemble(n, indices, logits, failures, ids) -> ZeroShotPredictions:
     """Put gathered rows back in dataset order; every row must be there exactly once."""
     full = np.full((n, logits.shape[1]), np.nan, dtype=np.float32)
@@ -210,11 +283,27 @@ def load_model(name_or_path: str, device=None, dtype: str = "auto", backend: str
     return model.eval(), processor
 
 
+def speaker_column(model, dataset, speaker_norm: str, window=None) -> tuple[str | None, dict]:
+    """(the column to normalise by or None, how the clips were scored, for the results)."""
+    trained = getattr(model.config, "speaker_normalization", None)
+    if speaker_norm == "off" or not trained:
+        return None, {"mode": "clip", "why": "--speaker-norm off" if trained else "the model was trained clip by clip"}
+    column = trained["column"]
+    if column not in (getattr(dataset, "column_names", None) or []):
+        return None, {"mode": "clip", "why": f"the dataset has no {column!r} column (the model's speaker column)"}
+    if window is not None:
+        raise EvaluationError("speaker normalisation scores whole clips: drop --window/--hop, or pass "
+                              "--speaker-norm off.")
+    return column, {"mode": "speaker", "column": column}
+
+
 # --------------------------------------------------------------------------- one dataset
 def evaluate_model(model, processor, eval_set, templates=None, batch_size: int = 1, accelerator=None,
                    window=None, hop=None, bootstrap: int = 1000, seed: int = 0, progress: bool = True,
-                   cache: dict | None = None) -> dict:
-    """Predict and score one dataset (a data.EvalSet); ``cache`` keeps label embeddings across datasets."""
+                   cache: dict | None = None, speaker_norm: str = "auto") -> dict:
+    """Predict and score one dataset (a data.EvalSet); ``cache`` keeps label embeddings across datasets.
+    ``speaker_norm``: "auto" normalises per speaker when the model was trained so (its config's
+    ``speaker_normalization``) and the dataset has its speaker column; "off" scores clip by clip."""
     key = (tuple(eval_set.texts), tuple(templates or ["{}"]))
     if cache is not None and key in cache:
         label_embeds = cache[key]
@@ -222,13 +311,20 @@ def evaluate_model(model, processor, eval_set, templates=None, batch_size: int =
         label_embeds = label_embeddings(model, processor, eval_set.texts, templates)
         if cache is not None:
             cache[key] = label_embeds
-    preds = zero_shot_predict(model, processor, eval_set.dataset, label_embeds, batch_size=batch_size,
-                              accelerator=accelerator, window=window, hop=hop, progress=progress,
-                              desc=eval_set.key)
+    column, how = speaker_column(model, eval_set.dataset, speaker_norm, window)
+    if column:
+        preds, report = speaker_normalized_predict(model, processor, eval_set.dataset, label_embeds, column,
+                                                   batch_size=batch_size, accelerator=accelerator,
+                                                   progress=progress, desc=eval_set.key)
+        how = dict(how, **report)
+    else:
+        preds = zero_shot_predict(model, processor, eval_set.dataset, label_embeds, batch_size=batch_size,
+                                  accelerator=accelerator, window=window, hop=hop, progress=progress,
+                                  desc=eval_set.key)
     references = eval_set.dataset["label"]
     result = zero_shot_report(preds, references, eval_set.labels, bootstrap=bootstrap, seed=seed)
     result.update(splits=eval_set.splits, texts=eval_set.texts, path=eval_set.path,
-                  templates=list(templates or ["{}"]))
+                  templates=list(templates or ["{}"]), speaker_normalization=how)
     ids = _row_ids(eval_set.dataset, "id")
     result["_rows"] = [  # per-clip output (written to predictions_*.jsonl, not results.json)
         {"id": str(i), "label": eval_set.labels[r], "prediction": eval_set.labels[p] if p >= 0 else None,

@@ -77,22 +77,27 @@ def seed_table(runs: list[dict], comparison: dict) -> str:
     "test_uar"}, "paraclap": {...}, "difference": {split: paired_bootstrap result}}]; ``comparison``:
     {split: paired_bootstrap over all seeds}. Probe columns when the runs carry ``probe``."""
     probe = all("probe" in run for run in runs)
-    head = ["seed", "SmoothCLAP val", "ParaCLAP val", "difference val [95 %]", "SmoothCLAP test", "ParaCLAP test",
-            "difference test [95 %]"] + (["probe val", "probe test"] if probe else [])
+    per_voice = probe and all("per_voice" in run["probe"] for run in runs)
+    clip = all(run.get("clip") for run in runs)
+    head = (["seed", "SmoothCLAP val", "ParaCLAP val", "difference val [95 %]", "SmoothCLAP test", "ParaCLAP test",
+             "difference test [95 %]"] + (["SmoothCLAP test, clip", "ParaCLAP test, clip"] if clip else [])
+            + (["probe val", "probe test"] if probe else [])
+            + (["probe per voice val", "probe per voice test"] if per_voice else []))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
-    def row(name, get, diffs, probes):
+    def row(name, get, diffs, extra):
         cells = [name]
         for split in ("validation", "test"):
             cells += [_cell(get("smoothclap", split)), _cell(get("paraclap", split)), _diff(diffs[split])]
-        if probe:
-            cells += [_cell(probes["validation"]), _cell(probes["test"])]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cells + [_cell(x) for x in extra]) + " |")
+
+    def extras(run):  # the optional columns' numbers, in the header's order
+        out = [run["clip"][m]["test"] for m in ("smoothclap", "paraclap")] if clip else []
+        out += [run["probe"][s] for s in ("validation", "test")] if probe else []
+        return out + ([run["probe"]["per_voice"][s] for s in ("validation", "test")] if per_voice else [])
 
     for run in runs:
-        row(str(run["seed"]), lambda m, s, r=run: r[m][f"{s}_uar"], run["difference"], run.get("probe"))
-    mean_probe = ({s: float(np.mean([r["probe"][s] for r in runs])) for s in ("validation", "test")}
-                  if probe else None)
+        row(str(run["seed"]), lambda m, s, r=run: r[m][f"{s}_uar"], run["difference"], extras(run))
     row(f"mean of {len(runs)}", lambda m, s: float(np.mean([r[m][f"{s}_uar"] for r in runs])), comparison,
-        mean_probe)
+        np.mean([extras(r) for r in runs], axis=0).tolist() if extras(runs[0]) else [])
     return "\n".join(lines)

@@ -158,7 +158,7 @@ def verify_checkpoint(folder) -> str | None:
 RESUME_SETTINGS = ("beta", "gamma", "tau_a2a", "tau_t2t", "tau_pred", "text_target", "caption_variant", "max_tags",
                    "fixed_captions", "max_duration", "batch_size", "global_batch_size", "text_lr", "head_lr",
                    "audio_lr", "lora_lr", "weight_decay", "warmup_steps", "gradient_accumulation_steps",
-                   "max_grad_norm", "seed", "crop_seed", "crops_per_clip")
+                   "max_grad_norm", "seed", "crop_seed", "crops_per_clip", "speaker_norm")
 
 
 def run_settings(args) -> dict:

@@ -144,6 +144,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--feature-cache-dir", default=None,
                    help="where cached features live (default: <output-dir>/feature_cache; give one folder to "
                         "share the cache between runs)")
+    g.add_argument("--speaker-norm", default=None, metavar="COLUMN",
+                   help="standardise each speaker's pooled audio-encoder outputs on that speaker's own clips "
+                        "(COLUMN names the speaker, e.g. speaker) before the audio head: a voice's baseline "
+                        "taken out. Needs the feature cache (a frozen audio encoder). Saved in the model's "
+                        "config; `smoothclap evaluate` then does the same by the same column")
     g.add_argument("--crops-per-clip", type=int, default=None,
                    help="K fixed crops per clip, drawn once, one used per epoch (default: 5 with the cache; "
                         "without it a fresh random crop every epoch). Give it without the cache to "

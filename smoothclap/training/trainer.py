@@ -175,6 +175,8 @@ def setup(args, accelerator, log=print) -> Run:
     if not use_cache and not args.no_feature_cache:
         log("feature cache: off, the audio encoder is trained (" +
             ("LoRA on the audio encoder" if "audio" in lora_towers(args) else "--train-audio-encoder") + ")")
+    if args.speaker_norm:
+        check_speaker_norm(args, data, use_cache)
     crops = args.crops_per_clip or (DEFAULT_CROPS_PER_CLIP if use_cache else None)
     crop_seed = args.crop_seed if args.crop_seed is not None else args.seed
     policy = CropPolicy(length=int(round(args.max_duration * SAMPLING_RATE)), seed=crop_seed, crops_per_clip=crops)
@@ -198,6 +200,8 @@ def setup(args, accelerator, log=print) -> Run:
         if data.validation is not None:
             val_cache = feature_cache.build_or_load(accelerator, core, None, processor, data.validation,
                                                     data.validation_split, None, cache_dir, **common)
+    if args.speaker_norm:
+        speaker_normalization(args, core, data, train_cache, val_cache, log)
     log(f"crops: {policy.describe()}")
     stats = egemaps_statistics(data.train) if args.local_features == "egemaps" else None
     collator = Collator(data.train, RowTable(data.train, args, data.thresholds, stats), processor, policy, args,
@@ -224,6 +228,30 @@ def setup(args, accelerator, log=print) -> Run:
     return Run(args, accelerator, data, model, core, processor, optimizer, scheduler, loader, collator, extractor,
                policy, val_cache, steps_per_epoch, total_steps,
                epochs_needed(total_steps, steps_per_epoch), references, resume_path, frozen=frozen)
+
+
+def check_speaker_norm(args, data, use_cache: bool) -> None:
+    """--speaker-norm COLUMN needs the feature cache and the column in every split it reads."""
+    if not use_cache:
+        raise TrainingConfigError(f"--speaker-norm {args.speaker_norm} works on the feature cache: the audio encoder "
+                                  "must be frozen and the cache on (drop --no-feature-cache / --train-audio-encoder / "
+                                  "LoRA on the audio encoder, or drop --speaker-norm).")
+    for name, split in (("train", data.train), ("validation", data.validation)):
+        if split is not None and args.speaker_norm not in split.column_names:
+            raise TrainingConfigError(f"--speaker-norm {args.speaker_norm}: the {name} split has no such column "
+                                      f"(its columns: {', '.join(split.column_names)}).")
+
+
+def speaker_normalization(args, core, data, train_cache, val_cache, log) -> None:
+    """Each speaker's cached pooled audio standardised on its own clips
+    (smoothclap.evaluation.speakers), the training split's statistics the reference, stored in
+    the model's config for export and evaluation."""
+    from smoothclap.evaluation import speakers
+
+    reference = speakers.normalize_cache(train_cache, data.train[args.speaker_norm], log=log)
+    if val_cache is not None:
+        speakers.normalize_cache(val_cache, data.validation[args.speaker_norm], reference, log=log)
+    core.config.speaker_normalization = {"column": args.speaker_norm, "min_clips": speakers.MIN_CLIPS, **reference}
 
 
 # --------------------------------------------------------------------------- main
