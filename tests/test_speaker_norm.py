@@ -138,3 +138,16 @@ def test_evaluation_without_the_column_says_it_scored_clip_by_clip(voices_data, 
     assert "no 'speaker' column" in report["speaker_normalization"]["why"]
     with pytest.raises(EvaluationError, match="speaker normalisation scores whole clips"):
         evaluate_model(model, processor, load_eval_set(voices_data, split="test"), window=0.5, progress=False)
+
+
+def test_fine_tuning_a_normalised_model_without_the_flag_drops_it(voices_data, normalised_model, tmp_path, capsys):
+    """The exported config must describe the run that trained the heads: --model trained per
+    speaker, this run clip by clip -> no speaker_normalization in the export, and the log says so."""
+    import smoothclap.training.trainer as trainer
+
+    out = tmp_path / "again"
+    trainer.main(flags(voices_data, normalised_model, out, "--epochs", "1", "--max-steps", "1",
+                       cache_dir=tmp_path / "cache"))
+    assert "speaker normalisation: off in this run (--model was trained with --speaker-norm speaker" in \
+        capsys.readouterr().out
+    assert json.loads((out / "model" / "config.json").read_text()).get("speaker_normalization") is None

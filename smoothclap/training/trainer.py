@@ -202,6 +202,10 @@ def setup(args, accelerator, log=print) -> Run:
                                                     data.validation_split, None, cache_dir, **common)
     if args.speaker_norm:
         speaker_normalization(args, core, data, train_cache, val_cache, log)
+    elif getattr(core.config, "speaker_normalization", None):  # --model was trained per speaker; this run is not
+        log(f"speaker normalisation: off in this run (--model was trained with --speaker-norm "
+            f"{core.config.speaker_normalization['column']}; pass it again to keep it)")
+        core.config.speaker_normalization = None
     log(f"crops: {policy.describe()}")
     stats = egemaps_statistics(data.train) if args.local_features == "egemaps" else None
     collator = Collator(data.train, RowTable(data.train, args, data.thresholds, stats), processor, policy, args,
