@@ -73,44 +73,56 @@ def _row_ids(dataset, id_column):
     return [str(row.get(id_column, i)) for i, row in enumerate(dataset)]
 
 
+def _each_clip_on_failure(ok, run, errors) -> None:
+    """``run(ok)`` at once; if that fails, clip by clip, so one bad clip cannot sink its
+    neighbours (its error is recorded in ``errors``)."""
+    try:
+        if ok:
+            run(ok)
+    except Exception:
+        for i in ok:
+            try:
+                run([i])
+            except Exception as err:
+                errors[i] = f"{type(err).__name__}: {err}"
+
+
 def _batch_logits(model, processor, waves, label_embeds, window, hop, batch_size):
-    """(B, L) logits for decoded clips (None = failed: NaN row); a failing batch is retried
-    clip by clip so one bad clip cannot sink its neighbours."""
-    n_labels = label_embeds.shape[0]
-    out = torch.full((len(waves), n_labels), float("nan"))
+    """(B, L) logits for decoded clips (None = failed: NaN row), and each clip's error."""
+    out = torch.full((len(waves), label_embeds.shape[0]), float("nan"))
     errors = [None] * len(waves)
-    ok = [i for i, w in enumerate(waves) if w is not None]
     scale = logit_multiplier(model)
 
     def run(indices):
         emb = audio_embeddings(model, processor, [waves[i] for i in indices], window, hop, batch_size)
         out[indices] = (scale * emb @ label_embeds.T).float().cpu()
 
-    if ok:
-        try:
-            run(ok)
-        except Exception:
-            for i in ok:
-                try:
-                    run([i])
-                except Exception as err:
-                    errors[i] = f"{type(err).__name__}: {err}"
+    _each_clip_on_failure([i for i, w in enumerate(waves) if w is not None], run, errors)
     return out, errors
 
 
-@torch.no_grad()
-def zero_shot_predict(model, processor, dataset, label_embeds, batch_size: int = 1, accelerator=None,
-                      window: float | None = None, hop: float | None = None, audio_column: str = "audio",
-                      id_column: str = "id", progress: bool = True, desc: str | None = None) -> ZeroShotPredictions:
-    """Zero-shot predictions for every row of ``dataset`` (see the module docstring)."""
+def _batch_pooled(model, processor, waves, rate):
+    """(B, hidden) pooled audio-encoder outputs of decoded clips (NaN rows where they failed)."""
+    device = next(model.parameters()).device
+    out = torch.full((len(waves), model.config.audio_config.hidden_size), float("nan"))
+    errors = [None] * len(waves)
+
+    def run(indices):  # pooled over valid frames only: padding does not change a clip's row
+        enc = processor(audio=[waves[i] for i in indices], sampling_rate=rate, return_tensors="pt")
+        mask = enc.get("audio_attention_mask")
+        out[indices] = model.pooled_audio(enc["input_values"].to(device),
+                                          None if mask is None else mask.to(device)).float().cpu()
+
+    _each_clip_on_failure([i for i, w in enumerate(waves) if w is not None], run, errors)
+    return out, errors
+
+
+def _every_row(model, processor, dataset, per_batch, batch_size, accelerator, audio_column, progress, desc):
+    """(row indices, per_batch's rows, failures) for every row of ``dataset``, each process its
+    share (gathered): ``per_batch(waves)`` -> ((B, k) tensor, errors). The model in eval mode."""
     from tqdm.auto import tqdm
 
-    if accelerator is not None:
-        model = accelerator.unwrap_model(model)
-    device = next(model.parameters()).device
-    label_embeds = label_embeds.to(device)
     rate = int(processor.feature_extractor.sampling_rate)
-    n = len(dataset)
     loader = torch.utils.data.DataLoader(_Clips(dataset, _length_order(dataset), audio_column, rate),
                                          batch_size=max(1, int(batch_size)), shuffle=False, collate_fn=_collate)
     if accelerator is not None:
@@ -118,28 +130,39 @@ def zero_shot_predict(model, processor, dataset, label_embeds, batch_size: int =
     main = accelerator is None or accelerator.is_main_process
     was_training = model.training
     model.eval()
-    indices, logits, failures = [], [], []
+    indices, values, failures = [], [], []
     try:
-        for rows, waves, errors in tqdm(loader, desc=desc or "zero-shot", unit="batch",
-                                        disable=not (progress and main)):
-            batch_logits, model_errors = _batch_logits(model, processor, waves, label_embeds, window, hop,
-                                                       batch_size)
-            for row, err, model_err in zip(rows, errors, model_errors):
-                if err or model_err:
-                    failures.append({"index": int(row), "error": err or model_err})
+        for rows, waves, errors in tqdm(loader, desc=desc, unit="batch", disable=not (progress and main)):
+            batch, model_errors = per_batch(waves)
+            failures += [{"index": int(r), "error": e or m} for r, e, m in zip(rows, errors, model_errors) if e or m]
             rows_t = torch.tensor(rows, dtype=torch.long)
             if accelerator is not None:
-                rows_t, batch_logits = accelerator.gather_for_metrics(
-                    (rows_t.to(accelerator.device), batch_logits.to(accelerator.device)))
+                rows_t, batch = accelerator.gather_for_metrics((rows_t.to(accelerator.device),
+                                                                batch.to(accelerator.device)))
             indices.append(rows_t.cpu())
-            logits.append(batch_logits.cpu())
+            values.append(batch.cpu())
     finally:
         model.train(was_training)
     if accelerator is not None and accelerator.num_processes > 1:
         from accelerate.utils import gather_object
 
         failures = gather_object(failures)
-    return _assemble(n, torch.cat(indices), torch.cat(logits), failures, _row_ids(dataset, id_column))
+    return torch.cat(indices), torch.cat(values), failures
+
+
+@torch.no_grad()
+def zero_shot_predict(model, processor, dataset, label_embeds, batch_size: int = 1, accelerator=None,
+                      window: float | None = None, hop: float | None = None, audio_column: str = "audio",
+                      id_column: str = "id", progress: bool = True, desc: str | None = None) -> ZeroShotPredictions:
+    """Zero-shot predictions for every row of ``dataset`` (see the module docstring)."""
+    if accelerator is not None:
+        model = accelerator.unwrap_model(model)
+    label_embeds = label_embeds.to(next(model.parameters()).device)
+    indices, logits, failures = _every_row(
+        model, processor, dataset,
+        lambda waves: _batch_logits(model, processor, waves, label_embeds, window, hop, batch_size),
+        batch_size, accelerator, audio_column, progress, desc or "zero-shot")
+    return _assemble(len(dataset), indices, logits, failures, _row_ids(dataset, id_column))
 
 
 @torch.no_grad()
@@ -150,68 +173,28 @@ def speaker_normalized_predict(model, processor, dataset, label_embeds, column: 
     first (each process its share, gathered), then each speaker's standardised with the
     model's ``config.speaker_normalization`` reference, then the audio head and the labels.
     Returns (ZeroShotPredictions, report)."""
-    from tqdm.auto import tqdm
-
     from smoothclap.evaluation.speakers import normalize_by_speaker
 
     if accelerator is not None:
         model = accelerator.unwrap_model(model)
-    reference = model.config.speaker_normalization
-    device = next(model.parameters()).device
+    device, n = next(model.parameters()).device, len(dataset)
     rate = int(processor.feature_extractor.sampling_rate)
-    n = len(dataset)
-    loader = torch.utils.data.DataLoader(_Clips(dataset, _length_order(dataset), audio_column, rate),
-                                         batch_size=max(1, int(batch_size)), shuffle=False, collate_fn=_collate)
-    if accelerator is not None:
-        loader = accelerator.prepare_data_loader(loader)
-    main = accelerator is None or accelerator.is_main_process
-    hidden = model.config.audio_config.hidden_size
+    indices, pooled, failures = _every_row(model, processor, dataset,
+                                           lambda waves: _batch_pooled(model, processor, waves, rate), batch_size,
+                                           accelerator, audio_column, progress, desc or "zero-shot (per speaker)")
+    full = torch.full((n, pooled.shape[1]), float("nan"))
+    full[indices] = pooled
+    good = ~torch.isnan(full).any(1)
+    speakers = [s for s, g in zip(dataset[column], good.tolist()) if g]
+    normalized, report = normalize_by_speaker(full[good], speakers, model.config.speaker_normalization)
     was_training = model.training
     model.eval()
-    indices, pooled, failures = [], [], []
     try:
-        for rows, waves, errors in tqdm(loader, desc=desc or "zero-shot (per speaker)", unit="batch",
-                                        disable=not (progress and main)):
-            out = torch.full((len(waves), hidden), float("nan"))
-            ok = [i for i, w in enumerate(waves) if w is not None]
-
-            def run(indices):  # pooled over valid frames only: padding does not change a clip's row
-                enc = processor(audio=[waves[i] for i in indices], sampling_rate=rate, return_tensors="pt")
-                mask = enc.get("audio_attention_mask")
-                out[indices] = model.pooled_audio(enc["input_values"].to(device),
-                                                  None if mask is None else mask.to(device)).float().cpu()
-
-            try:
-                if ok:
-                    run(ok)
-            except Exception:  # a failing batch is retried clip by clip: one bad clip fails alone
-                for i in ok:
-                    try:
-                        run([i])
-                    except Exception as err:
-                        errors[i] = f"{type(err).__name__}: {err}"
-            failures += [{"index": int(r), "error": e} for r, e in zip(rows, errors) if e]
-            rows_t = torch.tensor(rows, dtype=torch.long)
-            if accelerator is not None:
-                rows_t, out = accelerator.gather_for_metrics((rows_t.to(accelerator.device), out.to(accelerator.device)))
-            indices.append(rows_t.cpu())
-            pooled.append(out.cpu())
-        if accelerator is not None and accelerator.num_processes > 1:
-            from accelerate.utils import gather_object
-
-            failures = gather_object(failures)
-        indices_t, pooled_t = torch.cat(indices), torch.cat(pooled)
-        full = torch.full((n, hidden), float("nan"))
-        full[indices_t] = pooled_t
-        good = ~torch.isnan(full).any(1)
-        speakers = list(dataset[column])
-        normalized, report = normalize_by_speaker(full[good], [s for s, g in zip(speakers, good.tolist()) if g],
-                                                  reference)
         embeds = model.get_audio_features(pooled_audio_features=normalized.float().to(device)).pooler_output
-        logits = torch.full((n, label_embeds.shape[0]), float("nan"))
-        logits[good] = (logit_multiplier(model) * embeds @ label_embeds.to(device).T).float().cpu()
     finally:
         model.train(was_training)
+    logits = torch.full((n, label_embeds.shape[0]), float("nan"))
+    logits[good] = (logit_multiplier(model) * embeds @ label_embeds.to(device).T).float().cpu()
     return _assemble(n, torch.arange(n), logits, failures, _row_ids(dataset, id_column)), report
 
 
