@@ -366,12 +366,11 @@ def run_seed(seed: int, corpus_dir: str, recipe: Recipe, args, started: float, k
     print(f"   {choose_threads()} torch thread(s)", flush=True)
     reports = {name: {split: lite(r) for split, r in zero_shot_reports(folder, corpus_dir).items()}
                for name, folder in folders.items()}
-    probe, clip = probe_ceiling(encoder_dir, corpus_dir), None
+    probe, clip = probe_ceiling(encoder_dir, corpus_dir, per_speaker=bool(recipe.speaker_norm)), None
     if recipe.speaker_norm:  # beside the per-voice numbers: clip by clip (one clip in the pipeline)
         clip = {name: {split: float(r["uar"]) for split, r in
                        zero_shot_reports(folder, corpus_dir, speaker_norm="off").items()}
                 for name, folder in folders.items()}
-        probe["per_voice"] = probe_ceiling(encoder_dir, corpus_dir, per_speaker=True)
     os.makedirs(os.path.dirname(saved_path), exist_ok=True)
     with open(saved_path, "w") as f:
         json.dump({"settings": seed_settings(seed, corpus_dir, recipe), "reports": reports, "probe": probe,

@@ -145,9 +145,10 @@ def probe_ceiling(encoder_dir: str, corpus_dir: str, splits=("validation", "test
     """{split: UAR of a linear probe on the frozen encoder's pooled states} (fitted on train):
     what the audio tower carries, beside which the zero-shot UAR is read. ``model`` /
     ``extractor``: an encoder in memory instead of ``encoder_dir`` (bench/demo_study.py).
-    ``per_speaker``: the pooled states standardised per voice first (each split's own voices;
-    ``smoothclap.evaluation.study.per_speaker_standardized``), what a speaker-normalising
-    front end would carry (bench/demo_study.py)."""
+    ``per_speaker``: also ``"per_voice": {split: UAR}``, the same probe on the pooled states
+    standardised per voice first (each split's own voices;
+    ``smoothclap.evaluation.study.per_speaker_standardized``), the ceiling of a speaker-
+    normalised model; from the same encoder pass."""
     import datasets
     import numpy as np
     import torch
@@ -167,8 +168,10 @@ def probe_ceiling(encoder_dir: str, corpus_dir: str, splits=("validation", "test
         with torch.no_grad():
             for idx, values, mask in encoder_batches(extractor, waves, order, 32):
                 out[idx] = pooled(model, values, mask).numpy()
-        if per_speaker:
-            out = per_speaker_standardized(out, corpus[split]["speaker"])
-        features[split] = (out, np.asarray(corpus[split]["label"]))
+        features[split] = (out, np.asarray(corpus[split]["label"]), corpus[split]["speaker"])
     n = len(read_metadata(corpus_dir)["labels"])
-    return {split: probe_uar(*features["train"], *features[split], n) for split in splits}
+    result = {split: probe_uar(*features["train"][:2], *features[split][:2], n) for split in splits}
+    if per_speaker:
+        voiced = {s: (per_speaker_standardized(x, spk), y) for s, (x, y, spk) in features.items()}
+        result["per_voice"] = {split: probe_uar(*voiced["train"], *voiced[split], n) for split in splits}
+    return result
