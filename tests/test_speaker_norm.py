@@ -151,3 +151,18 @@ def test_fine_tuning_a_normalised_model_without_the_flag_drops_it(voices_data, n
     assert "speaker normalisation: off in this run (--model was trained with --speaker-norm speaker" in \
         capsys.readouterr().out
     assert json.loads((out / "model" / "config.json").read_text()).get("speaker_normalization") is None
+
+
+def test_the_training_cache_counts_clips_not_windows():
+    """A speaker with 4 clips of 5 cached windows each (20 rows) has fewer than MIN_CLIPS clips:
+    left as it is, as at evaluation (one row per clip); every window of a clip gets its speaker."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    spk = ["a"] * 12 + ["b"] * 4  # clips
+    index = torch.arange(len(spk) * 5).reshape(len(spk), 5)  # 5 distinct windows per clip
+    audio = torch.tensor(rng.normal(size=(len(spk) * 5, 3)) + np.repeat([[5.0]] * 12 + [[-5.0]] * 4, 5, axis=0))
+    cache = SimpleNamespace(index=index, audio=audio.clone(), path="mem")
+    reference = speakers.normalize_cache(cache, spk, log=lambda *_: None)
+    assert torch.equal(cache.audio[60:], audio[60:])  # b: 4 clips, left as is
+    np.testing.assert_allclose(cache.audio[:60].mean(0).numpy(), reference["mean"], atol=1e-9)

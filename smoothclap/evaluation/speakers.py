@@ -36,10 +36,12 @@ def reference_statistics(x: torch.Tensor) -> dict:
     return {"mean": x.mean(0).tolist(), "std": x.std(0, unbiased=False).tolist()}
 
 
-def normalize_by_speaker(x, speakers, reference: dict) -> tuple[torch.Tensor, dict]:
+def normalize_by_speaker(x, speakers, reference: dict, clips: dict | None = None) -> tuple[torch.Tensor, dict]:
     """(z, report): ``x`` (n, hidden) with each speaker's rows standardised on their own mean
-    and std and mapped to the reference's (see the module doc). ``report``: number of
-    speakers normalised and the speakers left as they are (fewer than MIN_CLIPS rows)."""
+    and std and mapped to the reference's (see the module doc). ``clips``: {speaker: number of
+    clips} where a clip has several rows (the training cache's windows); default one row per
+    clip. ``report``: number of speakers normalised and the speakers left as they are (fewer
+    than MIN_CLIPS clips)."""
     x = torch.as_tensor(x)
     if len(speakers) != x.shape[0]:
         raise ValueError(f"{len(speakers)} speaker ids for {x.shape[0]} rows")
@@ -54,7 +56,7 @@ def normalize_by_speaker(x, speakers, reference: dict) -> tuple[torch.Tensor, di
         groups.setdefault(str(speaker) if speaker not in (None, "") else f"<unknown {i}>", []).append(i)
     left = []
     for speaker, rows in groups.items():
-        if len(rows) < MIN_CLIPS:
+        if (clips or {}).get(speaker, len(rows)) < MIN_CLIPS:
             left.append(speaker)
             continue
         rows_t = torch.as_tensor(rows)
@@ -68,15 +70,20 @@ def normalize_by_speaker(x, speakers, reference: dict) -> tuple[torch.Tensor, di
 def normalize_cache(cache, speakers, reference: dict | None = None, log=print) -> dict:
     """Normalise a training ``FeatureCache``'s pooled audio rows in memory (the file on disk
     keeps the encoder's output). ``speakers``: one id per dataset row; every cached window of
-    a row gets its row's speaker. ``reference`` None: this split's own statistics become the
-    reference (the training split), returned."""
+    a row gets its row's speaker, and a speaker's statistics are over its cached windows.
+    ``reference`` None: this split's own statistics become the reference (the training
+    split), returned."""
     owner = torch.full((cache.audio.shape[0],), -1, dtype=torch.long)
     owner[cache.index.reshape(-1)] = torch.arange(cache.index.shape[0]).repeat_interleave(cache.index.shape[1])
     if (owner < 0).any():
         raise RuntimeError(f"feature cache {cache.path}: {(owner < 0).sum().item()} feature rows belong to no clip")
     reference = reference or reference_statistics(cache.audio)
     speakers = np.asarray(list(speakers), dtype=object)
-    cache.audio, report = normalize_by_speaker(cache.audio, speakers[owner.numpy()].tolist(), reference)
+    clips: dict = {}
+    for speaker in speakers:
+        if speaker not in (None, ""):
+            clips[str(speaker)] = clips.get(str(speaker), 0) + 1
+    cache.audio, report = normalize_by_speaker(cache.audio, speakers[owner.numpy()].tolist(), reference, clips)
     log(f"speaker normalisation: {report['speakers']} speaker(s) of {cache.path}"
         + (f"; {len(report['left_as_is'])} with fewer than {MIN_CLIPS} clips left as they are "
            f"({report['rows_left_as_is']} rows)" if report["left_as_is"] else ""))
