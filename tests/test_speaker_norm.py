@@ -166,3 +166,17 @@ def test_the_training_cache_counts_clips_not_windows():
     reference = speakers.normalize_cache(cache, spk, log=lambda *_: None)
     assert torch.equal(cache.audio[60:], audio[60:])  # b: 4 clips, left as is
     np.testing.assert_allclose(cache.audio[:60].mean(0).numpy(), reference["mean"], atol=1e-9)
+
+
+def test_classify_says_it_scores_a_normalised_model_clip_by_clip(normalised_model, tmp_path, capsys):
+    import soundfile
+
+    from conftest import tone
+    from smoothclap.inference import classify_corpus
+
+    soundfile.write(tmp_path / "a.wav", tone(220.0, 0.6), 16000)
+    summary = classify_corpus([str(tmp_path / "a.wav")], ["neutral", "happy"], normalised_model,
+                              str(tmp_path / "out.jsonl"), progress=False, num_workers=0)
+    assert summary["rows"] == 1 and summary["failed"] == 0
+    assert "trained with speaker normalisation (--speaker-norm speaker); classify scores each clip alone" in \
+        capsys.readouterr().err

@@ -107,6 +107,11 @@ def _load(model, device, dtype, backend):
     except ValueError as err:  # no onnxruntime, no export, a CPU fast path on a GPU: one line
         raise InputError(str(err)) from None
     _log(f"audio encoder: {loaded.audio_backend} {loaded._cpu_fast_path} ({loaded.audio_backend_reason})")
+    trained = getattr(loaded.config, "speaker_normalization", None)
+    if trained:  # classify scores each clip alone: say what that means for such a model
+        _log(f"note: the model was trained with speaker normalisation (--speaker-norm {trained['column']}); classify "
+             "scores each clip alone, as the average speaker (`smoothclap evaluate` scores a labelled dataset per "
+             "speaker)")
     return loaded, processor
 
 
