@@ -64,12 +64,17 @@ def test_demo_main_job_runs(tmp_path, capsys):
                                        "demo_results.json", "paraclap", "smoothclap"]  # no run leftovers
     results = json.loads((out / "demo_results.json").read_text())
     assert set(results) == {"smoothclap", "paraclap", "pipeline_examples", "seconds", "seed", "difference", "probe",
-                            "test_confusion"} and results["seconds"] > 0
+                            "clip_by_clip", "test_confusion"} and results["seconds"] > 0
+    # speaker normalisation: per-voice numbers in the table, clip-by-clip ones and both probes beside them
+    assert all(0.0 <= results["clip_by_clip"][name][split] <= 1.0 for name in ("smoothclap", "paraclap")
+               for split in ("validation", "test"))
+    assert set(results["probe"]) == {"validation", "test", "per_voice"}
     for name, beta in (("smoothclap", 0.1), ("paraclap", 0.0)):
         assert {"validation_uar", "test_uar", "test_recall", "test_confusion_matrix"} <= set(results[name])
         assert all(0.0 <= results[name][f"{split}_uar"] <= 1.0 for split in ("validation", "test"))
         config = json.loads((out / name / "config.json").read_text())
         assert config["beta"] == beta and "AutoModel" in config["auto_map"]
+        assert config["speaker_normalization"]["column"] == "speaker"
         assert (out / name / "model.safetensors").exists() and (out / name / "modeling_smoothclap.py").exists()
         # the card is publishable: base_model names the text tower's Hub id (the audio encoder has none)
         import smoothclap.release.publish as smoothclap_publish
