@@ -36,12 +36,13 @@ def reference_statistics(x: torch.Tensor) -> dict:
     return {"mean": x.mean(0).tolist(), "std": x.std(0, unbiased=False).tolist()}
 
 
-def normalize_by_speaker(x, speakers, reference: dict, clips: dict | None = None) -> tuple[torch.Tensor, dict]:
+def normalize_by_speaker(x, speakers, reference: dict, clips: dict | None = None, min_clips: int = MIN_CLIPS,
+                         eps: float = EPS) -> tuple[torch.Tensor, dict]:
     """(z, report): ``x`` (n, hidden) with each speaker's rows standardised on their own mean
     and std and mapped to the reference's (see the module doc). ``clips``: {speaker: number of
     clips} where a clip has several rows (the training cache's windows); default one row per
     clip. ``report``: number of speakers normalised and the speakers left as they are (fewer
-    than MIN_CLIPS clips)."""
+    than ``min_clips`` clips)."""
     x = torch.as_tensor(x)
     if len(speakers) != x.shape[0]:
         raise ValueError(f"{len(speakers)} speaker ids for {x.shape[0]} rows")
@@ -56,12 +57,12 @@ def normalize_by_speaker(x, speakers, reference: dict, clips: dict | None = None
         groups.setdefault(str(speaker) if speaker not in (None, "") else f"<unknown {i}>", []).append(i)
     left = []
     for speaker, rows in groups.items():
-        if (clips or {}).get(speaker, len(rows)) < MIN_CLIPS:
+        if (clips or {}).get(speaker, len(rows)) < min_clips:
             left.append(speaker)
             continue
         rows_t = torch.as_tensor(rows)
         own = out[rows_t]
-        out[rows_t] = (own - own.mean(0)) / (own.std(0, unbiased=False) + EPS) * ref_std + ref_mean
+        out[rows_t] = (own - own.mean(0)) / (own.std(0, unbiased=False) + eps) * ref_std + ref_mean
     report = {"speakers": len(groups) - len(left), "left_as_is": sorted(left),
               "rows_left_as_is": sum(len(groups[s]) for s in left)}
     return out.to(x.dtype), report

@@ -41,15 +41,14 @@ def probe_uar(train_x, train_y, eval_x, eval_y, n_classes: int, l2: float = 1e-3
 
 def per_speaker_standardized(x, speakers) -> np.ndarray:
     """``x`` (n, d) with each speaker's rows standardised on that speaker's own mean and std
-    (the speaker normalisation of paralinguistics: a voice's baseline taken out). Uses every
-    row of a speaker, labels never; a speaker with one row gets zeros."""
+    (the speaker normalisation of paralinguistics: a voice's baseline taken out; the training
+    and evaluation's ``speakers.normalize_by_speaker`` towards mean 0, std 1, every speaker
+    included). Uses every row of a speaker, labels never; a speaker with one row gets zeros."""
+    from smoothclap.evaluation.speakers import normalize_by_speaker
+
     x = np.asarray(x, dtype=np.float64)
-    speakers = np.asarray(speakers)
-    out = np.empty_like(x)
-    for speaker in np.unique(speakers):
-        rows = speakers == speaker
-        out[rows] = (x[rows] - x[rows].mean(0)) / (x[rows].std(0) + 1e-8)
-    return out
+    unit = {"mean": [0.0] * x.shape[1], "std": [1.0] * x.shape[1]}
+    return normalize_by_speaker(torch.from_numpy(x), list(speakers), unit, min_clips=1, eps=1e-8)[0].numpy()
 
 
 def confusion_text(result: dict) -> str:
