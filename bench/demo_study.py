@@ -131,19 +131,21 @@ def encoder_study(args) -> int:
     train = datasets.load_from_disk(corpus_dir)["train"]
     lines = [f"Encoder recipes, linear probe on the VALIDATION split (seed {args.seed}, train split fit; per voice: "
              "the pooled states standardised per voice first)", "",
-             "| label weight | epochs | voice gain | voice semitones | probe validation UAR | per voice | fit s |",
-             "|---|---|---|---|---|---|---|"]
+             "| label weight | epochs | voice gain | voice semitones | eGeMAPS weight | probe validation UAR | per voice | fit s |",
+             "|---|---|---|---|---|---|---|---|"]
     for spec in args.encoders.split(","):
-        weight, epochs, *voice = spec.split(":")  # weight:epochs[:gain:semitones]
+        weight, epochs, *voice = spec.split(":")  # weight:epochs[:gain:semitones[:egemaps weight]]
         gain, semitones = (float(voice[0]), float(voice[1])) if voice else (1.0, 0.0)
+        egemaps = float(voice[2]) if len(voice) > 2 else 0.0
         recipe = dataclasses.replace(demo.FULL, encoder_label_weight=float(weight), encoder_epochs=int(epochs),
-                                     encoder_voice_gain=gain, encoder_voice_semitones=semitones)
+                                     encoder_voice_gain=gain, encoder_voice_semitones=semitones,
+                                     encoder_egemaps_weight=egemaps)
         started = time.time()
         model, extractor, _ = demo.fit_audio_encoder(train, recipe, args.seed)
         fit = time.time() - started
         probe = demo.probe_ceiling("", corpus_dir, splits=("validation",), model=model, extractor=extractor,
                                    per_speaker=True)
-        lines.append(f"| {weight} | {epochs} | {gain:g} | {semitones:g} | {probe['validation']:.3f} | "
+        lines.append(f"| {weight} | {epochs} | {gain:g} | {semitones:g} | {egemaps:g} | {probe['validation']:.3f} | "
                      f"{probe['per_voice']['validation']:.3f} | {fit:.0f} |")
         print(lines[-1], flush=True)
     save_table(lines, os.path.join(args.output, f"encoders-seed{args.seed}.md"))

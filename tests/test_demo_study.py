@@ -101,10 +101,8 @@ def test_choose_threads_sets_torch_to_one_or_all_cores():
     assert chosen in {1, cores} and torch.get_num_threads() == chosen
 
 
-def test_encoder_fit_learns_the_labels_beside_avd():
-    """encoder_label_weight > 0 adds the emotion labels' cross-entropy to the AVD regression
-    (the total loss is larger than the MSE part); weight 0 is the AVD regression alone."""
-    import dataclasses
+def _tiny_train(egemaps: bool = False):
+    """8 tones of two loudness levels, with AVD, labels and (optionally) eGeMAPS columns."""
     import io
 
     import datasets
@@ -118,13 +116,43 @@ def test_encoder_fit_learns_the_labels_beside_avd():
         soundfile.write(buffer, (wave + 0.01 * rng.standard_normal(8000)).astype(np.float32), 16000, format="WAV")
         audio.append({"bytes": buffer.getvalue(), "path": None})
         labels.append(i % 2)
-    train = datasets.Dataset.from_dict({"audio": audio, "label": labels, "arousal": [3.0 + i % 2 for i in range(8)],
-                                        "valence": [4.0] * 4 + [5.0] * 4, "dominance": [float(i % 3) for i in range(8)]})
+    columns = {"audio": audio, "label": labels, "arousal": [3.0 + i % 2 for i in range(8)],
+               "valence": [4.0] * 4 + [5.0] * 4, "dominance": [float(i % 3) for i in range(8)]}
+    if egemaps:  # 3 descriptors: one varying, one constant, one with a missing value
+        columns["egemaps"] = [[float(i), 1.0, float("nan") if i == 3 else i / 2] for i in range(8)]
+    return datasets.Dataset.from_dict(columns)
+
+
+def test_encoder_fit_learns_the_labels_beside_avd():
+    """encoder_label_weight > 0 adds the emotion labels' cross-entropy to the AVD regression
+    (the total loss is larger than the MSE part); weight 0 is the AVD regression alone."""
+    import dataclasses
+
+    train = _tiny_train()
     tiny = dataclasses.replace(demo.FULL, encoder_epochs=1, encoder_batch_size=4)
     _, _, with_labels = demo.fit_audio_encoder(train, tiny, seed=0)
     assert with_labels["final_train_loss"] > with_labels["final_train_mse"] > 0
     _, _, avd_only = demo.fit_audio_encoder(train, dataclasses.replace(tiny, encoder_label_weight=0.0), seed=0)
     assert avd_only["final_train_loss"] == pytest.approx(avd_only["final_train_mse"])
+
+
+def test_encoder_fit_regresses_the_egemaps_descriptors_when_weighted():
+    """encoder_egemaps_weight > 0 adds the standardised eGeMAPS regression (finite, even with a
+    constant and a missing descriptor); without the column or at weight 0 it is left out."""
+    import dataclasses
+
+    import torch
+
+    tiny = dataclasses.replace(demo.FULL, encoder_epochs=1, encoder_batch_size=4, encoder_label_weight=0.0)
+    _, _, without = demo.fit_audio_encoder(_tiny_train(egemaps=True), tiny, seed=0)
+    assert without["final_train_loss"] == pytest.approx(without["final_train_mse"])
+    weighted = dataclasses.replace(tiny, encoder_egemaps_weight=1.0)
+    model, _, with_egemaps = demo.fit_audio_encoder(_tiny_train(egemaps=True), weighted, seed=0)
+    assert np.isfinite(with_egemaps["final_train_loss"])
+    assert with_egemaps["final_train_loss"] > with_egemaps["final_train_mse"] > 0
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    _, _, no_column = demo.fit_audio_encoder(_tiny_train(), weighted, seed=0)
+    assert no_column["final_train_loss"] == pytest.approx(no_column["final_train_mse"])
 
 
 def test_thread_trial_keeps_the_faster_setting_of_each_window():

@@ -50,9 +50,18 @@ def as_another_voice(wave, rng, max_gain: float, semitones: float):
     return (wave * gain).astype(np.float32)
 
 
+def _standardized(values):
+    """Columns to mean 0 / std 1 (a constant column to 0; missing values to 0, the mean)."""
+    import numpy as np
+
+    values = np.nan_to_num(values - np.nanmean(values, axis=0), nan=0.0)
+    return (values / values.std(0).clip(min=1e-6)).astype(np.float32)
+
+
 def fit_audio_encoder(train, recipe: Recipe, seed: int):
     """A fresh small Wav2Vec2 regressed (mean-pooled state -> linear) on the standardised
-    arousal/valence/dominance of ``train`` and classified to its emotion labels
+    arousal/valence/dominance of ``train`` and its eGeMAPS descriptors
+    (``recipe.encoder_egemaps_weight``), classified to its emotion labels
     (``recipe.encoder_label_weight``), every clip heard as another voice each epoch
     (``as_another_voice``, ``recipe.encoder_voice_*``). Returns (encoder, feature extractor, last step's losses)."""
     import numpy as np
@@ -70,7 +79,13 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
                                          do_normalize=False, return_attention_mask=False)
     waves = [load_audio(clip) for clip in tqdm(train["audio"], desc="decode", leave=False)]
     avd = np.stack([np.asarray(train[name], dtype=np.float32) for name in AVD], axis=1)
-    targets = torch.from_numpy((avd - avd.mean(0)) / avd.std(0).clip(min=1e-6))
+    targets = torch.from_numpy(_standardized(avd))
+    # the clips' eGeMAPS descriptors too (when the corpus has them, as the builders write them):
+    # mean pooling carries a clip's averages easily but not its spreads (pitch range, loudness
+    # variation, rate), which these acted emotions differ in most (docs/demo.md)
+    use_egemaps = recipe.encoder_egemaps_weight > 0 and "egemaps" in train.column_names
+    egemaps = (torch.from_numpy(_standardized(np.asarray(train["egemaps"], dtype=np.float32))) if use_egemaps
+               else torch.zeros(len(waves), 0))
     # the emotion labels too (when the corpus has them): a regression to three numbers keeps
     # only what separates the emotions along arousal/valence/dominance
     use_labels = recipe.encoder_label_weight > 0 and "label" in train.column_names
@@ -78,7 +93,7 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     n_labels = int(labels.max()) + 1 if use_labels else 0
     torch.manual_seed(seed)
     model = Wav2Vec2Model(Wav2Vec2Config(**ENCODER_CONFIG))
-    head = torch.nn.Linear(model.config.hidden_size, len(AVD) + n_labels)
+    head = torch.nn.Linear(model.config.hidden_size, len(AVD) + egemaps.shape[1] + n_labels)
     params = list(model.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=recipe.encoder_lr, weight_decay=0.01)
     per_epoch = -(-len(waves) // recipe.encoder_batch_size)
@@ -102,8 +117,11 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
             step_started = time.perf_counter()
             out = head(pooled(model, values, mask))
             mse = torch.nn.functional.mse_loss(out[:, :len(AVD)], targets[idx])
-            loss = mse + (recipe.encoder_label_weight * torch.nn.functional.cross_entropy(
-                out[:, len(AVD):], labels[idx]) if use_labels else 0.0)
+            ends = len(AVD) + egemaps.shape[1]
+            loss = mse + (recipe.encoder_egemaps_weight * torch.nn.functional.mse_loss(
+                out[:, len(AVD):ends], egemaps[idx]) if use_egemaps else 0.0)
+            loss = loss + (recipe.encoder_label_weight * torch.nn.functional.cross_entropy(
+                out[:, ends:], labels[idx]) if use_labels else 0.0)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -35,6 +35,8 @@ class Recipe:
     # weight of the train split's emotion label (cross-entropy) next to the AVD regression in
     # the encoder fit; 0: AVD only (the previous recipe). Chosen on validation (docs/demo.md)
     encoder_label_weight: float = 1.0
+    # weight of the clips' 88 eGeMAPS descriptors (standardised, MSE) in the encoder fit; 0: off
+    encoder_egemaps_weight: float = 0.0
     # every train clip heard as another voice each epoch: gain up to x/÷ this, pitch (and rate)
     # up to +-this many semitones; 1 / 0: off (the previous recipe). Chosen on validation (docs/demo.md)
     encoder_voice_gain: float = 1.25
