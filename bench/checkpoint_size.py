@@ -149,7 +149,7 @@ def measure_demo(audio_config, text_config):
 def main():
     from transformers import AutoConfig, BertConfig, Wav2Vec2Config
 
-    from smoothclap.demo import ENCODER_CONFIG
+    from smoothclap.demo import FULL, encoder_config
 
     paper_audio = Wav2Vec2Config(hidden_size=1024, num_hidden_layers=12, num_attention_heads=16,
                                  intermediate_size=4096, do_stable_layer_norm=True, feat_extract_norm="layer",
@@ -157,7 +157,7 @@ def main():
     report("paper: wav2vec2-large-robust-12 + BERT-base, projection 768 (computed from counts)",
            paper_audio, BertConfig())
     time_fingerprint(paper_audio, BertConfig())
-    demo_audio, minilm = Wav2Vec2Config(**ENCODER_CONFIG), AutoConfig.from_pretrained(minilm_dir())
+    demo_audio, minilm = Wav2Vec2Config(**encoder_config(FULL)), AutoConfig.from_pretrained(minilm_dir())
     report("demo: small wav2vec2 (hidden 128, 2 layers) + MiniLM-L6, projection 768 (computed from counts)",
            demo_audio, minilm)
     measure_demo(demo_audio, minilm)

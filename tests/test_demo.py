@@ -71,7 +71,7 @@ def test_encoder_input_keeps_loudness():
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     torch.manual_seed(0)
-    model = Wav2Vec2Model(Wav2Vec2Config(**demo.ENCODER_CONFIG)).eval()
+    model = Wav2Vec2Model(Wav2Vec2Config(**demo.encoder_config(demo.FULL))).eval()
     clip = tone(180, 0.8)
     for normalize, level_visible in ((False, True), (True, False)):
         extractor = Wav2Vec2FeatureExtractor(do_normalize=normalize)

@@ -129,7 +129,7 @@ def test_encoder_fit_learns_the_labels_beside_avd():
     import dataclasses
 
     train = _tiny_train()
-    tiny = dataclasses.replace(demo.FULL, encoder_epochs=1, encoder_batch_size=4)
+    tiny = dataclasses.replace(demo.FULL, encoder_epochs=1, encoder_batch_size=4, encoder_pitch_weight=0.0)
     _, _, with_labels = demo.fit_audio_encoder(train, tiny, seed=0)
     assert with_labels["final_train_loss"] > with_labels["final_train_mse"] > 0
     _, _, avd_only = demo.fit_audio_encoder(train, dataclasses.replace(tiny, encoder_label_weight=0.0), seed=0)
@@ -143,7 +143,8 @@ def test_encoder_fit_regresses_the_egemaps_descriptors_when_weighted():
 
     import torch
 
-    tiny = dataclasses.replace(demo.FULL, encoder_epochs=1, encoder_batch_size=4, encoder_label_weight=0.0)
+    tiny = dataclasses.replace(demo.FULL, encoder_epochs=1, encoder_batch_size=4, encoder_label_weight=0.0,
+                               encoder_pitch_weight=0.0)
     _, _, without = demo.fit_audio_encoder(_tiny_train(egemaps=True), tiny, seed=0)
     assert without["final_train_loss"] == pytest.approx(without["final_train_mse"])
     weighted = dataclasses.replace(tiny, encoder_egemaps_weight=1.0)
@@ -207,3 +208,35 @@ def test_per_speaker_standardized_takes_out_each_voice_baseline():
     # after it, one threshold separates the label across voices; before, none does
     assert ((out[:, 0] > 0) == label.astype(bool)).all()
     assert not ((x[:, 0] > np.median(x[:, 0])) == label.astype(bool)).all()
+
+
+def test_pitch_bins_finds_a_tones_semitone_and_marks_silence_unvoiced():
+    """The encoder's frame pitch targets: a 220 Hz tone is 24 semitones above 55 Hz, a 130.8 Hz
+    tone 15 (C3), silence the unvoiced class; one target per encoder frame, at the frame rate."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from smoothclap.demo.encoder import PITCH_BINS, pitch_bins
+    from smoothclap.demo.recipe import FRONT_ENDS, Recipe, encoder_config
+
+    t = np.arange(16000) / 16000
+    wave = np.concatenate([0.3 * np.sin(2 * np.pi * 220 * t), np.zeros(16000), 0.3 * np.sin(2 * np.pi * 130.8 * t)])
+    for front_end in FRONT_ENDS:  # each front end's frames: the same seconds
+        config = Wav2Vec2Config(**encoder_config(Recipe(encoder_front_end=front_end)))
+        count = int(Wav2Vec2Model(config)._get_feat_extract_output_lengths(torch.tensor(len(wave))))
+        bins = pitch_bins(wave.astype(np.float32), config, count)
+        assert bins.shape == (count,) and count in (149, 150)  # 50 frames a second
+        assert (bins[5:45] == 24).all() and (bins[55:95] == PITCH_BINS - 1).all(), front_end
+        assert (bins[105:145] == 15).all(), front_end
+
+
+def test_encoder_fit_learns_each_frames_pitch_when_weighted():
+    """encoder_pitch_weight > 0 adds the frame-level pitch cross-entropy to the loss."""
+    import dataclasses
+
+    tiny = dataclasses.replace(demo.FULL, encoder_epochs=1, encoder_batch_size=4, encoder_label_weight=0.0,
+                               encoder_pitch_weight=0.0)
+    _, _, without = demo.fit_audio_encoder(_tiny_train(), tiny, seed=0)
+    assert without["final_train_loss"] == pytest.approx(without["final_train_mse"])
+    _, _, with_pitch = demo.fit_audio_encoder(_tiny_train(), dataclasses.replace(tiny, encoder_pitch_weight=1.0), seed=0)
+    assert with_pitch["final_train_loss"] > with_pitch["final_train_mse"] > 0

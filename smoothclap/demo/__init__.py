@@ -64,7 +64,7 @@ from smoothclap.data.card import read_metadata  # noqa: E402  (smoothclap.json o
 from smoothclap.demo.encoder import (  # noqa: E402,F401  (the demo's names, for bench/ and the tests)
     audio_encoder, encoder_batches, fit_audio_encoder, pooled, probe_ceiling)
 from smoothclap.demo.recipe import (  # noqa: E402,F401
-    AVD, ENCODER_CONFIG, FULL, MODELS, QUICK, SAMPLING_RATE, Recipe, read_json)
+    AVD, ENCODER_CONFIG, FRONT_ENDS, FULL, MODELS, QUICK, SAMPLING_RATE, Recipe, encoder_config, read_json)
 
 
 def parse_args(argv=None, prog: str | None = None):
@@ -332,7 +332,7 @@ SYNTHETIC_NOTE = (
 def seed_settings(seed: int, corpus_dir: str, recipe: Recipe) -> dict:
     """What one seed's results depend on (the recipe, the corpus build, the encoder, the models)."""
     return json.loads(json.dumps({"seed": seed, "recipe": asdict(recipe), "corpus": read_metadata(corpus_dir),
-                                  "encoder_config": ENCODER_CONFIG, "models": MODELS}))
+                                  "encoder_config": encoder_config(recipe), "models": MODELS}))
 
 
 def lite(report: dict) -> dict:

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict
 
 from smoothclap.data.card import read_metadata
-from smoothclap.demo.recipe import AVD, ENCODER_CONFIG, SAMPLING_RATE, Recipe, read_json
+from smoothclap.demo.recipe import AVD, SAMPLING_RATE, Recipe, encoder_config, read_json
 
 
 def encoder_batches(extractor, waves, order, batch_size):
@@ -27,12 +27,45 @@ def encoder_batches(extractor, waves, order, batch_size):
         yield idx, inputs["input_values"], inputs["attention_mask"]
 
 
+def frames(model, input_values, attention_mask):
+    """(last hidden state (B, T, H), its valid frames (B, T))."""
+    hidden = model(input_values, attention_mask=attention_mask).last_hidden_state
+    return hidden, model._get_feature_vector_attention_mask(hidden.shape[1], attention_mask)
+
+
 def pooled(model, input_values, attention_mask):
     """Mean of the last hidden state over valid frames (what SmoothClapModel.pooled_audio does)."""
     from smoothclap.models.modeling_smoothclap import mean_pool
 
-    hidden = model(input_values, attention_mask=attention_mask).last_hidden_state
-    return mean_pool(hidden, model._get_feature_vector_attention_mask(hidden.shape[1], attention_mask))
+    return mean_pool(*frames(model, input_values, attention_mask))
+
+
+PITCH_BINS = 37  # semitones 0..35 upwards of 55 Hz (to 440 Hz), and the last bin: unvoiced
+
+
+def pitch_bins(wave, config, count: int):
+    """Per encoder frame (``count`` of them, ``config``: the encoder's Wav2Vec2Config): the
+    semitone above 55 Hz of the strongest autocorrelation peak between 60 and 400 Hz in a
+    40 ms window centred on the frame's receptive field, or ``PITCH_BINS - 1`` where the
+    frame is unvoiced (peak below 0.5 of the energy) or silent. The encoder's pitch targets."""
+    import numpy as np
+
+    strides, kernels = list(config.conv_stride), list(config.conv_kernel)
+    hop = int(np.prod(strides))
+    field = 1 + sum((k - 1) * int(np.prod(strides[:i])) for i, k in enumerate(kernels))
+    window, rate = 640, SAMPLING_RATE
+    starts = hop * np.arange(count) + field // 2 - window // 2 + window  # in the padded wave
+    padded = np.pad(np.asarray(wave, dtype=np.float32), (window, window + hop))
+    chunk = padded[np.minimum(starts[:, None] + np.arange(window)[None], len(padded) - 1)]
+    chunk = chunk - chunk.mean(1, keepdims=True)
+    spectrum = np.fft.rfft(chunk, 1024)  # >= window + the longest lag: no wrap-around
+    autocorr = np.fft.irfft(np.abs(spectrum) ** 2)[:, :rate // 60 + 1]
+    low, high = rate // 400, rate // 60
+    lag = low + autocorr[:, low:high].argmax(1)
+    peak = autocorr[np.arange(count), lag] / np.maximum(autocorr[:, 0], 1e-12)
+    voiced = (peak > 0.5) & ((chunk ** 2).mean(1) > 1e-5)
+    semitone = np.clip(np.round(12 * np.log2(rate / lag / 55.0)), 0, PITCH_BINS - 2).astype(np.int64)
+    return np.where(voiced, semitone, PITCH_BINS - 1)
 
 
 def as_another_voice(wave, rng, max_gain: float, semitones: float):
@@ -62,7 +95,8 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     """A fresh small Wav2Vec2 regressed (mean-pooled state -> linear) on the standardised
     arousal/valence/dominance of ``train`` and its eGeMAPS descriptors
     (``recipe.encoder_egemaps_weight``), classified to its emotion labels
-    (``recipe.encoder_label_weight``), every clip heard as another voice each epoch
+    (``recipe.encoder_label_weight``) and, frame by frame, to its pitch (``pitch_bins``,
+    ``recipe.encoder_pitch_weight``), every clip heard as another voice each epoch
     (``as_another_voice``, ``recipe.encoder_voice_*``). Returns (encoder, feature extractor, last step's losses)."""
     import numpy as np
     import torch
@@ -70,6 +104,7 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     from smoothclap.models.audio_smoothclap import load_audio
+    from smoothclap.models.modeling_smoothclap import mean_pool
     from smoothclap.demo.threads import ThreadTrial
     from smoothclap.processes import core_count
 
@@ -92,9 +127,13 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     labels = torch.as_tensor(np.asarray(train["label"]), dtype=torch.long) if use_labels else None
     n_labels = int(labels.max()) + 1 if use_labels else 0
     torch.manual_seed(seed)
-    model = Wav2Vec2Model(Wav2Vec2Config(**ENCODER_CONFIG))
+    model = Wav2Vec2Model(Wav2Vec2Config(**encoder_config(recipe)))
     head = torch.nn.Linear(model.config.hidden_size, len(AVD) + egemaps.shape[1] + n_labels)
-    params = list(model.parameters()) + list(head.parameters())
+    # each frame's pitch too (a semitone class from an autocorrelation tracker run on the clip as
+    # heard): mean pooling of pitch-class frames keeps the clip's pitch range, which a regression
+    # of clip-level targets alone left out (docs/demo.md)
+    pitch_head = torch.nn.Linear(model.config.hidden_size, PITCH_BINS)
+    params = list(model.parameters()) + list(head.parameters()) + list(pitch_head.parameters())
     optimizer = torch.optim.AdamW(params, lr=recipe.encoder_lr, weight_decay=0.01)
     per_epoch = -(-len(waves) // recipe.encoder_batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.encoder_lr, pct_start=0.15,
@@ -115,13 +154,21 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
                 torch.set_num_threads(threads)
                 bar.set_description(f"audio encoder ({threads} thread(s))")
             step_started = time.perf_counter()
-            out = head(pooled(model, values, mask))
+            hidden, valid = frames(model, values, mask)
+            out = head(mean_pool(hidden, valid))
             mse = torch.nn.functional.mse_loss(out[:, :len(AVD)], targets[idx])
             ends = len(AVD) + egemaps.shape[1]
             loss = mse + (recipe.encoder_egemaps_weight * torch.nn.functional.mse_loss(
                 out[:, len(AVD):ends], egemaps[idx]) if use_egemaps else 0.0)
             loss = loss + (recipe.encoder_label_weight * torch.nn.functional.cross_entropy(
                 out[:, ends:], labels[idx]) if use_labels else 0.0)
+            if recipe.encoder_pitch_weight > 0:
+                pitch = torch.full(valid.shape, -100, dtype=torch.long)  # -100: padding, not scored
+                for row, i in enumerate(idx):
+                    count = int(valid[row].sum())
+                    pitch[row, :count] = torch.from_numpy(pitch_bins(seen[i], model.config, count))
+                pitch_loss = torch.nn.functional.cross_entropy(pitch_head(hidden).flatten(0, 1), pitch.flatten())
+                loss = loss + recipe.encoder_pitch_weight * pitch_loss
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -139,7 +186,7 @@ def audio_encoder(corpus_dir: str, recipe: Recipe, seed: int, cache_dir: str) ->
     earlier run fitted it with the same settings on the same corpus."""
     folder = os.path.join(cache_dir, f"audio-encoder-seed{seed}" + ("-quick" if recipe.corpus_options else ""))
     corpus = read_metadata(corpus_dir)  # its build settings identify it
-    settings = {"encoder_config": ENCODER_CONFIG, "seed": seed, "corpus": corpus,
+    settings = {"encoder_config": encoder_config(recipe), "seed": seed, "corpus": corpus,
                 **{k: v for k, v in asdict(recipe).items() if k.startswith("encoder_")}}
     settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
     marker = os.path.join(folder, "demo_encoder.json")

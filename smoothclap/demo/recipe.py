@@ -13,15 +13,29 @@ MODELS = {  # name -> (label in the table, trainer flags)
     "paraclap": ("ParaCLAP baseline (beta=0)", ["--beta", "0"]),
 }
 
-# The small audio encoder: a stock Wav2Vec2 whose feature encoder is one learned filterbank
-# (25 ms windows, 10 ms hop) and one stride-2 conv: 50 frames/s like wav2vec2, at ~1/5 of
-# the cost of the 7-layer conv stack on 2 CPU cores (measurements: README, "The offline demo").
+# The small audio encoder: a stock Wav2Vec2 (hidden 128, 2 layers) at 50 frames/s like wav2vec2,
+# with one of two cheap feature encoders (``Recipe.encoder_front_end``; each conv is followed by a
+# layer norm over channels and GELU):
+# - "filterbank": one learned filterbank (25 ms windows, 10 ms hop) and one stride-2 conv; ~1/5 of
+#   the cost of wav2vec2's 7-layer conv stack on 2 CPU cores (README, "The offline demo"). Each
+#   frame is one linear read of a window: no band energies, so little pitch (docs/demo.md).
+# - "fine": 4 ms windows every 1 ms (32 channels), then 10 ms every 5 ms (64), then 20 ms frames
+#   (128): a nonlinearity between fine steps, as in wav2vec2, so a frame can carry pitch.
 ENCODER_CONFIG = dict(
     hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
-    conv_dim=(64, 128), conv_kernel=(400, 2), conv_stride=(160, 2), feat_extract_norm="layer",
+    feat_extract_norm="layer",
     do_stable_layer_norm=True, conv_bias=True, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
     hidden_dropout=0.1, attention_dropout=0.1, activation_dropout=0.0, feat_proj_dropout=0.0,
     mask_time_prob=0.0, layerdrop=0.0)
+FRONT_ENDS = {
+    "filterbank": dict(conv_dim=(64, 128), conv_kernel=(400, 2), conv_stride=(160, 2)),
+    "fine": dict(conv_dim=(32, 64, 128), conv_kernel=(64, 10, 4), conv_stride=(16, 5, 4)),
+}
+
+
+def encoder_config(recipe: "Recipe") -> dict:
+    """The Wav2Vec2Config arguments of ``recipe``'s demo encoder."""
+    return {**ENCODER_CONFIG, **FRONT_ENDS[recipe.encoder_front_end]}
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,10 @@ class Recipe:
     encoder_label_weight: float = 1.0
     # weight of the clips' 88 eGeMAPS descriptors (standardised, MSE) in the encoder fit; 0: off
     encoder_egemaps_weight: float = 0.0
+    # weight of each frame's pitch class (cross-entropy; smoothclap.demo.encoder.pitch_bins) in the
+    # encoder fit; 0: off (the previous recipe). Chosen on validation (docs/demo.md)
+    encoder_pitch_weight: float = 3.0
+    encoder_front_end: str = "fine"  # a FRONT_ENDS name. Chosen on validation (docs/demo.md)
     # every train clip heard as another voice each epoch: gain up to x/÷ this, pitch (and rate)
     # up to +-this many semitones; 1 / 0: off (the previous recipe). Chosen on validation (docs/demo.md)
     encoder_voice_gain: float = 1.25
