@@ -9,9 +9,10 @@
    the majority of five simulated annotators; 960 train clips (16 voices) and 864
    validation and 864 test clips (6 voices each), the three splits spoken by different voices;
 2. trains the audio encoder (or reuses it): a small Wav2Vec2 (an HF ``AutoModel`` class,
-   hidden 128, 2 layers, ~0.4M parameters), fitted to the train split's emotion labels and
-   arousal/valence/dominance ratings, each clip heard as another voice every epoch (gain and
-   pitch changes: 16 train voices are few). This mirrors the paper, whose audio encoder is a
+   hidden 128, 2 layers, ~0.4M parameters, a three-convolution front end), fitted to the train
+   split's emotion labels, arousal/valence/dominance ratings and each frame's pitch (a
+   semitone class from an autocorrelation tracker), each clip heard as another voice every
+   epoch (gain and pitch changes: 16 train voices are few). This mirrors the paper, whose audio encoder is a
    wav2vec2 fine-tuned for dimensional emotion (on MSP-Podcast) and then frozen; no speech
    encoder can be downloaded here;
 3. trains SmoothCLAP (beta = 0.1, gamma = 0.5) and the ParaCLAP baseline (beta = 0) with
@@ -357,7 +358,8 @@ def run_seed(seed: int, corpus_dir: str, recipe: Recipe, args, started: float, k
         print(f"   {tag}reusing the results in {saved_path} (same settings)")
         return {"seed": seed, "reports": saved["reports"], "folders": folders, "probe": saved["probe"],
                 "clip": saved.get("clip")}
-    step(2, tag + "audio encoder: a small Wav2Vec2 fitted to the train split's emotion labels and arousal/valence/dominance", started)
+    step(2, tag + "audio encoder: a small Wav2Vec2 fitted to the train split's emotion labels, "
+         "arousal/valence/dominance and frame pitch", started)
     encoder_dir = audio_encoder(corpus_dir, recipe, seed, args.cache_dir)
     step(3, tag + "training SmoothCLAP and the ParaCLAP baseline (train_accelerate.py, same seed and data order)",
          started)
