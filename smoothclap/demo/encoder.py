@@ -131,9 +131,10 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     head = torch.nn.Linear(model.config.hidden_size, len(AVD) + egemaps.shape[1] + n_labels)
     # each frame's pitch too (a semitone class from an autocorrelation tracker run on the clip as
     # heard): mean pooling of pitch-class frames keeps the clip's pitch range, which a regression
-    # of clip-level targets alone left out (docs/demo.md)
-    pitch_head = torch.nn.Linear(model.config.hidden_size, PITCH_BINS)
-    params = list(model.parameters()) + list(head.parameters()) + list(pitch_head.parameters())
+    # of clip-level targets alone left out (docs/demo.md). Made only when weighted: its
+    # initialisation would move the random stream of a pitch-free fit
+    pitch_head = torch.nn.Linear(model.config.hidden_size, PITCH_BINS) if recipe.encoder_pitch_weight > 0 else None
+    params = [*model.parameters(), *head.parameters(), *(pitch_head.parameters() if pitch_head else ())]
     optimizer = torch.optim.AdamW(params, lr=recipe.encoder_lr, weight_decay=0.01)
     per_epoch = -(-len(waves) // recipe.encoder_batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.encoder_lr, pct_start=0.15,
@@ -162,7 +163,7 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
                 out[:, len(AVD):ends], egemaps[idx]) if use_egemaps else 0.0)
             loss = loss + (recipe.encoder_label_weight * torch.nn.functional.cross_entropy(
                 out[:, ends:], labels[idx]) if use_labels else 0.0)
-            if recipe.encoder_pitch_weight > 0:
+            if pitch_head is not None:
                 pitch = torch.full(valid.shape, -100, dtype=torch.long)  # -100: padding, not scored
                 for row, i in enumerate(idx):
                     count = int(valid[row].sum())
