@@ -180,3 +180,43 @@ def test_classify_says_it_scores_a_normalised_model_clip_by_clip(normalised_mode
     assert summary["rows"] == 1 and summary["failed"] == 0
     assert "trained with speaker normalisation (--speaker-norm speaker); classify scores each clip alone" in \
         capsys.readouterr().err
+
+
+def test_a_pooled_cache_runs_a_shared_encoder_once_with_the_same_logits(voices_data, normalised_model):
+    """``pooled_cache``: two models with the same frozen audio encoder, per speaker and clip by
+    clip, run the encoder once per dataset and give the uncached logits; a model whose encoder
+    differs, or windows, run it again."""
+    from smoothclap.evaluation.data import load_eval_set
+    from smoothclap.evaluation.predict import evaluate_model, load_model
+
+    first, processor = load_model(normalised_model)
+    second, _ = load_model(normalised_model)
+    with torch.no_grad():  # another text side and head: only the audio encoder is shared
+        for p in second.audio_projection.parameters():
+            p.mul_(-1.0)
+    calls = []
+    for model in (first, second):
+        model.audio_model.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+
+    def logits(report):
+        return np.array([row["logits"] for row in report["_rows"]])
+
+    kwargs = dict(batch_size=4, bootstrap=10, progress=False)
+    plain = {(i, mode): logits(evaluate_model(m, processor, load_eval_set(voices_data, split="validation"),
+                                              speaker_norm=mode, **kwargs))
+             for i, m in enumerate((first, second)) for mode in ("auto", "off")}
+    assert sum(calls) == 4 * 30
+    calls.clear()
+    cache = {}
+    for (i, mode), expected in plain.items():
+        got = logits(evaluate_model((first, second)[i], processor, load_eval_set(voices_data, split="validation"),
+                                    speaker_norm=mode, pooled_cache=cache, **kwargs))
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert sum(calls) == 30 and len(cache) == 1  # one pass over the 30 clips for all four
+    assert not np.allclose(plain[(0, "auto")], plain[(1, "auto")], atol=1e-3)
+    with torch.no_grad():
+        next(second.audio_model.parameters()).add_(0.01)
+    evaluate_model(second, processor, load_eval_set(voices_data, split="validation"), pooled_cache=cache, **kwargs)
+    evaluate_model(first, processor, load_eval_set(voices_data, split="validation"), window=0.5, hop=0.5,
+                   speaker_norm="off", pooled_cache=cache, **kwargs)
+    assert sum(calls) > 2 * 30 and len(cache) == 2

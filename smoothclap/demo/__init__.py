@@ -166,11 +166,14 @@ def unseen_query_check(corpus_dir: str, query_texts: list[str]) -> None:
         raise RuntimeError(f"training captions contain the query wording(s) {clash}: not a zero-shot test")
 
 
-def zero_shot_reports(model_dir: str, corpus_dir: str, splits=("validation", "test"), speaker_norm: str = "auto") -> dict:
+def zero_shot_reports(model_dir: str, corpus_dir: str, splits=("validation", "test"), speaker_norm: str = "auto",
+                      pooled_cache: dict | None = None) -> dict:
     """{split: the evaluation core's report} of a saved model, with the corpus' query texts
     (smoothclap.evaluation, as evaluate_zeroshot.py): UAR, its clip-bootstrap interval, recall per
     label, the confusion matrix and the per-clip predictions (``_rows``). ``speaker_norm``: "auto"
-    per voice when the model was trained so, "off" clip by clip (as `smoothclap evaluate`)."""
+    per voice when the model was trained so, "off" clip by clip (as `smoothclap evaluate`).
+    ``pooled_cache``: a dict shared by calls whose models have the same frozen encoder (step 4:
+    both models, per voice and clip by clip, run the encoder once per split)."""
     from smoothclap.models.modeling_smoothclap import SmoothClapModel
     from smoothclap.models.processing_smoothclap import SmoothClapProcessor
     from smoothclap.evaluation.data import load_eval_set
@@ -183,7 +186,7 @@ def zero_shot_reports(model_dir: str, corpus_dir: str, splits=("validation", "te
         eval_set = load_eval_set(corpus_dir, split=split)
         eval_set.key = f"{os.path.basename(model_dir)} {split}"  # the progress bar's name
         reports[split] = evaluate_model(model, processor, eval_set, batch_size=16, cache=label_cache,
-                                        speaker_norm=speaker_norm)
+                                        speaker_norm=speaker_norm, pooled_cache=pooled_cache)
     return reports
 
 
@@ -369,12 +372,13 @@ def run_seed(seed: int, corpus_dir: str, recipe: Recipe, args, started: float, k
     from smoothclap.demo.threads import choose_threads
 
     print(f"   {choose_threads()} torch thread(s)", flush=True)
-    reports = {name: {split: lite(r) for split, r in zero_shot_reports(folder, corpus_dir).items()}
+    pooled = {}  # both models share the frozen encoder: its pooled outputs once per split
+    reports = {name: {split: lite(r) for split, r in zero_shot_reports(folder, corpus_dir, pooled_cache=pooled).items()}
                for name, folder in folders.items()}
     probe, clip = probe_ceiling(encoder_dir, corpus_dir, per_speaker=bool(recipe.speaker_norm)), None
     if recipe.speaker_norm:  # beside the per-voice numbers: clip by clip (one clip in the pipeline)
         clip = {name: {split: float(r["uar"]) for split, r in
-                       zero_shot_reports(folder, corpus_dir, speaker_norm="off").items()}
+                       zero_shot_reports(folder, corpus_dir, speaker_norm="off", pooled_cache=pooled).items()}
                 for name, folder in folders.items()}
     os.makedirs(os.path.dirname(saved_path), exist_ok=True)
     with open(saved_path, "w") as f:

@@ -117,6 +117,54 @@ def _batch_pooled(model, processor, waves, rate):
     return out, errors
 
 
+def _pooled_key(model, processor, dataset):
+    """What a clip's pooled encoder output depends on: the dataset (its fingerprint), the audio
+    encoder's weights, backend and dtype, and the feature extractor's settings; None when the dataset has no
+    fingerprint (then nothing is cached)."""
+    import hashlib
+
+    fingerprint = getattr(dataset, "_fingerprint", None)
+    if fingerprint is None:
+        return None
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(model.audio_model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    backend = str(getattr(model, "audio_backend", None)), str(next(model.audio_model.parameters()).dtype)
+    return fingerprint, digest.hexdigest(), backend, processor.feature_extractor.to_json_string()
+
+
+def _pooled_rows(model, processor, dataset, batch_size, accelerator, audio_column, progress, desc, cache):
+    """(row indices, pooled audio-encoder outputs, failures) of every row. ``cache`` (a dict, or
+    None) keeps them for the next call with the same audio encoder weights, feature extractor and
+    dataset: models that share one frozen encoder (the demo's two), per speaker and clip by clip,
+    run it once."""
+    key = _pooled_key(model, processor, dataset) if cache is not None else None
+    if key is not None and key in cache:
+        return cache[key]
+    rate = int(processor.feature_extractor.sampling_rate)
+    rows = _every_row(model, processor, dataset, lambda waves: _batch_pooled(model, processor, waves, rate),
+                      batch_size, accelerator, audio_column, progress, desc)
+    if key is not None:
+        cache[key] = rows
+    return rows
+
+
+def _head_logits(model, pooled, label_embeds):
+    """(n, L) logits of pooled encoder outputs (NaN rows stay NaN): the audio head and the labels."""
+    device = next(model.parameters()).device
+    good = ~torch.isnan(pooled).any(1)
+    logits = torch.full((len(pooled), label_embeds.shape[0]), float("nan"))
+    was_training = model.training
+    model.eval()
+    try:
+        embeds = model.get_audio_features(pooled_audio_features=pooled[good].float().to(device)).pooler_output
+    finally:
+        model.train(was_training)
+    logits[good] = (logit_multiplier(model) * embeds @ label_embeds.to(device).T).float().cpu()
+    return logits
+
+
 def _every_row(model, processor, dataset, per_batch, batch_size, accelerator, audio_column, progress, desc):
     """(row indices, per_batch's rows, failures) for every row of ``dataset``, each process its
     share (gathered): ``per_batch(waves)`` -> ((B, k) tensor, errors). The model in eval mode."""
@@ -153,11 +201,21 @@ def _every_row(model, processor, dataset, per_batch, batch_size, accelerator, au
 @torch.no_grad()
 def zero_shot_predict(model, processor, dataset, label_embeds, batch_size: int = 1, accelerator=None,
                       window: float | None = None, hop: float | None = None, audio_column: str = "audio",
-                      id_column: str = "id", progress: bool = True, desc: str | None = None) -> ZeroShotPredictions:
-    """Zero-shot predictions for every row of ``dataset`` (see the module docstring)."""
+                      id_column: str = "id", progress: bool = True, desc: str | None = None,
+                      pooled_cache: dict | None = None) -> ZeroShotPredictions:
+    """Zero-shot predictions for every row of ``dataset`` (see the module docstring). With
+    ``pooled_cache`` (a dict) and whole clips (no window), the clips' pooled encoder outputs
+    are kept there and reused (see ``_pooled_rows``): the same logits, the encoder run once."""
     if accelerator is not None:
         model = accelerator.unwrap_model(model)
     label_embeds = label_embeds.to(next(model.parameters()).device)
+    if pooled_cache is not None and window is None:
+        indices, pooled, failures = _pooled_rows(model, processor, dataset, batch_size, accelerator, audio_column,
+                                                 progress, desc or "zero-shot", pooled_cache)
+        full = torch.full((len(dataset), pooled.shape[1]), float("nan"))
+        full[indices] = pooled
+        return _assemble(len(dataset), torch.arange(len(dataset)), _head_logits(model, full, label_embeds),
+                         failures, _row_ids(dataset, id_column))
     indices, logits, failures = _every_row(
         model, processor, dataset,
         lambda waves: _batch_logits(model, processor, waves, label_embeds, window, hop, batch_size),
@@ -168,34 +226,26 @@ def zero_shot_predict(model, processor, dataset, label_embeds, batch_size: int =
 @torch.no_grad()
 def speaker_normalized_predict(model, processor, dataset, label_embeds, column: str, batch_size: int = 1,
                                accelerator=None, audio_column: str = "audio", id_column: str = "id",
-                               progress: bool = True, desc: str | None = None):
+                               progress: bool = True, desc: str | None = None, pooled_cache: dict | None = None):
     """``zero_shot_predict`` with speaker normalisation: every clip's pooled encoder output
-    first (each process its share, gathered), then each speaker's standardised with the
-    model's ``config.speaker_normalization`` reference, then the audio head and the labels.
-    Returns (ZeroShotPredictions, report)."""
+    first (each process its share, gathered; kept in ``pooled_cache`` when given), then each
+    speaker's standardised with the model's ``config.speaker_normalization`` reference, then
+    the audio head and the labels. Returns (ZeroShotPredictions, report)."""
     from smoothclap.evaluation.speakers import normalize_by_speaker
 
     if accelerator is not None:
         model = accelerator.unwrap_model(model)
-    device, n = next(model.parameters()).device, len(dataset)
-    rate = int(processor.feature_extractor.sampling_rate)
-    indices, pooled, failures = _every_row(model, processor, dataset,
-                                           lambda waves: _batch_pooled(model, processor, waves, rate), batch_size,
-                                           accelerator, audio_column, progress, desc or "zero-shot (per speaker)")
+    n = len(dataset)
+    indices, pooled, failures = _pooled_rows(model, processor, dataset, batch_size, accelerator, audio_column,
+                                             progress, desc or "zero-shot (per speaker)", pooled_cache)
     full = torch.full((n, pooled.shape[1]), float("nan"))
     full[indices] = pooled
     good = ~torch.isnan(full).any(1)
     speakers = [s for s, g in zip(dataset[column], good.tolist()) if g]
     normalized, report = normalize_by_speaker(full[good], speakers, model.config.speaker_normalization)
-    was_training = model.training
-    model.eval()
-    try:
-        embeds = model.get_audio_features(pooled_audio_features=normalized.float().to(device)).pooler_output
-    finally:
-        model.train(was_training)
-    logits = torch.full((n, label_embeds.shape[0]), float("nan"))
-    logits[good] = (logit_multiplier(model) * embeds @ label_embeds.to(device).T).float().cpu()
-    return _assemble(n, torch.arange(n), logits, failures, _row_ids(dataset, id_column)), report
+    full[good] = normalized.float()
+    return _assemble(n, torch.arange(n), _head_logits(model, full, label_embeds), failures,
+                     _row_ids(dataset, id_column)), report
 
 
 def _assemble(n, indices, logits, failures, ids) -> ZeroShotPredictions:
@@ -283,10 +333,12 @@ def speaker_column(model, dataset, speaker_norm: str, window=None) -> tuple[str 
 # --------------------------------------------------------------------------- one dataset
 def evaluate_model(model, processor, eval_set, templates=None, batch_size: int = 1, accelerator=None,
                    window=None, hop=None, bootstrap: int = 1000, seed: int = 0, progress: bool = True,
-                   cache: dict | None = None, speaker_norm: str = "auto") -> dict:
+                   cache: dict | None = None, speaker_norm: str = "auto", pooled_cache: dict | None = None) -> dict:
     """Predict and score one dataset (a data.EvalSet); ``cache`` keeps label embeddings across datasets.
     ``speaker_norm``: "auto" normalises per speaker when the model was trained so (its config's
-    ``speaker_normalization``) and the dataset has its speaker column; "off" scores clip by clip."""
+    ``speaker_normalization``) and the dataset has its speaker column; "off" scores clip by clip.
+    ``pooled_cache`` (a dict): whole clips' pooled audio-encoder outputs kept across calls, for
+    models sharing one frozen audio encoder (``zero_shot_predict``)."""
     key = (tuple(eval_set.texts), tuple(templates or ["{}"]))
     if cache is not None and key in cache:
         label_embeds = cache[key]
@@ -298,12 +350,12 @@ def evaluate_model(model, processor, eval_set, templates=None, batch_size: int =
     if column:
         preds, report = speaker_normalized_predict(model, processor, eval_set.dataset, label_embeds, column,
                                                    batch_size=batch_size, accelerator=accelerator,
-                                                   progress=progress, desc=eval_set.key)
+                                                   progress=progress, desc=eval_set.key, pooled_cache=pooled_cache)
         how = dict(how, **report)
     else:
         preds = zero_shot_predict(model, processor, eval_set.dataset, label_embeds, batch_size=batch_size,
                                   accelerator=accelerator, window=window, hop=hop, progress=progress,
-                                  desc=eval_set.key)
+                                  desc=eval_set.key, pooled_cache=pooled_cache)
     references = eval_set.dataset["label"]
     result = zero_shot_report(preds, references, eval_set.labels, bootstrap=bootstrap, seed=seed)
     result.update(splits=eval_set.splits, texts=eval_set.texts, path=eval_set.path,
