@@ -5,7 +5,7 @@ seed, encoder, crops, captions and batch order (paired bootstrap over voices and
 
     python bench/demo_study.py --output smoothclap-demo [--seed 0] [--grid 0.05:0.5,0.3:0.5]
     python bench/demo_study.py --output smoothclap-demo --prompts   # a prompt ensemble, validation only
-    python bench/demo_study.py --output smoothclap-demo --encoders 1:5,1:10:1.25:2:0:3:fine   # encoder recipes (weight:epochs[:gain:semitones[:egemaps[:pitch[:front end]]]]), validation probe
+    python bench/demo_study.py --output smoothclap-demo --encoders 1:5,1:10:1.25:2:0:3:fine   # encoder recipes (weight:epochs[:gain:semitones[:egemaps[:pitch[:front end[:loudness]]]]]), validation probe
     python bench/demo_study.py --output smoothclap-demo --egemaps            # what eGeMAPS carries, validation
 
 Run it after `python demo.py --output smoothclap-demo` (same output): it reuses that run's
@@ -51,10 +51,10 @@ def parse_args(argv=None):
                         help="more beta:gamma pairs, comma-separated (default: %(default)s)")
     parser.add_argument("--variants", choices=("all", "sides", "grid"), default="all",
                         help="the three smoothing sides, the --grid pairs, or both (two processes can share the work)")
-    parser.add_argument("--encoders", default=None, metavar="W:E[:G:S[:X[:P[:F]]]],...",
+    parser.add_argument("--encoders", default=None, metavar="W:E[:G:S[:X[:P[:F[:L]]]]],...",
                         help="instead: fit the demo encoder with label weight W for E epochs, each clip heard with "
                              "gain up to x/÷G and pitch up to +-S semitones (default 1:0, none), eGeMAPS weight X and "
-                             "frame-pitch weight P (default 0), front end F (filterbank or fine), and print the "
+                             "frame-pitch weight P (default 0), front end F (filterbank or fine), frame-loudness weight L (default 0), and print the "
                              "VALIDATION linear-probe UAR of each, clip-level and per voice (how the recipe was chosen)")
     parser.add_argument("--egemaps", action="store_true",
                         help="instead: VALIDATION UAR of classifiers on the corpus' 88 eGeMAPS functionals (a linear "
@@ -133,22 +133,23 @@ def encoder_study(args) -> int:
     lines = [f"Encoder recipes, linear probe on the VALIDATION split (seed {args.seed}, train split fit; per voice: "
              "the pooled states standardised per voice first)", "",
              "| label weight | epochs | voice gain | voice semitones | eGeMAPS weight | pitch weight | front end "
-             "| probe validation UAR | per voice | fit s |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| loudness weight | probe validation UAR | per voice | fit s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for spec in args.encoders.split(","):
-        weight, epochs, *rest = spec.split(":")  # weight:epochs[:gain:semitones[:egemaps[:pitch[:front end]]]]
+        weight, epochs, *rest = spec.split(":")  # weight:epochs[:gain:semitones[:egemaps[:pitch[:front end[:loudness]]]]]
         gain, semitones = (float(rest[0]), float(rest[1])) if rest else (1.0, 0.0)
         egemaps, pitch = (float(rest[i]) if len(rest) > i else 0.0 for i in (2, 3))
         front_end = rest[4] if len(rest) > 4 else "filterbank"
+        loudness = float(rest[5]) if len(rest) > 5 else 0.0
         recipe = dataclasses.replace(demo.FULL, encoder_label_weight=float(weight), encoder_epochs=int(epochs),
                                      encoder_voice_gain=gain, encoder_voice_semitones=semitones,
                                      encoder_egemaps_weight=egemaps, encoder_pitch_weight=pitch,
-                                     encoder_front_end=front_end)
+                                     encoder_front_end=front_end, encoder_loudness_weight=loudness)
         started = time.time()
         model, extractor, _ = demo.fit_audio_encoder(train, recipe, args.seed)
         fit = time.time() - started
         probe = demo.probe_ceiling("", corpus_dir, splits=("validation",), model=model, extractor=extractor,
                                    per_speaker=True)
-        lines.append(f"| {weight} | {epochs} | {gain:g} | {semitones:g} | {egemaps:g} | {pitch:g} | {front_end} | "
+        lines.append(f"| {weight} | {epochs} | {gain:g} | {semitones:g} | {egemaps:g} | {pitch:g} | {front_end} | {loudness:g} | "
                      f"{probe['validation']:.3f} | "
                      f"{probe['per_voice']['validation']:.3f} | {fit:.0f} |")
         print(lines[-1], flush=True)

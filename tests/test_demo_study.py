@@ -240,3 +240,36 @@ def test_encoder_fit_learns_each_frames_pitch_when_weighted():
     assert without["final_train_loss"] == pytest.approx(without["final_train_mse"])
     _, _, with_pitch = demo.fit_audio_encoder(_tiny_train(), dataclasses.replace(tiny, encoder_pitch_weight=1.0), seed=0)
     assert with_pitch["final_train_loss"] > with_pitch["final_train_mse"] > 0
+
+
+def test_loudness_bins_step_3_db_and_put_silence_in_the_lowest_class():
+    """The encoder's frame loudness targets: a sine of amplitude 0.3 is at -13.5 dBFS RMS
+    (class 15 of 3 dB steps from -60), the same tone 6 dB quieter two classes lower, silence 0."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from smoothclap.demo.encoder import LOUDNESS_BINS, loudness_bins
+    from smoothclap.demo.recipe import Recipe, encoder_config
+
+    t = np.arange(16000) / 16000
+    tone = np.sin(2 * np.pi * 220 * t)
+    wave = np.concatenate([0.3 * tone, np.zeros(16000), 0.15 * tone]).astype(np.float32)
+    config = Wav2Vec2Config(**encoder_config(Recipe()))
+    count = int(Wav2Vec2Model(config)._get_feat_extract_output_lengths(torch.tensor(len(wave))))
+    bins = loudness_bins(wave, config, count)
+    assert bins.shape == (count,) and bins.max() < LOUDNESS_BINS
+    assert (bins[5:45] == 15).all() and (bins[55:95] == 0).all() and (bins[105:145] == 13).all()
+
+
+def test_encoder_fit_learns_each_frames_loudness_only_when_weighted():
+    """encoder_loudness_weight > 0 adds the frame loudness cross-entropy; at 0 the fit is the
+    pitch-only fit exactly (no head is made, so the random stream is not moved)."""
+    import dataclasses
+
+    tiny = dataclasses.replace(demo.FULL, encoder_epochs=1, encoder_batch_size=4, encoder_label_weight=0.0,
+                               encoder_pitch_weight=0.0)
+    _, _, without = demo.fit_audio_encoder(_tiny_train(), tiny, seed=0)
+    _, _, with_loudness = demo.fit_audio_encoder(_tiny_train(), dataclasses.replace(tiny, encoder_loudness_weight=1.0),
+                                                 seed=0)
+    assert with_loudness["final_train_loss"] > with_loudness["final_train_mse"] > 0
+    assert without["final_train_loss"] == pytest.approx(without["final_train_mse"])

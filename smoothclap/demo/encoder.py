@@ -43,6 +43,19 @@ def pooled(model, input_values, attention_mask):
 PITCH_BINS = 37  # semitones 0..35 upwards of 55 Hz (to 440 Hz), and the last bin: unvoiced
 
 
+def _frame_windows(wave, config, count: int, window: int = 640):
+    """(count, window) samples of ``wave``: one 40 ms window centred on each encoder frame's
+    receptive field (``config``: the encoder's Wav2Vec2Config), zero beyond the clip."""
+    import numpy as np
+
+    strides, kernels = list(config.conv_stride), list(config.conv_kernel)
+    hop = int(np.prod(strides))
+    field = 1 + sum((k - 1) * int(np.prod(strides[:i])) for i, k in enumerate(kernels))
+    starts = hop * np.arange(count) + field // 2 - window // 2 + window  # in the padded wave
+    padded = np.pad(np.asarray(wave, dtype=np.float32), (window, window + hop))
+    return padded[np.minimum(starts[:, None] + np.arange(window)[None], len(padded) - 1)]
+
+
 def pitch_bins(wave, config, count: int):
     """Per encoder frame (``count`` of them, ``config``: the encoder's Wav2Vec2Config): the
     semitone above 55 Hz of the strongest autocorrelation peak between 60 and 400 Hz in a
@@ -50,13 +63,8 @@ def pitch_bins(wave, config, count: int):
     frame is unvoiced (peak below 0.5 of the energy) or silent. The encoder's pitch targets."""
     import numpy as np
 
-    strides, kernels = list(config.conv_stride), list(config.conv_kernel)
-    hop = int(np.prod(strides))
-    field = 1 + sum((k - 1) * int(np.prod(strides[:i])) for i, k in enumerate(kernels))
-    window, rate = 640, SAMPLING_RATE
-    starts = hop * np.arange(count) + field // 2 - window // 2 + window  # in the padded wave
-    padded = np.pad(np.asarray(wave, dtype=np.float32), (window, window + hop))
-    chunk = padded[np.minimum(starts[:, None] + np.arange(window)[None], len(padded) - 1)]
+    rate = SAMPLING_RATE
+    chunk = _frame_windows(wave, config, count)
     chunk = chunk - chunk.mean(1, keepdims=True)
     spectrum = np.fft.rfft(chunk, 1024)  # >= window + the longest lag: no wrap-around
     autocorr = np.fft.irfft(np.abs(spectrum) ** 2)[:, :rate // 60 + 1]
@@ -66,6 +74,21 @@ def pitch_bins(wave, config, count: int):
     voiced = (peak > 0.5) & ((chunk ** 2).mean(1) > 1e-5)
     semitone = np.clip(np.round(12 * np.log2(rate / lag / 55.0)), 0, PITCH_BINS - 2).astype(np.int64)
     return np.where(voiced, semitone, PITCH_BINS - 1)
+
+
+LOUDNESS_BINS = 21  # 3 dB steps of a frame's RMS level from -60 dBFS (and below) to 0 dBFS
+
+
+def loudness_bins(wave, config, count: int):
+    """Per encoder frame (as ``pitch_bins``): the RMS level of a 40 ms window centred on the
+    frame's receptive field, in 3 dB classes from -60 dBFS (anything quieter, silence included)
+    up to 0 dBFS. The encoder's loudness targets: mean pooling of loudness-class frames keeps
+    a clip's loudness spread, not only its average."""
+    import numpy as np
+
+    chunk = _frame_windows(wave, config, count)
+    level = 10 * np.log10(np.maximum((chunk ** 2).mean(1), 1e-12))
+    return np.clip(np.floor((level + 60.0) / 3.0), 0, LOUDNESS_BINS - 1).astype(np.int64)
 
 
 def as_another_voice(wave, rng, max_gain: float, semitones: float):
@@ -96,7 +119,8 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     arousal/valence/dominance of ``train`` and its eGeMAPS descriptors
     (``recipe.encoder_egemaps_weight``), classified to its emotion labels
     (``recipe.encoder_label_weight``) and, frame by frame, to its pitch (``pitch_bins``,
-    ``recipe.encoder_pitch_weight``), every clip heard as another voice each epoch
+    ``recipe.encoder_pitch_weight``) and loudness (``loudness_bins``, ``recipe.encoder_loudness_weight``),
+    every clip heard as another voice each epoch
     (``as_another_voice``, ``recipe.encoder_voice_*``). Returns (encoder, feature extractor, last step's losses)."""
     import numpy as np
     import torch
@@ -133,8 +157,12 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     # heard): mean pooling of pitch-class frames keeps the clip's pitch range, which a regression
     # of clip-level targets alone left out (docs/demo.md). Made only when weighted: its
     # initialisation would move the random stream of a pitch-free fit
-    pitch_head = torch.nn.Linear(model.config.hidden_size, PITCH_BINS) if recipe.encoder_pitch_weight > 0 else None
-    params = [*model.parameters(), *head.parameters(), *(pitch_head.parameters() if pitch_head else ())]
+    # and each frame's loudness (``loudness_bins``), the same way. (weight, targets, head) each
+    frame_targets = [(weight, targets_of, torch.nn.Linear(model.config.hidden_size, bins))
+                     for weight, targets_of, bins in ((recipe.encoder_pitch_weight, pitch_bins, PITCH_BINS),
+                                                      (recipe.encoder_loudness_weight, loudness_bins, LOUDNESS_BINS))
+                     if weight > 0]
+    params = [*model.parameters(), *head.parameters(), *(p for *_, h in frame_targets for p in h.parameters())]
     optimizer = torch.optim.AdamW(params, lr=recipe.encoder_lr, weight_decay=0.01)
     per_epoch = -(-len(waves) // recipe.encoder_batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.encoder_lr, pct_start=0.15,
@@ -163,13 +191,13 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
                 out[:, len(AVD):ends], egemaps[idx]) if use_egemaps else 0.0)
             loss = loss + (recipe.encoder_label_weight * torch.nn.functional.cross_entropy(
                 out[:, ends:], labels[idx]) if use_labels else 0.0)
-            if pitch_head is not None:
-                pitch = torch.full(valid.shape, -100, dtype=torch.long)  # -100: padding, not scored
+            for weight, targets_of, frame_head in frame_targets:
+                classes = torch.full(valid.shape, -100, dtype=torch.long)  # -100: padding, not scored
                 for row, i in enumerate(idx):
                     count = int(valid[row].sum())
-                    pitch[row, :count] = torch.from_numpy(pitch_bins(seen[i], model.config, count))
-                pitch_loss = torch.nn.functional.cross_entropy(pitch_head(hidden).flatten(0, 1), pitch.flatten())
-                loss = loss + recipe.encoder_pitch_weight * pitch_loss
+                    classes[row, :count] = torch.from_numpy(targets_of(seen[i], model.config, count))
+                loss = loss + weight * torch.nn.functional.cross_entropy(frame_head(hidden).flatten(0, 1),
+                                                                         classes.flatten())
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -54,6 +54,8 @@ class Recipe:
     # weight of each frame's pitch class (cross-entropy; smoothclap.demo.encoder.pitch_bins) in the
     # encoder fit; 0: off (the previous recipe). Chosen on validation (docs/demo.md)
     encoder_pitch_weight: float = 3.0
+    # weight of each frame's loudness class (cross-entropy; smoothclap.demo.encoder.loudness_bins); 0: off
+    encoder_loudness_weight: float = 0.0
     encoder_front_end: str = "fine"  # a FRONT_ENDS name. Chosen on validation (docs/demo.md)
     # every train clip heard as another voice each epoch: gain up to x/÷ this, pitch (and rate)
     # up to +-this many semitones; 1 / 0: off (the previous recipe). Chosen on validation (docs/demo.md)
