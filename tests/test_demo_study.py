@@ -273,3 +273,15 @@ def test_encoder_fit_learns_each_frames_loudness_only_when_weighted():
                                                  seed=0)
     assert with_loudness["final_train_loss"] > with_loudness["final_train_mse"] > 0
     assert without["final_train_loss"] == pytest.approx(without["final_train_mse"])
+
+
+def test_an_added_option_at_its_off_value_keeps_earlier_cache_keys():
+    """settings_of (the encoder's and a seed's cache key) leaves out options added later at the
+    value that changes nothing, so encoders fitted before them are reused; set, they count."""
+    import dataclasses
+
+    from smoothclap.demo.recipe import ADDED_OFF, settings_of
+
+    assert not set(ADDED_OFF) & set(settings_of(demo.FULL))
+    louder = dataclasses.replace(demo.FULL, encoder_loudness_weight=1.0)
+    assert settings_of(louder)["encoder_loudness_weight"] == 1.0 and settings_of(louder) != settings_of(demo.FULL)

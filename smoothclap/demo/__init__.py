@@ -56,7 +56,6 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is local: never wait on the Hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -65,7 +64,7 @@ from smoothclap.data.card import read_metadata  # noqa: E402  (smoothclap.json o
 from smoothclap.demo.encoder import (  # noqa: E402,F401  (the demo's names, for bench/ and the tests)
     audio_encoder, encoder_batches, fit_audio_encoder, pooled, probe_ceiling)
 from smoothclap.demo.recipe import (  # noqa: E402,F401
-    AVD, ENCODER_CONFIG, FRONT_ENDS, FULL, MODELS, QUICK, SAMPLING_RATE, Recipe, encoder_config, read_json)
+    AVD, ENCODER_CONFIG, FRONT_ENDS, FULL, MODELS, QUICK, SAMPLING_RATE, Recipe, encoder_config, read_json, settings_of)
 
 
 def parse_args(argv=None, prog: str | None = None):
@@ -335,7 +334,7 @@ SYNTHETIC_NOTE = (
 
 def seed_settings(seed: int, corpus_dir: str, recipe: Recipe) -> dict:
     """What one seed's results depend on (the recipe, the corpus build, the encoder, the models)."""
-    return json.loads(json.dumps({"seed": seed, "recipe": asdict(recipe), "corpus": read_metadata(corpus_dir),
+    return json.loads(json.dumps({"seed": seed, "recipe": settings_of(recipe), "corpus": read_metadata(corpus_dir),
                                   "encoder_config": encoder_config(recipe), "models": MODELS}))
 
 

@@ -12,10 +12,9 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict
 
 from smoothclap.data.card import read_metadata
-from smoothclap.demo.recipe import AVD, SAMPLING_RATE, Recipe, encoder_config, read_json
+from smoothclap.demo.recipe import AVD, SAMPLING_RATE, Recipe, encoder_config, read_json, settings_of
 
 
 def encoder_batches(extractor, waves, order, batch_size):
@@ -216,7 +215,7 @@ def audio_encoder(corpus_dir: str, recipe: Recipe, seed: int, cache_dir: str) ->
     folder = os.path.join(cache_dir, f"audio-encoder-seed{seed}" + ("-quick" if recipe.corpus_options else ""))
     corpus = read_metadata(corpus_dir)  # its build settings identify it
     settings = {"encoder_config": encoder_config(recipe), "seed": seed, "corpus": corpus,
-                **{k: v for k, v in asdict(recipe).items() if k.startswith("encoder_")}}
+                **{k: v for k, v in settings_of(recipe).items() if k.startswith("encoder_")}}
     settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
     marker = os.path.join(folder, "demo_encoder.json")
     if (read_json(marker) or {}).get("settings") == settings:

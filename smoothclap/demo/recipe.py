@@ -4,7 +4,7 @@ architecture, the two models compared, and how a cached step's settings are read
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 SAMPLING_RATE = 16000
 AVD = ("arousal", "valence", "dominance")
@@ -68,6 +68,16 @@ class Recipe:
     clap_epochs: int = 2  # the best validation epoch is exported; it was epoch 0-2 of 4 (old corpus)
     clap_batch_size: int = 32  # the paper's
     max_tags: int = 1  # emotion + at most one tag sentence: half the text tokens of 5 (same UAR)
+
+
+# options added after results were cached, with the value that leaves a run as it was: left out
+# of a recipe's settings at that value, so that earlier caches (encoders, seed results) stay valid
+ADDED_OFF = {"encoder_loudness_weight": 0.0}
+
+
+def settings_of(recipe: Recipe) -> dict:
+    """The recipe's fields as a cache key (``ADDED_OFF`` options at their off value left out)."""
+    return {k: v for k, v in asdict(recipe).items() if not (k in ADDED_OFF and v == ADDED_OFF[k])}
 
 
 FULL = Recipe()
