@@ -7,6 +7,7 @@ seed, encoder, crops, captions and batch order (paired bootstrap over voices and
     python bench/demo_study.py --output smoothclap-demo --prompts   # a prompt ensemble, validation only
     python bench/demo_study.py --output smoothclap-demo --encoders 1:5,1:10:1.25:2:0:3:fine   # encoder recipes (weight:epochs[:gain:semitones[:egemaps[:pitch[:front end[:loudness]]]]]), validation probe
     python bench/demo_study.py --output smoothclap-demo --egemaps            # what eGeMAPS carries, validation
+    python bench/demo_study.py --output smoothclap-demo --clap "text lr 3e-5=--text-lr 3e-5;4 epochs=--epochs 4"   # CLAP-side levers, validation
 
 Run it after `python demo.py --output smoothclap-demo` (same output): it reuses that run's
 corpus, frozen encoder, feature cache and its seed's evaluation of ParaCLAP and SmoothCLAP
@@ -62,6 +63,10 @@ def parse_args(argv=None):
     parser.add_argument("--prompts", action="store_true",
                         help="instead: both models' validation UAR with the demo's one query per label and with "
                              "the prompt ensemble PROMPTS (a lever chosen on validation, never on test)")
+    parser.add_argument("--clap", default=None, metavar="NAME=FLAGS;...",
+                        help="instead: train SmoothCLAP on the seed's encoder with more trainer flags per variant "
+                             "(NAME=FLAGS, ';'-separated) and print each one's VALIDATION UAR (per voice) and its "
+                             "validation UAR after each epoch, beside the demo's own SmoothCLAP of the seed")
     args = parser.parse_args(argv)
     try:
         args.grid = [tuple(float(x) for x in pair.split(":")) for pair in args.grid.split(",") if pair]
@@ -157,6 +162,41 @@ def encoder_study(args) -> int:
     return 0
 
 
+def epoch_curve(folder: str) -> str:
+    """The validation UAR after each epoch of a trained model (its training_results.json)."""
+    history = (demo.read_json(os.path.join(folder, "training_results.json")) or {}).get("history") or []
+    return " / ".join(f"{h['validation_uar']:.3f}" for h in history if "validation_uar" in h)
+
+
+def clap_study(args) -> int:
+    """VALIDATION UAR of SmoothCLAP trained with other trainer flags (learning rates, epochs, the
+    caption draw) on the seed's frozen encoder, corpus and feature cache: the CLAP side's levers,
+    chosen here, never on test. Trained variants (OUTPUT/clap/) are reused by a later call."""
+    import re
+
+    demo_args = demo.parse_args(["--output", args.output, "--seed", str(args.seed)])
+    corpus_dir = demo.demo_corpus(demo.FULL, demo_args.cache_dir)
+    encoder_dir = demo.audio_encoder(corpus_dir, demo.FULL, args.seed, demo_args.cache_dir)
+    own = model_folder(args.output, args.seed, "smoothclap")
+    lines = [f"CLAP-side variants of SmoothCLAP, VALIDATION split (seed {args.seed}; per voice; the best validation "
+             "epoch exported, as in the demo)", "", "| variant | more trainer flags | validation UAR | after each epoch |",
+             "|---|---|---|---|",
+             f"| the demo's SmoothCLAP | | {validation_predictions(own, corpus_dir)[0]['uar']:.3f} | {epoch_curve(own)} |"]
+    print(lines[-1], flush=True)
+    for spec in filter(None, (part.strip() for part in args.clap.split(";"))):
+        name, _, flags = spec.partition("=")
+        folder = os.path.join(args.output, "clap", re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+                              + f"-seed{args.seed}")
+        if not os.path.isfile(os.path.join(folder, "config.json")):
+            demo.train_clap("smoothclap", corpus_dir, encoder_dir, demo.FULL, demo_args, args.seed, folder,
+                            extra=tuple(flags.split()))
+        report = validation_predictions(folder, corpus_dir)[0]
+        lines.append(f"| {name} | `{flags}` | {report['uar']:.3f} | {epoch_curve(folder)} |")
+        print(lines[-1], flush=True)
+    save_table(lines, os.path.join(args.output, f"clap-seed{args.seed}.md"))
+    return 0
+
+
 def egemaps_study(args) -> int:
     """What the corpus' clip-level acoustics (eGeMAPS) carry of the label on VALIDATION: a bound
     on any clip-level encoder's UAR, independent of the demo's; and the same with every voice's
@@ -196,6 +236,8 @@ def main(argv=None) -> int:
         return prompt_study(args)
     if args.encoders:
         return encoder_study(args)
+    if args.clap:
+        return clap_study(args)
     started = time.time()
     demo_args = demo.parse_args(["--output", args.output, "--seed", str(args.seed)])
     corpus_dir = demo.demo_corpus(demo.FULL, demo_args.cache_dir)
