@@ -99,6 +99,9 @@ def test_choose_threads_sets_torch_to_one_or_all_cores():
     cores = len(os.sched_getaffinity(0))
     chosen = choose_threads()
     assert chosen in {1, cores} and torch.get_num_threads() == chosen
+    # all cores only when they time under threshold x one thread: never under 0x, always under 1e9x
+    assert choose_threads(threshold=0.0) == 1 and torch.get_num_threads() == 1
+    assert choose_threads(threshold=1e9) == cores and torch.get_num_threads() == cores
 
 
 def _tiny_train(egemaps: bool = False):

@@ -14,11 +14,16 @@ import torch
 from smoothclap.processes import core_count
 
 
-def choose_threads() -> int:
+def choose_threads(threshold: float = 0.85) -> int:
     """Set and return torch's thread count for the next step: all cores only where that is
-    clearly faster NOW than one thread (median time under 0.7x), timed on a small transformer
-    layer (forward + backward, interleaved, 3 rounds: well under a second quiet, a few seconds
-    under load). On a shared machine torch's threads wait for each other at every parallel
+    clearly faster NOW than one thread (median time under ``threshold`` x), timed on a
+    transformer layer of MiniLM's shape (384 wide, 12 heads, 1536 feed-forward; 16 x 24
+    tokens; forward + backward, interleaved, a first untimed round, then 5: under a second
+    quiet, about 1.5 s under load). On 2 quiet Zen 3 cores it times 0.59-0.71x (the CLAP step
+    itself: 0.62 s on 2 threads against 0.94 s on 1, 0.66x), with one core busy 2.2-2.5x.
+    The first round is not timed because it starts torch's thread pool (0.35 s against 0.045 s
+    for the next 2-thread rounds): the earlier trial (3 timed rounds, a smaller layer, 0.7x)
+    chose 1 thread on a quiet machine (docs/demo.md, Timing). On a shared machine torch's threads wait for each other at every parallel
     region, and a core taken by another process stalls them all: here, at load ~6 on 2 cores,
     an encoder step took 5.3 s on 2 threads and 0.9-1.4 s on 1 (0.15 s on 2 quiet cores), so a
     wrong "all cores" costs far more than a wrong "one". demo.py calls this before each torch
@@ -28,16 +33,17 @@ def choose_threads() -> int:
         torch.set_num_threads(1)
         return 1
     generator = torch.Generator().manual_seed(0)
-    layer = torch.nn.TransformerEncoderLayer(256, 4, 1024, dropout=0.0, batch_first=True)
-    x = torch.randn(8, 32, 256, generator=generator)
+    layer = torch.nn.TransformerEncoderLayer(384, 12, 1536, dropout=0.0, batch_first=True)
+    x = torch.randn(16, 24, 384, generator=generator)
     times: dict[int, list] = {1: [], cores: []}
-    for _ in range(3):
+    for round_ in range(6):
         for threads in times:
             torch.set_num_threads(threads)
             start = time.perf_counter()
             layer(x).sum().backward()
-            times[threads].append(time.perf_counter() - start)
-    chosen = cores if statistics.median(times[cores]) < 0.7 * statistics.median(times[1]) else 1
+            if round_:  # the first round starts torch's thread pool: not timed
+                times[threads].append(time.perf_counter() - start)
+    chosen = cores if statistics.median(times[cores]) < threshold * statistics.median(times[1]) else 1
     torch.set_num_threads(chosen)
     return chosen
 
