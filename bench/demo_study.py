@@ -55,7 +55,8 @@ def parse_args(argv=None):
     parser.add_argument("--encoders", default=None, metavar="W:E[:G:S[:X[:P[:F[:L]]]]],...",
                         help="instead: fit the demo encoder with label weight W for E epochs, each clip heard with "
                              "gain up to x/÷G and pitch up to +-S semitones (default 1:0, none), eGeMAPS weight X and "
-                             "frame-pitch weight P (default 0), front end F (filterbank or fine), frame-loudness weight L (default 0), and print the "
+                             "frame-pitch weight P (default 0), front end F (filterbank or fine), frame-loudness "
+                             "weight L (default 0), and print the "
                              "VALIDATION linear-probe UAR of each, clip-level and per voice (how the recipe was chosen)")
     parser.add_argument("--egemaps", action="store_true",
                         help="instead: VALIDATION UAR of classifiers on the corpus' 88 eGeMAPS functionals (a linear "
@@ -138,9 +139,10 @@ def encoder_study(args) -> int:
     lines = [f"Encoder recipes, linear probe on the VALIDATION split (seed {args.seed}, train split fit; per voice: "
              "the pooled states standardised per voice first)", "",
              "| label weight | epochs | voice gain | voice semitones | eGeMAPS weight | pitch weight | front end "
-             "| loudness weight | probe validation UAR | per voice | fit s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| loudness weight | probe validation UAR | per voice | fit s |", "|" + "---|" * 11]
     for spec in args.encoders.split(","):
-        weight, epochs, *rest = spec.split(":")  # weight:epochs[:gain:semitones[:egemaps[:pitch[:front end[:loudness]]]]]
+        # weight:epochs[:gain:semitones[:egemaps[:pitch[:front end[:loudness]]]]]
+        weight, epochs, *rest = spec.split(":")
         gain, semitones = (float(rest[0]), float(rest[1])) if rest else (1.0, 0.0)
         egemaps, pitch = (float(rest[i]) if len(rest) > i else 0.0 for i in (2, 3))
         front_end = rest[4] if len(rest) > 4 else "filterbank"
@@ -154,7 +156,8 @@ def encoder_study(args) -> int:
         fit = time.time() - started
         probe = demo.probe_ceiling("", corpus_dir, splits=("validation",), model=model, extractor=extractor,
                                    per_speaker=True)
-        lines.append(f"| {weight} | {epochs} | {gain:g} | {semitones:g} | {egemaps:g} | {pitch:g} | {front_end} | {loudness:g} | "
+        lines.append(f"| {weight} | {epochs} | {gain:g} | {semitones:g} | {egemaps:g} | {pitch:g} | {front_end} | "
+                     f"{loudness:g} | "
                      f"{probe['validation']:.3f} | "
                      f"{probe['per_voice']['validation']:.3f} | {fit:.0f} |")
         print(lines[-1], flush=True)

@@ -119,8 +119,8 @@ def _batch_pooled(model, processor, waves, rate):
 
 def _pooled_key(model, processor, dataset):
     """What a clip's pooled encoder output depends on: the dataset (its fingerprint), the audio
-    encoder's weights, backend and dtype, and the feature extractor's settings; None when the dataset has no
-    fingerprint (then nothing is cached)."""
+    encoder's weights, backend and dtype, and the feature extractor's settings; None when the
+    dataset has no fingerprint (then nothing is cached)."""
     import hashlib
 
     fingerprint = getattr(dataset, "_fingerprint", None)
