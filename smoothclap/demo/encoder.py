@@ -154,9 +154,9 @@ def fit_audio_encoder(train, recipe: Recipe, seed: int):
     head = torch.nn.Linear(model.config.hidden_size, len(AVD) + egemaps.shape[1] + n_labels)
     # each frame's pitch too (a semitone class from an autocorrelation tracker run on the clip as
     # heard): mean pooling of pitch-class frames keeps the clip's pitch range, which a regression
-    # of clip-level targets alone left out (docs/demo.md). Made only when weighted: its
-    # initialisation would move the random stream of a pitch-free fit
-    # and each frame's loudness (``loudness_bins``), the same way. (weight, targets, head) each
+    # of clip-level targets alone left out (docs/demo.md); and each frame's loudness
+    # (``loudness_bins``) the same way. (weight, targets, head) each, a head made only when
+    # weighted: its initialisation would move the random stream of a fit without it
     frame_targets = [(weight, targets_of, torch.nn.Linear(model.config.hidden_size, bins))
                      for weight, targets_of, bins in ((recipe.encoder_pitch_weight, pitch_bins, PITCH_BINS),
                                                       (recipe.encoder_loudness_weight, loudness_bins, LOUDNESS_BINS))

@@ -23,8 +23,8 @@ def choose_threads(threshold: float = 0.85) -> int:
     itself: 0.62 s on 2 threads against 0.94 s on 1, 0.66x), with one core busy 2.2-2.5x.
     The first round is not timed because it starts torch's thread pool (0.35 s against 0.045 s
     for the next 2-thread rounds): the earlier trial (3 timed rounds, a smaller layer, 0.7x)
-    chose 1 thread on a quiet machine (docs/demo.md, Timing). On a shared machine torch's threads wait for each other at every parallel
-    region, and a core taken by another process stalls them all: here, at load ~6 on 2 cores,
+    chose 1 thread on a quiet machine (docs/demo.md, Timing). On a shared machine torch's
+    threads wait for each other at every parallel region, and a core taken by another process stalls them all: here, at load ~6 on 2 cores,
     an encoder step took 5.3 s on 2 threads and 0.9-1.4 s on 1 (0.15 s on 2 quiet cores), so a
     wrong "all cores" costs far more than a wrong "one". demo.py calls this before each torch
     step whose loop it does not own (the trainer, the evaluation)."""

@@ -117,37 +117,53 @@ def _batch_pooled(model, processor, waves, rate):
     return out, errors
 
 
-def _pooled_key(model, processor, dataset):
-    """What a clip's pooled encoder output depends on: the dataset (its fingerprint), the audio
-    encoder's weights, backend and dtype, and the feature extractor's settings; None when the
-    dataset has no fingerprint (then nothing is cached)."""
+def module_fingerprint(module: torch.nn.Module | None) -> str:
+    """sha1 of a module's config and weights (cheap next to one pass over a corpus): the key of
+    the trainer's feature cache (smoothclap.training.cache) and of ``pooled_cache`` below."""
     import hashlib
 
+    if module is None:
+        return "none"
+    h = hashlib.sha1()
+    config = getattr(module, "config", None)
+    if config is not None:
+        h.update(config.to_json_string(use_diff=False).encode())
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())  # reshape: 0-dim buffers too
+    return h.hexdigest()
+
+
+def _pooled_key(model, processor, dataset):
+    """What a clip's pooled encoder output depends on: the dataset (its fingerprint), the audio
+    encoder (config, weights and dtype; its CPU backend) and the feature extractor's settings;
+    None when the dataset has no fingerprint (then nothing is cached)."""
     fingerprint = getattr(dataset, "_fingerprint", None)
     if fingerprint is None:
         return None
-    digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in sorted(model.audio_model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    backend = str(getattr(model, "audio_backend", None)), str(next(model.audio_model.parameters()).dtype)
-    return fingerprint, digest.hexdigest(), backend, processor.feature_extractor.to_json_string()
+    return (fingerprint, module_fingerprint(model.audio_model), str(getattr(model, "audio_backend", None)),
+            processor.feature_extractor.to_json_string())
 
 
 def _pooled_rows(model, processor, dataset, batch_size, accelerator, audio_column, progress, desc, cache):
-    """(row indices, pooled audio-encoder outputs, failures) of every row. ``cache`` (a dict, or
-    None) keeps them for the next call with the same audio encoder weights, feature extractor and
-    dataset: models that share one frozen encoder (the demo's two), per speaker and clip by clip,
-    run it once."""
+    """((n, hidden) pooled audio-encoder outputs in row order, NaN rows where a clip failed; the
+    failures) of every row. ``cache`` (a dict, or None) keeps them for the next call with the same
+    audio encoder, feature extractor and dataset: models that share one frozen encoder (the demo's
+    two), per speaker and clip by clip, run it once. The matrix returned is a fresh copy."""
     key = _pooled_key(model, processor, dataset) if cache is not None else None
     if key is not None and key in cache:
-        return cache[key]
-    rate = int(processor.feature_extractor.sampling_rate)
-    rows = _every_row(model, processor, dataset, lambda waves: _batch_pooled(model, processor, waves, rate),
-                      batch_size, accelerator, audio_column, progress, desc)
-    if key is not None:
-        cache[key] = rows
-    return rows
+        indices, pooled, failures = cache[key]
+    else:
+        rate = int(processor.feature_extractor.sampling_rate)
+        indices, pooled, failures = _every_row(model, processor, dataset,
+                                               lambda waves: _batch_pooled(model, processor, waves, rate),
+                                               batch_size, accelerator, audio_column, progress, desc)
+        if key is not None:
+            cache[key] = indices, pooled, failures
+    full = torch.full((len(dataset), pooled.shape[1]), float("nan"))
+    full[indices] = pooled
+    return full, failures
 
 
 def _head_logits(model, pooled, label_embeds):
@@ -210,10 +226,8 @@ def zero_shot_predict(model, processor, dataset, label_embeds, batch_size: int =
         model = accelerator.unwrap_model(model)
     label_embeds = label_embeds.to(next(model.parameters()).device)
     if pooled_cache is not None and window is None:
-        indices, pooled, failures = _pooled_rows(model, processor, dataset, batch_size, accelerator, audio_column,
-                                                 progress, desc or "zero-shot", pooled_cache)
-        full = torch.full((len(dataset), pooled.shape[1]), float("nan"))
-        full[indices] = pooled
+        full, failures = _pooled_rows(model, processor, dataset, batch_size, accelerator, audio_column, progress,
+                                      desc or "zero-shot", pooled_cache)
         return _assemble(len(dataset), torch.arange(len(dataset)), _head_logits(model, full, label_embeds),
                          failures, _row_ids(dataset, id_column))
     indices, logits, failures = _every_row(
@@ -236,10 +250,8 @@ def speaker_normalized_predict(model, processor, dataset, label_embeds, column: 
     if accelerator is not None:
         model = accelerator.unwrap_model(model)
     n = len(dataset)
-    indices, pooled, failures = _pooled_rows(model, processor, dataset, batch_size, accelerator, audio_column,
-                                             progress, desc or "zero-shot (per speaker)", pooled_cache)
-    full = torch.full((n, pooled.shape[1]), float("nan"))
-    full[indices] = pooled
+    full, failures = _pooled_rows(model, processor, dataset, batch_size, accelerator, audio_column, progress,
+                                  desc or "zero-shot (per speaker)", pooled_cache)
     good = ~torch.isnan(full).any(1)
     speakers = [s for s, g in zip(dataset[column], good.tolist()) if g]
     normalized, report = normalize_by_speaker(full[good], speakers, model.config.speaker_normalization)

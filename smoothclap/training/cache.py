@@ -58,6 +58,7 @@ import uuid
 
 import torch
 
+from smoothclap.evaluation.predict import module_fingerprint  # noqa: F401  (here since the feature cache began)
 from smoothclap.processes import ignore_stop_signals
 
 from .data import SAMPLING_RATE, CropPolicy, crop_windows, extractor_inputs
@@ -78,21 +79,6 @@ def default_cache_dir(output_dir: str) -> str:
     """Under the run's --output-dir (it went to the user's Hugging Face cache unasked, where it
     outlived the run); --feature-cache-dir shares one cache between runs."""
     return os.path.join(output_dir, "feature_cache")
-
-
-def module_fingerprint(module: torch.nn.Module | None) -> str:
-    """sha1 of a module's config and weights (cheap next to one pass over a corpus)."""
-    if module is None:
-        return "none"
-    h = hashlib.sha1()
-    config = getattr(module, "config", None)
-    if config is not None:
-        h.update(config.to_json_string(use_diff=False).encode())
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())  # reshape: 0-dim buffers too
-    return h.hexdigest()
 
 
 def pooled_output(encoder, input_values, audio_attention_mask):
